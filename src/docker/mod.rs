@@ -1,0 +1,1 @@
+//! Docker access: detection, socket group, dockerd lifecycle.

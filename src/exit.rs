@@ -1,0 +1,40 @@
+//! berth's own exit codes: one enum, documented in the README.
+//!
+//! A child's status passes through unchanged (its code, or 128+N for signal N;
+//! 126 cannot execute, 127 not found). berth's own failures use the sysexits(3)
+//! values below, which no shell convention gives another meaning.
+
+/// Why berth itself (not the command it runs) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Failure {
+    /// Bad flag, bad `BERTH_*` value, or a command berth does not know.
+    Usage = 64,
+    /// The target user or group does not exist.
+    NoUser = 67,
+    /// Docker access was required (forced mode or fail policy) and is not possible.
+    DockerUnavailable = 69,
+    /// A bug in berth.
+    Internal = 70,
+    /// A system call berth depends on failed (signal mask, fork, /proc).
+    Os = 71,
+    /// A file berth must write (/etc/group, certificates) could not be written.
+    CantCreate = 73,
+    /// berth lacks a privilege it needs for what was asked (e.g. --user without root).
+    NoPerm = 77,
+    /// The configuration is inconsistent (e.g. a forced mode that cannot work here).
+    Config = 78,
+}
+
+impl Failure {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// The command could not be executed (permission, not a binary).
+pub const CANNOT_EXECUTE: u8 = 126;
+/// The command was not found.
+pub const NOT_FOUND: u8 = 127;
+/// Added to a signal number when the command died of that signal.
+pub const SIGNAL_BASE: u8 = 128;

@@ -1,0 +1,1 @@
+//! PID 1 core: reaper, signals, child spawn, shutdown.

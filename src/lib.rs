@@ -1,0 +1,11 @@
+//! berth: a static PID 1 for containers that need Docker.
+//!
+//! `main.rs` parses and dispatches; the work lives here, split by concern:
+//! [`init`] is the PID 1 core (reaper, signals, spawn, shutdown), [`docker`]
+//! decides how Docker is reached and prepares it, [`users`] reads the account
+//! databases, [`config`] turns flags and `BERTH_*` variables into one value.
+
+pub mod docker;
+pub mod exit;
+pub mod init;
+pub mod users;

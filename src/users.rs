@@ -1,0 +1,1 @@
+//! /etc/passwd and /etc/group, read and (for group) rewritten without NSS.
