@@ -5,7 +5,10 @@
 //! decides how Docker is reached and prepares it, [`users`] reads the account
 //! databases, [`config`] turns flags and `BERTH_*` variables into one value.
 
+pub mod app;
+pub mod config;
 pub mod docker;
 pub mod exit;
 pub mod init;
+pub mod logging;
 pub mod users;

@@ -1,1 +1,3 @@
 //! Docker access: detection, socket group, dockerd lifecycle.
+
+pub mod policy;

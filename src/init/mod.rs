@@ -1,1 +1,7 @@
 //! PID 1 core: reaper, signals, child spawn, shutdown.
+
+pub mod procs;
+pub mod reaper;
+pub mod signals;
+pub mod spawn;
+pub mod supervisor;

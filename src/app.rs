@@ -1,0 +1,213 @@
+//! `berth [OPTIONS] [--] COMMAND`: the steps of one run, in order.
+
+use std::ffi::OsString;
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::config::Config;
+use crate::exit::Failure;
+use crate::init::reaper::Reaper;
+use crate::init::signals::{self, KernelSigSet, SignalFd};
+use crate::init::spawn::{self, ChildSpec, Credentials};
+use crate::init::supervisor::{self, Supervision};
+use crate::users;
+
+/// Why a run ended before or instead of the command's own exit.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot block signals: {0}")]
+    SignalMask(#[source] io::Error),
+    #[error("cannot open a signalfd: {0}")]
+    SignalFd(#[source] io::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] io::Error),
+    #[error(transparent)]
+    User(#[from] users::UserError),
+    #[error("--user {spec:?} needs berth to run as root (it runs as uid {uid})")]
+    NotRoot { spec: String, uid: u32 },
+    #[error("cannot run {program:?}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the signal reader failed; every process was killed")]
+    LostSignals,
+}
+
+impl AppError {
+    /// The documented exit code for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::SignalMask(_) | AppError::SignalFd(_) | AppError::Runtime(_) => {
+                Failure::Os.code()
+            }
+            AppError::LostSignals => Failure::Os.code(),
+            AppError::User(_) => Failure::NoUser.code(),
+            AppError::NotRoot { .. } => Failure::NoPerm.code(),
+            AppError::Spawn { source, .. } => spawn::spawn_failure_code(source),
+        }
+    }
+}
+
+/// Where berth reads the system's state; tests point these elsewhere.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub proc_root: PathBuf,
+    pub passwd: PathBuf,
+    pub group: PathBuf,
+}
+
+impl Default for Paths {
+    fn default() -> Paths {
+        Paths {
+            proc_root: "/proc".into(),
+            passwd: "/etc/passwd".into(),
+            group: "/etc/group".into(),
+        }
+    }
+}
+
+/// Runs the command under berth and returns berth's exit code.
+pub fn run(config: Config) -> Result<u8, AppError> {
+    // Before any thread exists, so every thread inherits the mask and no
+    // signal can be delivered to a thread that does not read the signalfd.
+    let catchable = KernelSigSet::all_catchable();
+    signals::set_mask(catchable).map_err(AppError::SignalMask)?;
+    become_reaper(config.subreaper);
+    if let Some(sig) = config.pdeathsig {
+        set_parent_death_signal(sig);
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(AppError::Runtime)?;
+    let local = tokio::task::LocalSet::new();
+    local.block_on(
+        &runtime,
+        supervise_command(config, catchable, Paths::default()),
+    )
+}
+
+async fn supervise_command(
+    config: Config,
+    catchable: KernelSigSet,
+    paths: Paths,
+) -> Result<u8, AppError> {
+    let signals = SignalFd::open(catchable).map_err(AppError::SignalFd)?;
+    let reaper = Rc::new(Reaper::new());
+    let (mut events, _pump) = supervisor::start_pump(signals, reaper.clone());
+
+    let credentials = match &config.user {
+        Some(spec) => Some(credentials_for(spec, &paths)?),
+        None => None,
+    };
+    let child = child_spec(&config, credentials, &paths)?;
+    let main = reaper
+        .spawn(&mut child.command())
+        .map_err(|source| AppError::Spawn {
+            program: child.program.to_string_lossy().into_owned(),
+            source,
+        })?;
+    tracing::info!(pid = main.pid, program = ?child.program, "command started");
+
+    let settings = Supervision {
+        grace: config.grace,
+        signal_group: config.signal_group,
+        proc_root: paths.proc_root.clone(),
+        me: std::process::id() as i32,
+    };
+    let ended = supervisor::supervise(&mut events, main, &settings, &|_| false).await;
+    match ended.command {
+        Some(exit) => Ok(config.remap(exit.shell_code())),
+        None => Err(AppError::LostSignals),
+    }
+}
+
+/// The command to run: the one given, or the target user's login shell.
+fn child_spec(
+    config: &Config,
+    credentials: Option<Credentials>,
+    paths: &Paths,
+) -> Result<ChildSpec, AppError> {
+    let mut spec = match config.command.split_first() {
+        Some((program, args)) => {
+            let mut spec = ChildSpec::new(program.clone());
+            spec.args = args.to_vec();
+            spec
+        }
+        None => {
+            let uid = credentials
+                .as_ref()
+                .map_or_else(|| nix::unistd::getuid().as_raw(), |c| c.uid);
+            let shell = users::login_shell(&paths.passwd, uid);
+            let mut spec = ChildSpec::new(shell.clone());
+            spec.arg0 = Some(login_arg0(&shell));
+            spec
+        }
+    };
+    spec.credentials = credentials;
+    spec.take_terminal = io::stdin().is_terminal();
+    Ok(spec)
+}
+
+/// A login shell is started with argv[0] = "-" + its base name.
+fn login_arg0(shell: &Path) -> OsString {
+    let mut arg0 = OsString::from("-");
+    arg0.push(shell.file_name().unwrap_or(shell.as_os_str()));
+    arg0
+}
+
+fn credentials_for(spec: &str, paths: &Paths) -> Result<Credentials, AppError> {
+    let target = users::resolve(spec, &paths.passwd, &paths.group)?;
+    let uid = nix::unistd::geteuid().as_raw();
+    if uid == target.uid {
+        // Already that user: nothing to switch (a nested berth, or USER in the image).
+        return Ok(target);
+    }
+    if uid != 0 {
+        return Err(AppError::NotRoot {
+            spec: spec.to_string(),
+            uid,
+        });
+    }
+    Ok(target)
+}
+
+fn become_reaper(asked: bool) {
+    if std::process::id() == 1 {
+        return;
+    }
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes an integer flag only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        tracing::warn!(error = %err, "cannot become a child subreaper: orphans will be reaped by the real init, not berth");
+    } else if asked {
+        tracing::debug!("running as a child subreaper");
+    } else {
+        tracing::debug!("not PID 1: became a child subreaper");
+    }
+}
+
+fn set_parent_death_signal(sig: i32) {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    if rc != 0 {
+        let err = io::Error::last_os_error();
+        tracing::warn!(error = %err, signal = %signals::name(sig), "cannot set the parent-death signal");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_shells_get_a_dash() {
+        assert_eq!(login_arg0(Path::new("/bin/bash")), OsString::from("-bash"));
+        assert_eq!(login_arg0(Path::new("sh")), OsString::from("-sh"));
+    }
+}

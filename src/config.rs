@@ -1,0 +1,510 @@
+//! Flags and `BERTH_*` variables, resolved into one [`Config`].
+//!
+//! A flag beats its variable, a variable beats the default. The environment is
+//! passed in as a lookup function rather than read by clap's `env` attribute,
+//! so resolution is a pure function the unit tests can drive without touching
+//! the process environment.
+
+use std::ffi::OsString;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing_subscriber::filter::Targets;
+
+use crate::docker::policy::{DockerChoice, FailurePolicy};
+use crate::init::signals;
+use crate::logging::{LogFormat, LogTarget};
+
+/// Grace period between SIGTERM and SIGKILL at shutdown. Below `docker
+/// stop`'s default 10 s, so berth (not the engine) decides what gets killed
+/// and can still reap and report before the engine's SIGKILL.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(8);
+/// Quiet by default: warnings and errors only.
+pub const DEFAULT_LOG_LEVEL: &str = "warn";
+
+const ENV_HELP: &str = "\
+Every option can also be set in the environment; a flag wins over its variable:
+  BERTH_SUBREAPER=1          --subreaper
+  BERTH_PGROUP=1             --pgroup
+  BERTH_REMAP_EXIT=143,130   --remap-exit (comma-separated)
+  BERTH_PDEATHSIG=TERM       --pdeathsig
+  BERTH_GRACE=8s             --grace
+  BERTH_USER=dev             --user
+  BERTH_DOCKER=auto          --docker
+  BERTH_DOCKER_OPT_IN=1      --docker-opt-in (then WS_DOCKER_ENABLE_CLIENT=1 switches Docker on)
+  BERTH_ON_DOCKER_FAILURE=warn  --on-docker-failure
+  BERTH_LOG_LEVEL=warn       --log-level
+  BERTH_LOG_FORMAT=text      --log-format
+  BERTH_LOG_TARGET=auto      --log-target
+
+Subcommands (only as the first argument; use `berth -- doctor` to run a program named doctor):
+  berth doctor [--json]      what berth detects about Docker here, and what to fix
+  berth health               exit 0 when the Docker engine answers a ping
+  berth host-path DIR        the host path of DIR, for sibling containers";
+
+/// `berth [OPTIONS] [--] [COMMAND [ARGS...]]`
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "PID 1 for containers that need Docker: prepares Docker access, reaps zombies, forwards signals, runs your command.",
+    override_usage = "berth [OPTIONS] [--] [COMMAND [ARGS...]]\n       berth doctor [--json] | health | host-path DIR",
+    after_help = ENV_HELP
+)]
+pub struct InitArgs {
+    /// Become a child subreaper (automatic when berth is not PID 1).
+    #[arg(short = 's', long)]
+    pub subreaper: bool,
+    /// Send forwarded signals to the command's whole process group.
+    #[arg(short = 'g', long)]
+    pub pgroup: bool,
+    /// Report this exit code of the command as 0 (repeatable).
+    #[arg(short = 'e', long = "remap-exit", value_name = "CODE")]
+    pub remap_exit: Vec<String>,
+    /// Signal berth receives when its parent dies (then forwarded as usual).
+    #[arg(short = 'p', long, value_name = "SIGNAL")]
+    pub pdeathsig: Option<String>,
+    /// Time between SIGTERM and SIGKILL at shutdown, e.g. 8s, 500ms, 3.
+    #[arg(short = 't', long, value_name = "DURATION")]
+    pub grace: Option<String>,
+    /// Run the command as NAME, UID, NAME:GROUP or UID:GID (berth must be root).
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Docker mode: auto, off, socket, remote, dind, rootless, sysbox.
+    #[arg(long, value_name = "MODE")]
+    pub docker: Option<String>,
+    /// Set Docker up only when WS_DOCKER_ENABLE_CLIENT=1 (or --docker) asks.
+    #[arg(long)]
+    pub docker_opt_in: bool,
+    /// When Docker cannot be set up in auto mode: warn (run anyway) or fail.
+    #[arg(long, value_name = "POLICY")]
+    pub on_docker_failure: Option<String>,
+    /// Log filter: a level (error, warn, info, debug, trace) or targets like warn,dockerd=info.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    /// Log destination: auto (journald when its socket exists), stderr, journald.
+    #[arg(long, value_name = "TARGET")]
+    pub log_target: Option<String>,
+    /// The command and its arguments; default: the user's login shell.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
+}
+
+/// Everything berth needs to know, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub subreaper: bool,
+    pub signal_group: bool,
+    pub remap_exit: Vec<u8>,
+    pub pdeathsig: Option<i32>,
+    pub grace: Duration,
+    pub user: Option<String>,
+    pub docker: DockerChoice,
+    pub on_docker_failure: FailurePolicy,
+    pub log_filter: Targets,
+    pub log_format: LogFormat,
+    pub log_target: LogTarget,
+    pub command: Vec<OsString>,
+}
+
+/// A value berth cannot use, and where it came from.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {origin} value {value:?}: {reason}")]
+pub struct ConfigError {
+    /// `--grace` or `BERTH_GRACE`: whichever supplied the value.
+    pub origin: String,
+    pub value: String,
+    pub reason: String,
+}
+
+/// One setting's raw text and where it came from.
+struct Raw {
+    source: String,
+    value: String,
+}
+
+struct Resolver<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Resolver<'_> {
+    fn pick(&self, flag: &str, from_flag: Option<String>, var: &str) -> Option<Raw> {
+        match from_flag {
+            Some(value) => Some(Raw {
+                source: flag.to_string(),
+                value,
+            }),
+            None => (self.env)(var).map(|value| Raw {
+                source: var.to_string(),
+                value,
+            }),
+        }
+    }
+
+    fn flag(&self, set: bool, flag: &str, var: &str) -> Result<bool, ConfigError> {
+        if set {
+            return Ok(true);
+        }
+        match (self.env)(var) {
+            None => Ok(false),
+            Some(value) => parse_bool(&value).ok_or_else(|| ConfigError {
+                origin: var.to_string(),
+                value,
+                reason: format!("use 1/true/yes/on or 0/false/no/off (or pass {flag})"),
+            }),
+        }
+    }
+
+    fn parsed<T>(
+        &self,
+        flag: &str,
+        from_flag: Option<String>,
+        var: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        let Some(raw) = self.pick(flag, from_flag, var) else {
+            return Ok(None);
+        };
+        parse(&raw.value).map(Some).map_err(|reason| ConfigError {
+            origin: raw.source,
+            value: raw.value,
+            reason,
+        })
+    }
+}
+
+impl Config {
+    /// Resolves parsed flags against an environment lookup.
+    pub fn resolve(
+        args: InitArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let r = Resolver { env };
+        let remap_flag = (!args.remap_exit.is_empty()).then(|| args.remap_exit.join(","));
+        Ok(Config {
+            subreaper: r.flag(args.subreaper, "--subreaper", "BERTH_SUBREAPER")?,
+            signal_group: r.flag(args.pgroup, "--pgroup", "BERTH_PGROUP")?,
+            remap_exit: r
+                .parsed("--remap-exit", remap_flag, "BERTH_REMAP_EXIT", parse_codes)?
+                .unwrap_or_default(),
+            pdeathsig: r.parsed(
+                "--pdeathsig",
+                args.pdeathsig,
+                "BERTH_PDEATHSIG",
+                signals::parse,
+            )?,
+            grace: r
+                .parsed("--grace", args.grace, "BERTH_GRACE", parse_duration)?
+                .unwrap_or(DEFAULT_GRACE),
+            user: r
+                .pick("--user", args.user, "BERTH_USER")
+                .map(|raw| raw.value)
+                .filter(|user| !user.trim().is_empty()),
+            docker: {
+                let opt_in =
+                    r.flag(args.docker_opt_in, "--docker-opt-in", "BERTH_DOCKER_OPT_IN")?;
+                let mode = r.parsed(
+                    "--docker",
+                    args.docker,
+                    "BERTH_DOCKER",
+                    DockerChoice::from_str,
+                )?;
+                let toggle = r.parsed(
+                    "WS_DOCKER_ENABLE_CLIENT",
+                    None,
+                    "WS_DOCKER_ENABLE_CLIENT",
+                    |v| {
+                        parse_bool(v)
+                            .ok_or_else(|| "use 1 to enable Docker, 0 to disable it".into())
+                    },
+                )?;
+                DockerChoice::combine(mode, opt_in, toggle)
+            },
+            on_docker_failure: r
+                .parsed(
+                    "--on-docker-failure",
+                    args.on_docker_failure,
+                    "BERTH_ON_DOCKER_FAILURE",
+                    FailurePolicy::from_str,
+                )?
+                .unwrap_or_default(),
+            log_filter: r
+                .parsed(
+                    "--log-level",
+                    args.log_level,
+                    "BERTH_LOG_LEVEL",
+                    parse_filter,
+                )?
+                .unwrap_or_else(|| parse_filter(DEFAULT_LOG_LEVEL).expect("valid default")),
+            log_format: r
+                .parsed(
+                    "--log-format",
+                    args.log_format,
+                    "BERTH_LOG_FORMAT",
+                    LogFormat::from_str,
+                )?
+                .unwrap_or_default(),
+            log_target: r
+                .parsed(
+                    "--log-target",
+                    args.log_target,
+                    "BERTH_LOG_TARGET",
+                    LogTarget::from_str,
+                )?
+                .unwrap_or_default(),
+            command: args.command,
+        })
+    }
+
+    /// The exit code berth reports for the command's `code`.
+    pub fn remap(&self, code: u8) -> u8 {
+        if self.remap_exit.contains(&code) {
+            0
+        } else {
+            code
+        }
+    }
+}
+
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// `8s`, `500ms`, `2m`, or a bare number of seconds (`3`, `0.5`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| "not a duration: use e.g. 8s, 500ms, 2m or a number of seconds".to_string())?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        other => return Err(format!("unknown unit {other:?}: use ms, s or m")),
+    };
+    if !(0.0..=86_400.0).contains(&seconds) {
+        return Err("must be between 0 and 24h".into());
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+fn parse_codes(text: &str) -> Result<Vec<u8>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<u8>().map_err(|_| {
+                format!("{part:?} is not an exit code: use numbers 0-255, comma-separated")
+            })
+        })
+        .collect()
+}
+
+/// A level, or comma-separated `target=level` directives. Stricter than
+/// `Targets::from_str`, which would take a misspelt level for a target name.
+fn parse_filter(text: &str) -> Result<Targets, String> {
+    const HINT: &str =
+        "use off, error, warn, info, debug or trace, optionally per target (warn,dockerd=info)";
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in text.split(',').map(str::trim) {
+        let level = directive
+            .rsplit_once('=')
+            .map_or(directive, |(_, level)| level);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!("{level:?} is not a level: {HINT}"));
+        }
+    }
+    Targets::from_str(text.trim()).map_err(|err| format!("{err}: {HINT}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::policy::DockerChoice;
+    use std::collections::HashMap;
+
+    fn resolve(argv: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let args = InitArgs::try_parse_from(std::iter::once("berth").chain(argv.iter().copied()))
+            .expect("flags parse");
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::resolve(args, &|key| env.get(key).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_without_flags_or_env() {
+        let config = resolve(&[], &[]).unwrap();
+        assert!(!config.subreaper);
+        assert!(!config.signal_group);
+        assert_eq!(config.grace, DEFAULT_GRACE);
+        assert_eq!(config.remap_exit, Vec::<u8>::new());
+        assert_eq!(config.pdeathsig, None);
+        assert_eq!(config.user, None);
+        assert_eq!(config.docker, DockerChoice::Auto);
+        assert_eq!(config.on_docker_failure, FailurePolicy::Warn);
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.log_target, LogTarget::Auto);
+        assert!(config.command.is_empty());
+    }
+
+    #[test]
+    fn env_supplies_values() {
+        let config = resolve(
+            &[],
+            &[
+                ("BERTH_SUBREAPER", "yes"),
+                ("BERTH_PGROUP", "1"),
+                ("BERTH_GRACE", "500ms"),
+                ("BERTH_REMAP_EXIT", "143, 130"),
+                ("BERTH_PDEATHSIG", "SIGUSR1"),
+                ("BERTH_USER", "dev"),
+                ("BERTH_LOG_FORMAT", "json"),
+            ],
+        )
+        .unwrap();
+        assert!(config.subreaper && config.signal_group);
+        assert_eq!(config.grace, Duration::from_millis(500));
+        assert_eq!(config.remap_exit, vec![143, 130]);
+        assert_eq!(config.pdeathsig, Some(libc::SIGUSR1));
+        assert_eq!(config.user.as_deref(), Some("dev"));
+        assert_eq!(config.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn flags_beat_env() {
+        let config = resolve(
+            &[
+                "-t",
+                "2",
+                "-e",
+                "1",
+                "-e",
+                "2",
+                "--user",
+                "root",
+                "--log-format",
+                "text",
+            ],
+            &[
+                ("BERTH_GRACE", "garbage"),
+                ("BERTH_REMAP_EXIT", "9"),
+                ("BERTH_USER", "dev"),
+                ("BERTH_LOG_FORMAT", "json"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.grace, Duration::from_secs(2));
+        assert_eq!(config.remap_exit, vec![1, 2]);
+        assert_eq!(config.user.as_deref(), Some("root"));
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn command_keeps_its_own_flags() {
+        let config = resolve(&["-g", "ls", "-la", "--grace"], &[]).unwrap();
+        assert!(config.signal_group);
+        assert_eq!(config.command, vec!["ls", "-la", "--grace"]);
+        let config = resolve(&["--", "-weird-name"], &[]).unwrap();
+        assert_eq!(config.command, vec!["-weird-name"]);
+    }
+
+    #[test]
+    fn bad_values_name_their_source_and_the_fix() {
+        let err = resolve(&[], &[("BERTH_GRACE", "soon")]).unwrap_err();
+        assert_eq!(err.origin, "BERTH_GRACE");
+        assert!(err.to_string().contains("BERTH_GRACE"), "{err}");
+        assert!(err.reason.contains("8s"), "{err}");
+
+        let err = resolve(&["--grace", "5h"], &[]).unwrap_err();
+        assert_eq!(err.origin, "--grace");
+        assert!(err.reason.contains("unknown unit"), "{err}");
+
+        let err = resolve(&[], &[("BERTH_SUBREAPER", "maybe")]).unwrap_err();
+        assert!(err.reason.contains("--subreaper"), "{err}");
+
+        let err = resolve(&["-e", "300"], &[]).unwrap_err();
+        assert!(err.reason.contains("0-255"), "{err}");
+
+        let err = resolve(&["-p", "NOPE"], &[]).unwrap_err();
+        assert!(err.reason.contains("unknown signal"), "{err}");
+
+        let err = resolve(&[], &[("BERTH_LOG_TARGET", "syslog")]).unwrap_err();
+        assert!(err.reason.contains("journald"), "{err}");
+
+        let err = resolve(&[], &[("BERTH_DOCKER", "kubernetes")]).unwrap_err();
+        assert!(err.reason.contains("dind"), "{err}");
+
+        let err = resolve(&[], &[("BERTH_ON_DOCKER_FAILURE", "panic")]).unwrap_err();
+        assert!(err.reason.contains("fail"), "{err}");
+
+        let err = resolve(&[], &[("BERTH_LOG_LEVEL", "loud")]).unwrap_err();
+        assert!(err.reason.contains("debug"), "{err}");
+    }
+
+    #[test]
+    fn empty_user_means_no_switch() {
+        assert_eq!(resolve(&[], &[("BERTH_USER", "")]).unwrap().user, None);
+    }
+
+    #[test]
+    fn docker_toggle_and_opt_in() {
+        let mode = |argv: &[&str], env: &[(&str, &str)]| resolve(argv, env).unwrap().docker;
+        assert_eq!(mode(&[], &[]), DockerChoice::Auto);
+        assert_eq!(mode(&["--docker-opt-in"], &[]), DockerChoice::Off);
+        assert_eq!(
+            mode(
+                &[],
+                &[
+                    ("BERTH_DOCKER_OPT_IN", "1"),
+                    ("WS_DOCKER_ENABLE_CLIENT", "1")
+                ]
+            ),
+            DockerChoice::Auto
+        );
+        assert_eq!(
+            mode(&[], &[("WS_DOCKER_ENABLE_CLIENT", "0")]),
+            DockerChoice::Off
+        );
+        assert_eq!(
+            mode(&["--docker", "dind"], &[("WS_DOCKER_ENABLE_CLIENT", "0")]),
+            DockerChoice::Forced(crate::docker::policy::Mode::Dind)
+        );
+        assert!(resolve(&[], &[("WS_DOCKER_ENABLE_CLIENT", "sure")]).is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-1").is_err());
+        assert!(parse_duration("1d").is_err());
+    }
+
+    #[test]
+    fn remap_turns_listed_codes_into_zero() {
+        let config = resolve(&["-e", "143"], &[]).unwrap();
+        assert_eq!(config.remap(143), 0);
+        assert_eq!(config.remap(1), 1);
+    }
+}

@@ -1,0 +1,179 @@
+//! The supervision loop: forward signals, wait for the command, shut down.
+//!
+//! Shutdown order (DESIGN.md, invariant 5): the stop signal goes to the
+//! command; when the command has exited, SIGTERM (then SIGCONT, for stopped
+//! jobs) goes to every process left, except those `spare` leaves to their own
+//! manager (dockerd stops its containers itself). berth waits until it has no
+//! child left or the grace period ends, then SIGKILLs the survivors, reaps,
+//! and returns. The grace period starts at the first SIGTERM berth receives,
+//! or when the command exits, whichever comes first.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Instant};
+
+use crate::init::procs::{self, ProcInfo};
+use crate::init::reaper::{Exit, Reaper, Remaining, Spawned};
+use crate::init::signals::{self, Received, SignalFd};
+
+/// How long berth waits for SIGKILLed processes to be reaped before it gives
+/// up on them (a process in uninterruptible sleep cannot die sooner).
+pub const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// What the signal pump reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A signal other than SIGCHLD.
+    Signal(Received),
+    /// SIGCHLD arrived and the reaper ran.
+    Reaped(Remaining),
+}
+
+/// Starts the task that reads signals: SIGCHLD runs the reaper at once (so
+/// reaping never waits on anything else berth is doing), every other signal
+/// is passed on as an [`Event`].
+pub fn start_pump(
+    signals: SignalFd,
+    reaper: Rc<Reaper>,
+) -> (mpsc::UnboundedReceiver<Event>, JoinHandle<()>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::task::spawn_local(async move {
+        loop {
+            let event = match signals.recv().await {
+                Ok(received) if received.signo == libc::SIGCHLD => Event::Reaped(reaper.reap()),
+                Ok(received) => Event::Signal(received),
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot read signals; berth can no longer supervise");
+                    return;
+                }
+            };
+            if tx.send(event).is_err() {
+                return;
+            }
+        }
+    });
+    (rx, task)
+}
+
+/// Settings of one supervision.
+#[derive(Debug, Clone)]
+pub struct Supervision {
+    pub grace: Duration,
+    /// Forward signals to the command's process group, not just the command.
+    pub signal_group: bool,
+    pub proc_root: PathBuf,
+    /// berth's own pid (1 as a namespace's init).
+    pub me: i32,
+}
+
+/// Outcome of [`supervise`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    /// How the command ended; `None` only if the signal pump failed first.
+    pub command: Option<Exit>,
+    /// The grace period ran out and survivors were SIGKILLed.
+    pub killed: bool,
+}
+
+/// Runs until the command has exited and every other child is gone (or the
+/// grace period and [`KILL_WAIT`] have passed).
+pub async fn supervise(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    main: Spawned,
+    settings: &Supervision,
+    spare: &dyn Fn(&ProcInfo) -> bool,
+) -> Ended {
+    let target = if settings.signal_group {
+        -main.pid
+    } else {
+        main.pid
+    };
+    let mut main_exit = main.exit;
+    let mut command: Option<Exit> = None;
+    let mut children_left = true;
+    let mut deadline: Option<Instant> = None;
+    let mut killed = false;
+
+    loop {
+        if command.is_some() && !children_left {
+            break;
+        }
+        let timer = deadline.map(sleep_until);
+        tokio::select! {
+            event = events.recv() => match event {
+                None => {
+                    // No more SIGCHLD can be seen: stop everything now.
+                    kill_remaining(settings, target, command.is_none());
+                    break;
+                }
+                Some(Event::Reaped(remaining)) => children_left = remaining == Remaining::Some,
+                Some(Event::Signal(received)) => {
+                    if command.is_none() {
+                        forward(target, received);
+                    } else {
+                        tracing::debug!(signal = %signals::name(received.signo), "command already exited; not forwarded");
+                    }
+                    if received.signo == libc::SIGTERM && deadline.is_none() {
+                        tracing::info!(grace = ?settings.grace, "SIGTERM received; shutting down");
+                        deadline = Some(Instant::now() + settings.grace);
+                    }
+                }
+            },
+            exit = &mut main_exit, if command.is_none() => {
+                // The sender lives in the reaper table until the pid is reaped,
+                // so a closed channel cannot happen; treat it as a lost status.
+                let exit = exit.unwrap_or(Exit::Code(crate::exit::Failure::Internal.code().into()));
+                tracing::info!(pid = main.pid, %exit, "command ended");
+                command = Some(exit);
+                deadline.get_or_insert_with(|| Instant::now() + settings.grace);
+                signal_leftovers(settings, spare, libc::SIGTERM);
+            },
+            () = async { timer.expect("guarded").await }, if timer.is_some() => {
+                if killed {
+                    tracing::warn!("processes remain after SIGKILL; exiting without them");
+                    break;
+                }
+                tracing::warn!(grace = ?settings.grace, "grace period over; sending SIGKILL");
+                kill_remaining(settings, target, command.is_none());
+                killed = true;
+                deadline = Some(Instant::now() + KILL_WAIT);
+            },
+        }
+    }
+    Ended { command, killed }
+}
+
+fn forward(target: i32, received: Received) {
+    let name = signals::name(received.signo);
+    match signals::send(target, received.signo) {
+        Ok(()) => tracing::debug!(signal = %name, target, from = received.sender, "forwarded"),
+        // ESRCH: the command is exiting; its exit will arrive through the reaper.
+        Err(err) => tracing::debug!(signal = %name, target, error = %err, "could not forward"),
+    }
+}
+
+fn signal_leftovers(settings: &Supervision, spare: &dyn Fn(&ProcInfo) -> bool, sig: i32) {
+    let all = procs::list(&settings.proc_root);
+    let pids = procs::to_stop(&all, settings.me, spare);
+    if !pids.is_empty() {
+        tracing::info!(count = pids.len(), signal = %signals::name(sig), "stopping leftover processes");
+    }
+    for pid in pids {
+        // Ignore ESRCH: a process may exit between listing and signalling.
+        let _ = signals::send(pid, sig);
+        if sig == libc::SIGTERM {
+            let _ = signals::send(pid, libc::SIGCONT);
+        }
+    }
+}
+
+fn kill_remaining(settings: &Supervision, target: i32, command_running: bool) {
+    if command_running {
+        let _ = signals::send(target, libc::SIGKILL);
+    }
+    signal_leftovers(settings, &|_| false, libc::SIGKILL);
+}
