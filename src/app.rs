@@ -26,7 +26,7 @@ pub enum AppError {
     User(#[from] users::UserError),
     #[error("--user {spec:?} needs berth to run as root (it runs as uid {uid})")]
     NotRoot { spec: String, uid: u32 },
-    #[error("cannot run {program:?}: {source}")]
+    #[error("cannot run {program:?}: {source}; {}", spawn_hint(.source))]
     Spawn {
         program: String,
         #[source]
@@ -34,6 +34,18 @@ pub enum AppError {
     },
     #[error("the signal reader failed; every process was killed")]
     LostSignals,
+}
+
+fn spawn_hint(err: &io::Error) -> &'static str {
+    match err.kind() {
+        io::ErrorKind::NotFound => {
+            "install it in the image, or give its full path (the search uses PATH)"
+        }
+        io::ErrorKind::PermissionDenied => {
+            "make it executable (chmod +x) and check the user may read it"
+        }
+        _ => "check the file is a program for this machine or a script with a #! line",
+    }
 }
 
 impl AppError {

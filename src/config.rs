@@ -90,11 +90,7 @@ pub struct InitArgs {
     #[arg(long, value_name = "TARGET")]
     pub log_target: Option<String>,
     /// The command and its arguments; default: the user's login shell.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 

@@ -1,0 +1,474 @@
+//! berth as a real PID 1 (in a new user+pid namespace, via `unshare`) and as a
+//! subreaper, observed from outside: exit codes, signals, reaping, shutdown,
+//! the terminal.
+//!
+//! This test binary has its own `main` (harness = false): it also plays the
+//! child berth supervises (`pid1 --role sigcatcher FILE`), because no shell
+//! can catch signals 32 and 33 (glibc reserves them), and the signal test
+//! must see every one of 1..=64 arrive.
+
+mod pty;
+mod roles;
+
+use std::fs;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+fn berth() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_berth"))
+}
+
+fn me() -> PathBuf {
+    std::env::current_exe().expect("test binary path")
+}
+
+/// Where berth runs: as PID 1 of a new namespace, or as a plain child
+/// (then a subreaper).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Place {
+    Pid1,
+    Subreaper,
+}
+
+const PLACES: [Place; 2] = [Place::Pid1, Place::Subreaper];
+
+/// `berth ARGS...`, placed as asked.
+fn berth_cmd(place: Place, args: &[&str]) -> Command {
+    let mut command = match place {
+        Place::Pid1 => {
+            let mut c = Command::new("unshare");
+            c.args(["-Upf", "--mount-proc", "--map-root-user", "--kill-child"]);
+            c.arg(berth());
+            c
+        }
+        Place::Subreaper => Command::new(berth()),
+    };
+    command.args(args).env("BERTH_LOG_LEVEL", "warn");
+    command
+}
+
+fn run_status(place: Place, args: &[&str]) -> (ExitStatus, String, String) {
+    let out = berth_cmd(place, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run berth");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn code(place: Place, args: &[&str]) -> i32 {
+    let (status, _, stderr) = run_status(place, args);
+    status
+        .code()
+        .unwrap_or_else(|| panic!("berth died of a signal: {status:?}; stderr: {stderr}"))
+}
+
+/// Polls `check` until it returns Some or the deadline passes.
+fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The pid of berth itself: the child of `unshare`, or the process spawned.
+fn berth_pid(place: Place, child: &Child) -> i32 {
+    let spawned = child.id() as i32;
+    match place {
+        Place::Subreaper => spawned,
+        Place::Pid1 => wait_for("berth under unshare", Duration::from_secs(10), || {
+            fs::read_to_string(format!("/proc/{spawned}/task/{spawned}/children"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        }),
+    }
+}
+
+fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
+    wait_for("berth to exit", limit, || {
+        child.try_wait().expect("try_wait")
+    })
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn kill(pid: i32, sig: i32) {
+    // SAFETY: kill(2) has no memory effects.
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
+}
+
+// ---------------------------------------------------------------- the tests
+
+fn exit_codes_pass_through() {
+    for place in PLACES {
+        assert_eq!(code(place, &["--", "sh", "-c", "exit 0"]), 0, "{place:?}");
+        assert_eq!(code(place, &["--", "sh", "-c", "exit 42"]), 42, "{place:?}");
+        assert_eq!(
+            code(place, &["sh", "-c", "kill -TERM $$"]),
+            143,
+            "{place:?}"
+        );
+        assert_eq!(
+            code(place, &["sh", "-c", "kill -KILL $$"]),
+            137,
+            "{place:?}"
+        );
+        assert_eq!(
+            code(place, &["-e", "42", "sh", "-c", "exit 42"]),
+            0,
+            "{place:?}"
+        );
+    }
+}
+
+fn unrunnable_commands_give_126_and_127() {
+    let dir = temp_dir();
+    let not_exec = dir.path().join("script");
+    fs::write(&not_exec, "#!/bin/sh\necho hi\n").unwrap();
+    for place in PLACES {
+        let (status, _, stderr) = run_status(place, &["definitely-not-a-command-xyz"]);
+        assert_eq!(status.code(), Some(127), "{place:?}: {stderr}");
+        assert!(stderr.contains("definitely-not-a-command-xyz"), "{stderr}");
+        let (status, _, stderr) = run_status(place, &[not_exec.to_str().unwrap()]);
+        assert_eq!(status.code(), Some(126), "{place:?}: {stderr}");
+    }
+}
+
+fn bad_flags_give_usage_errors() {
+    let (status, _, stderr) = run_status(Place::Subreaper, &["--grace", "soon", "true"]);
+    assert_eq!(status.code(), Some(64));
+    assert!(
+        stderr.contains("--grace") && stderr.contains("8s"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = run_status(Place::Subreaper, &["--no-such-flag"]);
+    assert_eq!(status.code(), Some(64), "{stderr}");
+    let (status, stdout, _) = run_status(Place::Subreaper, &["--version"]);
+    assert_eq!(status.code(), Some(0));
+    assert!(stdout.starts_with("berth "), "{stdout}");
+}
+
+fn child_starts_with_clean_signal_state() {
+    for place in PLACES {
+        // berth's own parent ignores SIGINT and SIGPIPE here; the command must not.
+        let mut command = berth_cmd(place, &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
+        // SAFETY: signal(2) in the forked child before exec; no allocation.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+        let out = command.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{place:?}: {text}");
+        assert!(
+            text.contains("SigBlk:\t0000000000000000"),
+            "{place:?}: {text}"
+        );
+        assert!(
+            text.contains("SigIgn:\t0000000000000000"),
+            "{place:?}: {text}"
+        );
+    }
+}
+
+fn every_forwardable_signal_arrives() {
+    for place in PLACES {
+        let dir = temp_dir();
+        let log = dir.path().join("signals");
+        let mut child = berth_cmd(
+            place,
+            &["--", me().to_str().unwrap(), "--role", "sigcatcher"],
+        )
+        .arg(&log)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+        let pid = berth_pid(place, &child);
+        let seen = |log: &Path| -> Vec<i32> {
+            fs::read_to_string(log)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.parse().ok())
+                .collect()
+        };
+        wait_for("the catcher to start", Duration::from_secs(10), || {
+            fs::read_to_string(&log)
+                .ok()
+                .filter(|t| t.starts_with("ready"))
+        });
+        let forwardable: Vec<i32> = (1..=64)
+            .filter(|s| ![libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD, libc::SIGTERM].contains(s))
+            .chain([libc::SIGTERM]) // last: the catcher exits on it
+            .collect();
+        for &sig in &forwardable {
+            kill(pid, sig);
+            wait_for(
+                &format!("signal {sig} at the child ({place:?})"),
+                Duration::from_secs(10),
+                || seen(&log).contains(&sig).then_some(()),
+            );
+        }
+        let status = wait_child(&mut child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "{place:?}");
+        assert_eq!(
+            seen(&log).len(),
+            forwardable.len(),
+            "{place:?}: each arrived once"
+        );
+    }
+}
+
+fn orphan_storm_leaves_no_zombie() {
+    // 2000 orphans, each reparented to berth; then, once none is running,
+    // count zombies in the namespace (or berth's subtree) until none is left.
+    let script = r#"
+        for i in $(seq 2000); do (sleep 0.01 &) ; done
+        while pgrep -x sleep >/dev/null; do sleep 0.05; done
+        for i in $(seq 100); do
+            z=$(ps -o stat= --ppid "$BERTH_PID" | grep -c '^Z')
+            [ "$z" -eq 0 ] && break
+            sleep 0.05
+        done
+        echo "zombies=$z"
+    "#;
+    for place in PLACES {
+        // The script looks for zombies among berth's children: its own parent.
+        let (status, stdout, stderr) =
+            run_status(place, &["sh", "-c", &format!("BERTH_PID=$PPID; {script}")]);
+        assert!(status.success(), "{place:?}: {stderr}");
+        assert!(stdout.contains("zombies=0"), "{place:?}: {stdout}");
+    }
+}
+
+fn ignored_sigterm_is_killed_after_the_grace_period() {
+    for place in PLACES {
+        let mut child = berth_cmd(place, &["-t", "1", "sh", "-c", "trap '' TERM; sleep 100"])
+            .spawn()
+            .unwrap();
+        let pid = berth_pid(place, &child);
+        std::thread::sleep(Duration::from_millis(200)); // let sh set its trap
+        let start = Instant::now();
+        kill(pid, libc::SIGTERM);
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        let took = start.elapsed();
+        assert_eq!(status.code(), Some(137), "{place:?}: SIGKILLed");
+        // Not before the grace period (berth must give the command its time).
+        assert!(
+            took >= Duration::from_millis(900),
+            "{place:?}: killed too early: {took:?}"
+        );
+        eprintln!("  {place:?}: 1 s grace, berth exited after {took:?}");
+    }
+}
+
+fn daemonised_grandchild_is_terminated() {
+    for place in PLACES {
+        let dir = temp_dir();
+        let marker = dir.path().join("termed");
+        let script = format!(
+            "setsid sh -c 'trap \"echo termed > {m}; exit 0\" TERM; sleep 100 & wait' & sleep 0.2; exit 0",
+            m = marker.display()
+        );
+        let start = Instant::now();
+        let mut child = berth_cmd(place, &["sh", "-c", &script]).spawn().unwrap();
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(0), "{place:?}: the command's own code");
+        assert_eq!(
+            fs::read_to_string(&marker).unwrap_or_default(),
+            "termed\n",
+            "{place:?}"
+        );
+        eprintln!(
+            "  {place:?}: grandchild TERMed, berth done after {:?}",
+            start.elapsed()
+        );
+    }
+}
+
+fn pgroup_flag_signals_the_whole_group() {
+    let dir = temp_dir();
+    let marker = dir.path().join("grandchild");
+    // Without -g only sh would get TERM (and it waits for its child).
+    let script = format!(
+        "sh -c 'trap \"echo got > {m}; exit 0\" TERM; sleep 100 & wait' & wait",
+        m = marker.display()
+    );
+    let mut child = berth_cmd(Place::Subreaper, &["-g", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    kill(child.id() as i32, libc::SIGTERM);
+    wait_child(&mut child, Duration::from_secs(20));
+    assert_eq!(fs::read_to_string(&marker).unwrap_or_default(), "got\n");
+}
+
+fn parent_death_signal_reaches_the_command() {
+    let dir = temp_dir();
+    let marker = dir.path().join("orphaned");
+    let inner = format!(
+        "trap \"echo got-term > {m}; exit 0\" TERM; sleep 100 & wait",
+        m = marker.display()
+    );
+    // A parent that starts berth -p TERM in the background and exits.
+    let parent = format!(
+        "'{b}' -p TERM -- sh -c '{inner}' & sleep 0.3; exit 0",
+        b = berth().display()
+    );
+    let status = Command::new("sh").args(["-c", &parent]).status().unwrap();
+    assert!(status.success());
+    wait_for(
+        "the command to get SIGTERM",
+        Duration::from_secs(10),
+        || (fs::read_to_string(&marker).unwrap_or_default() == "got-term\n").then_some(()),
+    );
+}
+
+fn terminal_job_control_works() {
+    for place in PLACES {
+        let mut session =
+            pty::Session::start(berth_cmd(place, &["bash", "--norc", "--noprofile", "-i"]));
+        session.send("PS1='prompt> '\n");
+        session.expect("prompt> ", Duration::from_secs(10));
+        // Ctrl-C interrupts the foreground job, as in a plain shell.
+        session.send("sleep 100\n");
+        std::thread::sleep(Duration::from_millis(300));
+        let start = Instant::now();
+        session.send("\x03");
+        session.send("echo rc=$?\n");
+        session.expect("rc=130", Duration::from_secs(10));
+        assert!(
+            start.elapsed() < Duration::from_secs(50),
+            "{place:?}: ^C did not stop sleep"
+        );
+        // Ctrl-Z stops it and the shell's job control takes over.
+        session.send("sleep 100\n");
+        std::thread::sleep(Duration::from_millis(300));
+        session.send("\x1a");
+        session.expect("Stopped", Duration::from_secs(10));
+        session.send("kill %1; wait; echo jobs-done\n");
+        session.expect("jobs-done", Duration::from_secs(10));
+        session.send("exit 7\n");
+        let status = session.wait(Duration::from_secs(10));
+        assert_eq!(
+            status.code(),
+            Some(7),
+            "{place:?}: {}",
+            session.transcript()
+        );
+    }
+}
+
+fn logs_can_be_json() {
+    let (_, _, stderr) = run_status(
+        Place::Subreaper,
+        &["--log-format", "json", "--log-level", "info", "true"],
+    );
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("command started"))
+        .unwrap_or_default();
+    let value: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(value["level"], "INFO");
+}
+
+// ------------------------------------------------------------------ runner
+
+type Test = (&'static str, fn());
+
+const TESTS: &[Test] = &[
+    ("exit_codes_pass_through", exit_codes_pass_through),
+    (
+        "unrunnable_commands_give_126_and_127",
+        unrunnable_commands_give_126_and_127,
+    ),
+    ("bad_flags_give_usage_errors", bad_flags_give_usage_errors),
+    (
+        "child_starts_with_clean_signal_state",
+        child_starts_with_clean_signal_state,
+    ),
+    (
+        "every_forwardable_signal_arrives",
+        every_forwardable_signal_arrives,
+    ),
+    (
+        "orphan_storm_leaves_no_zombie",
+        orphan_storm_leaves_no_zombie,
+    ),
+    (
+        "ignored_sigterm_is_killed_after_the_grace_period",
+        ignored_sigterm_is_killed_after_the_grace_period,
+    ),
+    (
+        "daemonised_grandchild_is_terminated",
+        daemonised_grandchild_is_terminated,
+    ),
+    (
+        "pgroup_flag_signals_the_whole_group",
+        pgroup_flag_signals_the_whole_group,
+    ),
+    (
+        "parent_death_signal_reaches_the_command",
+        parent_death_signal_reaches_the_command,
+    ),
+    ("terminal_job_control_works", terminal_job_control_works),
+    ("logs_can_be_json", logs_can_be_json),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--role") {
+        roles::run(&args[2..]);
+        return;
+    }
+    // libtest flags (--nocapture, --test-threads...) are accepted and ignored;
+    // a bare word filters tests by name, as with libtest.
+    let filter: Option<&String> = args[1..].iter().find(|a| !a.starts_with('-'));
+    if args.iter().any(|a| a == "--list") {
+        for (name, _) in TESTS {
+            println!("{name}: test");
+        }
+        return;
+    }
+    let selected: Vec<&Test> = TESTS
+        .iter()
+        .filter(|(name, _)| filter.is_none_or(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let mut failed = Vec::new();
+    for (name, test) in &selected {
+        let start = Instant::now();
+        let outcome = std::panic::catch_unwind(test);
+        let verdict = if outcome.is_ok() { "ok" } else { "FAILED" };
+        println!("test {name} ... {verdict} ({:.2?})", start.elapsed());
+        if outcome.is_err() {
+            failed.push(*name);
+        }
+    }
+    let passed = selected.len() - failed.len();
+    println!("\n{passed} passed, {} failed", failed.len());
+    if !failed.is_empty() {
+        println!("failures: {}", failed.join(", "));
+        std::process::exit(101);
+    }
+}
