@@ -110,7 +110,22 @@ pub async fn supervise(
                     kill_remaining(settings, target, command.is_none());
                     break;
                 }
-                Some(Event::Reaped(remaining)) => children_left = remaining == Remaining::Some,
+                Some(Event::Reaped(remaining)) => {
+                    children_left = remaining == Remaining::Some;
+                    // The reaper has just handed out exits: the command's may be one.
+                    if command.is_none() {
+                        if let Ok(exit) = main_exit.try_recv() {
+                            tracing::info!(pid = main.pid, %exit, "command ended");
+                            command = Some(exit);
+                            deadline.get_or_insert_with(|| Instant::now() + settings.grace);
+                            // With no child left there is no descendant either:
+                            // skip the /proc walk (it is most of `berth true`'s cost).
+                            if children_left {
+                                signal_leftovers(settings, spare, libc::SIGTERM);
+                            }
+                        }
+                    }
+                }
                 Some(Event::Signal(received)) => {
                     if command.is_none() {
                         forward(target, received);
@@ -122,15 +137,6 @@ pub async fn supervise(
                         deadline = Some(Instant::now() + settings.grace);
                     }
                 }
-            },
-            exit = &mut main_exit, if command.is_none() => {
-                // The sender lives in the reaper table until the pid is reaped,
-                // so a closed channel cannot happen; treat it as a lost status.
-                let exit = exit.unwrap_or(Exit::Code(crate::exit::Failure::Internal.code().into()));
-                tracing::info!(pid = main.pid, %exit, "command ended");
-                command = Some(exit);
-                deadline.get_or_insert_with(|| Instant::now() + settings.grace);
-                signal_leftovers(settings, spare, libc::SIGTERM);
             },
             () = async { timer.expect("guarded").await }, if timer.is_some() => {
                 if killed {
