@@ -124,6 +124,7 @@ async fn supervise_command(
             source,
         })?;
     tracing::info!(pid = main.pid, program = ?child.program, "command started");
+    crate::init::memory::release_startup_text();
 
     let settings = Supervision {
         grace: config.grace,
