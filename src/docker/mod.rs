@@ -1,3 +1,4 @@
 //! Docker access: detection, socket group, dockerd lifecycle.
 
+pub mod daemon;
 pub mod policy;

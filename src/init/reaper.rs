@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::io;
-use std::process::{Child, Command};
+use std::process::{Child, ChildStderr, ChildStdout, Command};
 
 use tokio::sync::oneshot;
 
@@ -75,6 +75,9 @@ pub enum Remaining {
 pub struct Spawned {
     pub pid: i32,
     pub exit: oneshot::Receiver<Exit>,
+    /// The child's piped output, when the command asked for pipes.
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
 }
 
 #[derive(Default)]
@@ -89,19 +92,18 @@ impl Reaper {
 
     /// Starts `command` and registers it before returning.
     pub fn spawn(&self, command: &mut Command) -> io::Result<Spawned> {
-        let child: Child = command.spawn()?;
+        let mut child: Child = command.spawn()?;
         let pid = child.id() as i32;
-        // The Child handle is dropped without waiting: its status belongs to
-        // the reaper. Its stdio pipes, if any, were taken by the caller.
-        drop(child);
-        Ok(self.register(pid))
-    }
-
-    /// Registers a pid started elsewhere (for tests and adopted helpers).
-    pub fn register(&self, pid: i32) -> Spawned {
         let (sender, exit) = oneshot::channel();
         self.owners.borrow_mut().insert(pid, sender);
-        Spawned { pid, exit }
+        // The Child handle is dropped without waiting: its status belongs to
+        // the reaper.
+        Ok(Spawned {
+            pid,
+            exit,
+            stdout: child.stdout.take(),
+            stderr: child.stderr.take(),
+        })
     }
 
     /// How many registered processes have not exited yet.

@@ -1,0 +1,349 @@
+//! dockerd as a supervised child of berth.
+//!
+//! dockerd is never exec'ed over berth: it is a child registered with the
+//! reaper, its output re-emitted through tracing under the `dockerd` target,
+//! its readiness proven by an API ping (a socket file existing is not a daemon
+//! ready). If it dies while the command runs, it is restarted with backoff, a
+//! bounded number of times; the command keeps running either way.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::time::{sleep, Instant};
+
+use crate::init::reaper::{Exit, Reaper, Spawned};
+use crate::init::spawn::ChildSpec;
+
+/// How many of dockerd's last output lines are kept for error messages.
+const TAIL_LINES: usize = 40;
+/// How often readiness is probed. A ping on a missing socket fails in
+/// microseconds, so a short interval costs nothing and keeps start-up fast.
+const PING_INTERVAL: Duration = Duration::from_millis(10);
+/// One ping's own limit.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// First wait before a restart; doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(8);
+/// A daemon that ran this long before dying starts a fresh restart budget.
+const STABLE_AFTER: Duration = Duration::from_secs(60);
+
+/// What to run and how to know it is ready.
+#[derive(Debug, Clone)]
+pub struct DaemonSpec {
+    pub child: ChildSpec,
+    /// The API socket to ping.
+    pub socket: PathBuf,
+    pub ready_timeout: Duration,
+    /// Restarts allowed in a row before berth gives up on the daemon.
+    pub max_restarts: u32,
+    /// Also append dockerd's raw output here.
+    pub log_file: Option<PathBuf>,
+    /// Run before each (re)start: stale pid files and the like.
+    pub before_start: Option<fn()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("dockerd {exit} before it was ready; its last output:\n{tail}")]
+    Exited { exit: Exit, tail: String },
+    #[error("dockerd did not answer on {socket} within {timeout:?}; its last output:\n{tail}")]
+    NotReady {
+        socket: PathBuf,
+        timeout: Duration,
+        tail: String,
+    },
+}
+
+/// The last lines a daemon printed.
+#[derive(Debug, Default, Clone)]
+pub struct Tail(Rc<RefCell<VecDeque<String>>>);
+
+impl Tail {
+    fn push(&self, line: String) {
+        let mut lines = self.0.borrow_mut();
+        if lines.len() == TAIL_LINES {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+
+    pub fn text(&self) -> String {
+        let lines = self.0.borrow();
+        if lines.is_empty() {
+            return "(nothing)".into();
+        }
+        lines
+            .iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// A running, supervised daemon.
+pub struct Daemon {
+    pid: Rc<Cell<i32>>,
+    stopping: Rc<Cell<bool>>,
+    restarts: Rc<Cell<u32>>,
+}
+
+impl Daemon {
+    /// Starts the daemon, waits until it answers, and supervises it from then on.
+    pub async fn start(spec: DaemonSpec, reaper: Rc<Reaper>) -> Result<Daemon, DaemonError> {
+        let tail = Tail::default();
+        let started = Instant::now();
+        let running = launch(&spec, &reaper, &tail)?;
+        let running = wait_ready(&spec, running, &tail).await?;
+        tracing::info!(pid = running.pid, took = ?started.elapsed(), "dockerd is ready");
+        let daemon = Daemon {
+            pid: Rc::new(Cell::new(running.pid)),
+            stopping: Rc::new(Cell::new(false)),
+            restarts: Rc::new(Cell::new(0)),
+        };
+        tokio::task::spawn_local(supervise(
+            spec,
+            reaper,
+            tail,
+            running,
+            daemon.pid.clone(),
+            daemon.stopping.clone(),
+            daemon.restarts.clone(),
+        ));
+        Ok(daemon)
+    }
+
+    /// The current dockerd pid (it changes after a restart).
+    pub fn pid(&self) -> i32 {
+        self.pid.get()
+    }
+
+    /// How many times dockerd was restarted.
+    pub fn restarts(&self) -> u32 {
+        self.restarts.get()
+    }
+
+    /// From now on an exit is expected: no restart.
+    pub fn begin_shutdown(&self) {
+        self.stopping.set(true);
+    }
+}
+
+fn launch(spec: &DaemonSpec, reaper: &Reaper, tail: &Tail) -> Result<Spawned, DaemonError> {
+    if let Some(prepare) = spec.before_start {
+        prepare();
+    }
+    let mut command = spec.child.command();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut spawned = reaper
+        .spawn(&mut command)
+        .map_err(|source| DaemonError::Spawn {
+            program: spec.child.program.to_string_lossy().into_owned(),
+            source,
+        })?;
+    tracing::debug!(pid = spawned.pid, "dockerd started");
+    let log_file = spec.log_file.clone();
+    if let Some(out) = spawned.stdout.take() {
+        pump_lines(OwnedFd::from(out), tail.clone(), log_file.clone());
+    }
+    if let Some(err) = spawned.stderr.take() {
+        pump_lines(OwnedFd::from(err), tail.clone(), log_file);
+    }
+    Ok(spawned)
+}
+
+async fn wait_ready(
+    spec: &DaemonSpec,
+    mut running: Spawned,
+    tail: &Tail,
+) -> Result<Spawned, DaemonError> {
+    let deadline = Instant::now() + spec.ready_timeout;
+    loop {
+        if ping(&spec.socket).await.is_ok() {
+            return Ok(running);
+        }
+        if let Ok(exit) = running.exit.try_recv() {
+            // Let the pumps drain what it said last.
+            tokio::task::yield_now().await;
+            return Err(DaemonError::Exited {
+                exit,
+                tail: tail.text(),
+            });
+        }
+        if Instant::now() >= deadline {
+            return Err(DaemonError::NotReady {
+                socket: spec.socket.clone(),
+                timeout: spec.ready_timeout,
+                tail: tail.text(),
+            });
+        }
+        sleep(PING_INTERVAL).await;
+    }
+}
+
+async fn supervise(
+    spec: DaemonSpec,
+    reaper: Rc<Reaper>,
+    tail: Tail,
+    mut running: Spawned,
+    pid: Rc<Cell<i32>>,
+    stopping: Rc<Cell<bool>>,
+    restarts: Rc<Cell<u32>>,
+) {
+    let mut in_a_row = 0;
+    let mut backoff = FIRST_BACKOFF;
+    let mut up_since = Instant::now();
+    loop {
+        let exit = match (&mut running.exit).await {
+            Ok(exit) => exit,
+            Err(_) => return, // the reaper is gone: berth is exiting
+        };
+        if stopping.get() {
+            tracing::info!(%exit, "dockerd stopped");
+            return;
+        }
+        if up_since.elapsed() >= STABLE_AFTER {
+            in_a_row = 0;
+            backoff = FIRST_BACKOFF;
+        }
+        if in_a_row >= spec.max_restarts {
+            tracing::error!(%exit, restarts = in_a_row, "dockerd keeps dying; giving up on it (the command keeps running). Last output:\n{}", tail.text());
+            return;
+        }
+        tracing::warn!(%exit, ?backoff, "dockerd died; restarting it");
+        sleep(backoff).await;
+        if stopping.get() {
+            return;
+        }
+        in_a_row += 1;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+        let attempt = launch(&spec, &reaper, &tail);
+        running = match attempt {
+            Ok(spawned) => spawned,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot restart dockerd");
+                return;
+            }
+        };
+        pid.set(running.pid);
+        restarts.set(restarts.get() + 1);
+        up_since = Instant::now();
+        match wait_ready(&spec, running, &tail).await {
+            Ok(ready) => {
+                tracing::warn!(pid = ready.pid, "dockerd restarted and ready");
+                running = ready;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "restarted dockerd did not become ready");
+                return;
+            }
+        }
+    }
+}
+
+/// Re-emits each line a daemon writes, at the level it gave it.
+fn pump_lines(fd: OwnedFd, tail: Tail, log_file: Option<PathBuf>) {
+    let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        tracing::warn!("cannot read dockerd's output");
+        return;
+    };
+    tokio::task::spawn_local(async move {
+        let mut log = log_file.as_deref().and_then(open_log);
+        let mut lines = BufReader::new(pipe).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(file) = log.as_mut() {
+                let _ = writeln!(file, "{line}");
+            }
+            emit(&line);
+            tail.push(line);
+        }
+    });
+}
+
+fn open_log(path: &Path) -> Option<std::fs::File> {
+    match OpenOptions::new().create(true).append(true).open(path) {
+        Ok(file) => Some(file),
+        Err(err) => {
+            tracing::warn!(path = %path.display(), error = %err, "cannot open the dockerd log file");
+            None
+        }
+    }
+}
+
+/// dockerd logs logfmt: `time="..." level=info msg="..."`.
+fn level_of(line: &str) -> &str {
+    line.split_whitespace()
+        .find_map(|field| field.strip_prefix("level="))
+        .unwrap_or("info")
+        .trim_matches('"')
+}
+
+fn emit(line: &str) {
+    match level_of(line) {
+        "fatal" | "panic" | "error" => tracing::error!(target: "dockerd", "{line}"),
+        "warning" | "warn" => tracing::warn!(target: "dockerd", "{line}"),
+        "debug" | "trace" => tracing::debug!(target: "dockerd", "{line}"),
+        _ => tracing::info!(target: "dockerd", "{line}"),
+    }
+}
+
+/// One GET /_ping on a unix socket.
+pub async fn ping(socket: &Path) -> Result<(), bollard::errors::Error> {
+    let docker = bollard::Docker::connect_with_unix(
+        &socket.to_string_lossy(),
+        PING_TIMEOUT.as_secs(),
+        bollard::API_DEFAULT_VERSION,
+    )?;
+    docker.ping().await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_dockerd_levels() {
+        assert_eq!(level_of(r#"time="2026" level=warning msg="x""#), "warning");
+        assert_eq!(
+            level_of(r#"time="2026" level=error msg="level=info""#),
+            "error"
+        );
+        assert_eq!(level_of("plain text"), "info");
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        let tail = Tail::default();
+        assert_eq!(tail.text(), "(nothing)");
+        for i in 0..100 {
+            tail.push(format!("line {i}"));
+        }
+        let text = tail.text();
+        assert!(text.starts_with("  line 60"), "{text}");
+        assert!(text.ends_with("line 99"));
+    }
+
+    #[tokio::test]
+    async fn ping_fails_fast_without_a_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::time::Instant::now();
+        assert!(ping(&dir.path().join("none.sock")).await.is_err());
+        assert!(started.elapsed() < PING_TIMEOUT);
+    }
+}
