@@ -1,1 +1,4 @@
 //! Docker access: detection, socket group, dockerd lifecycle.
+
+pub mod hostops;
+pub mod tls;
