@@ -74,6 +74,8 @@ impl HostOps for NixHostOps {
 
     fn statfs_type(&self, path: &Path) -> Result<i64, Errno> {
         let st = nix::sys::statfs::statfs(path)?;
+        // f_type is i64 on x86_64 glibc but narrower on some targets.
+        #[allow(clippy::useless_conversion)]
         Ok(i64::from(st.filesystem_type().0))
     }
 
