@@ -278,9 +278,6 @@ impl HostOps for RecordingHostOps {
                 return Err(errno);
             }
         }
-        if !path.exists() {
-            return Err(Errno::ENOENT);
-        }
         let is_procs = path.file_name().is_some_and(|n| n == "cgroup.procs");
         if is_procs {
             // Emulate a move: the pid leaves the parent cgroup and joins this one.
@@ -297,13 +294,17 @@ impl HostOps for RecordingHostOps {
                     .collect();
                 std::fs::write(&parent_procs, kept).map_err(|e| errno_of(&e))?;
             }
+            // cgroupfs creates cgroup.procs with the directory; a plain tmp dir does not.
             let mut file = std::fs::OpenOptions::new()
                 .append(true)
+                .create(true)
                 .open(path)
                 .map_err(|e| errno_of(&e))?;
             writeln!(file, "{}", data.trim()).map_err(|e| errno_of(&e))?;
-        } else {
+        } else if path.exists() {
             std::fs::write(path, data).map_err(|e| errno_of(&e))?;
+        } else {
+            return Err(Errno::ENOENT);
         }
         Ok(())
     }
