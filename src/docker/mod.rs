@@ -3,4 +3,5 @@
 pub mod dockerd_args;
 pub mod hostops;
 pub mod preflight;
+pub mod rootless;
 pub mod tls;
