@@ -145,6 +145,8 @@ pub struct PreflightPaths {
     pub securityfs: PathBuf,
     /// `/sys/fs/cgroup`.
     pub cgroupfs: PathBuf,
+    /// `/proc/self/cgroup`: proves the cgroupfs root is this container's own.
+    pub self_cgroup: PathBuf,
     /// `/proc`: `net/route`, `net/*_tables_names`, `<pid>/comm`.
     pub proc_root: PathBuf,
     /// `/sys/class/net`.
@@ -165,6 +167,7 @@ impl Default for PreflightPaths {
             mountinfo: "/proc/self/mountinfo".into(),
             securityfs: "/sys/kernel/security".into(),
             cgroupfs: "/sys/fs/cgroup".into(),
+            self_cgroup: "/proc/self/cgroup".into(),
             proc_root: "/proc".into(),
             sys_class_net: "/sys/class/net".into(),
             data_root: DEFAULT_DATA_ROOT.into(),
@@ -422,6 +425,11 @@ fn read_words(path: &Path) -> io::Result<Vec<String>> {
 /// short growing pause, and never kills anything. When enabling all
 /// controllers at once fails otherwise, they are enabled one by one so a
 /// single unsupported controller does not cost the others.
+///
+/// Nothing moves unless `/proc/self/cgroup` shows berth at the root of its
+/// cgroup namespace (`0::/`, or `0::/<init_name>` on a second run): with
+/// `--cgroupns=host` the cgroupfs root is the host's, and moving "every
+/// process" there would move the host's.
 pub fn nest_cgroup_v2(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
@@ -451,6 +459,29 @@ pub fn nest_cgroup_v2(
             )
         }
     };
+    let own_root = fs::read_to_string(&paths.self_cgroup).map(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("0::"))
+            .map(str::to_owned)
+            .unwrap_or_default()
+    });
+    match own_root {
+        Ok(path) if path == "/" || path == format!("/{}", opts.cgroup_init_name) => {}
+        Ok(path) => {
+            return StepRecord::warn(
+                STEP,
+                format!("berth is in cgroup {path:?}, not at the root of a private cgroup namespace: nothing moved, so no process outside this container is touched"),
+                "run the container with --cgroupns=private (Docker's default on cgroup v2)",
+            )
+        }
+        Err(err) => {
+            return StepRecord::warn(
+                STEP,
+                format!("cannot read {}: {err}; nothing moved", paths.self_cgroup.display()),
+                "mount /proc in the container",
+            )
+        }
+    }
     let child = root.join(&opts.cgroup_init_name);
     match fs::create_dir(&child) {
         Ok(()) => {}
@@ -954,10 +985,12 @@ mod tests {
             fs::create_dir_all(root.join(d)).expect("mkdir");
         }
         fs::write(root.join("proc/self/mountinfo"), "").expect("write");
+        fs::write(root.join("proc/self/cgroup"), "0::/\n").expect("write");
         let paths = PreflightPaths {
             mountinfo: root.join("proc/self/mountinfo"),
             securityfs: root.join("sys/kernel/security"),
             cgroupfs: root.join("sys/fs/cgroup"),
+            self_cgroup: root.join("proc/self/cgroup"),
             proc_root: root.join("proc"),
             sys_class_net: root.join("sys/class/net"),
             data_root: root.join("var/lib/docker"),
@@ -1082,6 +1115,24 @@ mod tests {
         assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
         assert!(ops.calls().is_empty());
         assert!(!f.paths.cgroupfs.join("init").exists());
+    }
+
+    #[test]
+    fn cgroup_outside_a_private_namespace_moves_nothing() {
+        let f = fixture();
+        cgroup_tree(&f, "cpu memory\n", "1\n2\n");
+        fs::write(&f.paths.self_cgroup, "0::/system.slice/docker-abc.scope\n").expect("write");
+        let ops = RecordingHostOps::new();
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        match &r.action {
+            Action::Warn { fix, .. } => assert!(fix.contains("--cgroupns=private"), "{fix}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(ops.calls().is_empty());
+        // A second run, berth already nested in init/, proceeds.
+        fs::write(&f.paths.self_cgroup, "0::/init\n").expect("write");
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
     }
 
     #[test]
