@@ -96,9 +96,9 @@ pub struct TlsRequest {
     /// The container's addresses (see [`host_ip_addresses`]); 127.0.0.1 and
     /// ::1 are always added.
     pub ip_addresses: Vec<IpAddr>,
-    /// More DNS names (like dind's `DOCKER_TLS_SAN`); `localhost` and
-    /// `docker` are always added.
-    pub extra_dns_names: Vec<String>,
+    /// More SANs, like dind's `DOCKER_TLS_SAN`: names, addresses, or either
+    /// with a `DNS:`/`IP:` prefix. `localhost` and `docker` are always added.
+    pub extra_sans: Vec<String>,
     /// chown the client dir and its files to this uid:gid, so the user who
     /// runs `docker` can read the client key.
     pub client_owner: Option<(u32, u32)>,
@@ -272,13 +272,21 @@ fn server_sans(req: &TlsRequest) -> (Vec<String>, Vec<IpAddr>) {
     if !req.hostname.is_empty() {
         dns.insert(req.hostname.clone());
     }
-    dns.extend(
-        req.extra_dns_names
-            .iter()
-            .filter(|n| !n.is_empty())
-            .cloned(),
-    );
     let mut ips: BTreeSet<IpAddr> = req.ip_addresses.iter().copied().collect();
+    for san in req
+        .extra_sans
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+    {
+        if let Some(name) = san.strip_prefix("DNS:") {
+            dns.insert(name.to_owned());
+        } else if let Ok(ip) = san.strip_prefix("IP:").unwrap_or(san).parse::<IpAddr>() {
+            ips.insert(ip);
+        } else {
+            dns.insert(san.to_owned());
+        }
+    }
     ips.insert(IpAddr::from([127, 0, 0, 1]));
     ips.insert(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
     (dns.into_iter().collect(), ips.into_iter().collect())
@@ -727,7 +735,7 @@ mod tests {
             certdir: certdir.to_owned(),
             hostname: "box1".to_owned(),
             ip_addresses: vec!["10.1.2.3".parse().expect("ip")],
-            extra_dns_names: Vec::new(),
+            extra_sans: Vec::new(),
             client_owner: None,
             now: SystemTime::now(),
         }
@@ -971,6 +979,34 @@ mod tests {
         assert_eq!(dns, vec!["box1", "docker", "localhost"]);
         let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
         assert_eq!(ips, vec!["10.1.2.3", "127.0.0.1", "::1"]);
+    }
+
+    #[test]
+    fn extra_sans_accept_names_addresses_and_dind_prefixes() {
+        let mut req = request(Path::new("/x"));
+        req.extra_sans = vec![
+            "DNS:dind.example".into(),
+            "IP:192.0.2.7".into(),
+            "198.51.100.1".into(),
+            "plain.example".into(),
+            " ".into(),
+        ];
+        let (dns, ips) = server_sans(&req);
+        assert_eq!(
+            dns,
+            vec![
+                "box1",
+                "dind.example",
+                "docker",
+                "localhost",
+                "plain.example"
+            ]
+        );
+        let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            ips,
+            vec!["10.1.2.3", "127.0.0.1", "192.0.2.7", "198.51.100.1", "::1"]
+        );
     }
 
     #[test]
