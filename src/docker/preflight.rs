@@ -39,14 +39,16 @@ pub const DEFAULT_CGROUP_BACKOFF: Duration = Duration::from_millis(20);
 /// The MTU dockerd assumes.
 pub const DOCKER_DEFAULT_MTU: u32 = 1500;
 
-/// The iptables tools dockerd runs, each linked to its `-legacy`/`-nft` variant.
-const IPTABLES_TOOLS: [&str; 6] = [
-    "iptables",
-    "iptables-save",
-    "iptables-restore",
-    "ip6tables",
-    "ip6tables-save",
-    "ip6tables-restore",
+/// The iptables tools dockerd runs, as (family, operation): `iptables-save`
+/// links to `iptables-legacy-save` / `iptables-nft-save` (the Debian, Ubuntu
+/// and Alpine naming: the backend sits between family and operation).
+const IPTABLES_TOOLS: [(&str, &str); 6] = [
+    ("iptables", ""),
+    ("iptables", "-save"),
+    ("iptables", "-restore"),
+    ("ip6tables", ""),
+    ("ip6tables", "-save"),
+    ("ip6tables", "-restore"),
 ];
 
 /// Which pre-flight step a record is about.
@@ -870,9 +872,10 @@ pub fn prepare_iptables(
         return (fail(err), None);
     }
     let mut linked = Vec::new();
-    for tool in IPTABLES_TOOLS {
-        let link = dir.join(tool);
-        let result = match find_on_path(&format!("{tool}-{suffix}"), &opts.search_path) {
+    for (family, op) in IPTABLES_TOOLS {
+        let tool = format!("{family}{op}");
+        let link = dir.join(&tool);
+        let result = match find_on_path(&format!("{family}-{suffix}{op}"), &opts.search_path) {
             Some(target) => symlink_atomic(&target, &link).map(|()| linked.push(tool)),
             // The dir is berth's: drop a link left by an earlier choice.
             None => match fs::remove_file(&link) {
@@ -1399,11 +1402,25 @@ mod tests {
 
     // ---- iptables
 
+    /// Debian's names, spelled out (not derived from IPTABLES_TOOLS).
+    const DEBIAN_IPTABLES: [&str; 12] = [
+        "iptables-legacy",
+        "iptables-legacy-save",
+        "iptables-legacy-restore",
+        "ip6tables-legacy",
+        "ip6tables-legacy-save",
+        "ip6tables-legacy-restore",
+        "iptables-nft",
+        "iptables-nft-save",
+        "iptables-nft-restore",
+        "ip6tables-nft",
+        "ip6tables-nft-save",
+        "ip6tables-nft-restore",
+    ];
+
     fn iptables_bins(f: &Fixture) {
-        for tool in IPTABLES_TOOLS {
-            for suffix in ["legacy", "nft"] {
-                exe(&f.root.join("bin"), &format!("{tool}-{suffix}"));
-            }
+        for name in DEBIAN_IPTABLES {
+            exe(&f.root.join("bin"), name);
         }
     }
 
@@ -1432,10 +1449,17 @@ mod tests {
         assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
         let (backend, dir) = chosen.expect("dir");
         assert_eq!(backend, IptablesBackend::Legacy);
-        for tool in IPTABLES_TOOLS {
+        for (link, target) in [
+            ("iptables", "iptables-legacy"),
+            ("iptables-save", "iptables-legacy-save"),
+            ("iptables-restore", "iptables-legacy-restore"),
+            ("ip6tables", "ip6tables-legacy"),
+            ("ip6tables-save", "ip6tables-legacy-save"),
+            ("ip6tables-restore", "ip6tables-legacy-restore"),
+        ] {
             assert_eq!(
-                fs::read_link(dir.join(tool)).expect("link"),
-                f.root.join("bin").join(format!("{tool}-legacy"))
+                fs::read_link(dir.join(link)).expect("link"),
+                f.root.join("bin").join(target)
             );
         }
         // The override wins and relinks.

@@ -537,7 +537,7 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
         return Finding::ok(
             CHECK,
             format!(
-                "{} ({:o}, uid {}) is usable by {}",
+                "{} ({:04o}, uid {}) is usable by {}",
                 tun.display(),
                 mode,
                 meta.uid(),
@@ -546,7 +546,7 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
         );
     }
     let problem = format!(
-        "{} is {:o} owned by {}:{}: slirp4netns as {} fails with \"open: Permission denied\"",
+        "{} is {:04o} owned by {}:{}: slirp4netns as {} fails with \"open: Permission denied\"",
         tun.display(),
         mode,
         meta.uid(),
@@ -599,7 +599,7 @@ fn check_runtime_dir(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
         Ok(m) => Finding::missing(
             CHECK,
             format!(
-                "{} is {:o} owned by uid {}",
+                "{} is {:04o} owned by uid {}",
                 dir.display(),
                 m.mode() & 0o7777,
                 m.uid()
@@ -661,7 +661,7 @@ fn check_home(user: &RootlessUser) -> Finding {
         Ok(m) => Finding::missing(
             CHECK,
             format!(
-                "{} ({:o}, uid {}) is not a directory {} can write",
+                "{} ({:04o}, uid {}) is not a directory {} can write",
                 home.display(),
                 m.mode() & 0o7777,
                 m.uid(),
