@@ -887,9 +887,10 @@ pub struct RootlessCommand {
 }
 
 /// `rootlesskit <flags> [child_prefix] dockerd <args>` for `user`, like
-/// dockerd-rootless.sh. dockerd's socket, exec root, pid file and data root
-/// default to the user's runtime dir and `~/.local/share/docker` unless the
-/// caller set them.
+/// dockerd-rootless.sh (docker.io 20.10's copy, read on this machine). The
+/// socket is always `<runtime dir>/docker.sock` (what `docker_host` names);
+/// exec root, pid file and data root default to the runtime dir and
+/// `~/.local/share/docker` unless the caller set them.
 pub fn rootless_command(
     user: &RootlessUser,
     run_user: &Path,

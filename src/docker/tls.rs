@@ -17,6 +17,11 @@
 //! certificate when there is no manifest) was put there by someone else: it
 //! is reused as it is and never overwritten. The fingerprint is FNV-1a, which
 //! detects replacement, not tampering; nothing here relies on it for security.
+//!
+//! Checked by hand on this machine: dockerd 20.10.24 started with
+//! [`DaemonTlsPaths::dockerd_flags`] served `docker version` to the docker
+//! CLI given only `DOCKER_TLS_VERIFY=1 DOCKER_CERT_PATH=<certdir>/client`
+//! (via 127.0.0.1 and `localhost`), and refused a client without the cert.
 
 use std::collections::BTreeSet;
 use std::fs;
