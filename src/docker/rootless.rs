@@ -17,6 +17,13 @@
 //! sits on a devtmpfs: that is the host's node, shared by every container.
 //! A group plus 0660 would need a group-file edit for one user's need; the
 //! chown grants exactly that user.
+//!
+//! Checked by hand on this machine, in a private mount namespace shaped like
+//! a container (own /etc copy, a fresh 0600 tun node on a tmpfs /dev/net):
+//! [`prepare`] added the subid ranges, chowned the node and made
+//! /run/user/1000; [`rootless_command`] run as uid 1000 (with the child
+//! cleanup step) gave a dockerd 20.10 that `docker info` reports as
+//! `name=rootless`, overlay2.
 
 use std::ffi::OsString;
 use std::fs;
@@ -103,6 +110,8 @@ pub struct RootlessPaths {
     pub mountinfo: PathBuf,
     /// `/run/user`.
     pub run_user: PathBuf,
+    /// `/run`, copied up by rootlesskit.
+    pub run_dir: PathBuf,
     /// PATH to look for newuidmap, newgidmap, rootlesskit, slirp4netns.
     pub search_path: OsString,
 }
@@ -116,6 +125,7 @@ impl Default for RootlessPaths {
             dev_net_tun: "/dev/net/tun".into(),
             mountinfo: "/proc/self/mountinfo".into(),
             run_user: "/run/user".into(),
+            run_dir: "/run".into(),
             search_path: std::env::var_os("PATH").unwrap_or_else(|| {
                 OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
             }),
@@ -137,6 +147,8 @@ pub enum Check {
     Home,
     Rootlesskit,
     Slirp4netns,
+    /// /run/docker etc. in the parent, which break dockerd after copy-up.
+    RunCopyUp,
 }
 
 /// State of one prerequisite.
@@ -745,6 +757,25 @@ pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn HostOps) ->
             None => Finding::missing(check, format!("{tool} is not on PATH"), fix, false),
         });
     }
+    let stale: Vec<String> = CHILD_STALE_RUN_ENTRIES
+        .iter()
+        .map(|name| paths.run_dir.join(name))
+        .filter(|p| fs::symlink_metadata(p).is_ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    findings.push(if stale.is_empty() {
+        Finding::ok(Check::RunCopyUp, format!("no docker entries in {}", paths.run_dir.display()))
+    } else {
+        Finding::missing(
+            Check::RunCopyUp,
+            format!(
+                "{} exist: after --copy-up=/run they are links into root's /run and rootless dockerd fails with \"mkdir /run/docker/plugins: permission denied\"",
+                stale.join(", ")
+            ),
+            "start dockerd through a child step that removes them inside the namespace (RootlesskitOptions::child_prefix running remove_child_stale_run_entries)",
+            false,
+        )
+    });
     findings
 }
 
@@ -858,7 +889,11 @@ pub struct RootlesskitOptions {
     /// Put between rootlesskit's flags and dockerd, e.g. `berth
     /// rootless-child --`, a step that removes [`CHILD_STALE_RUN_ENTRIES`]
     /// (see [`remove_child_stale_run_entries`]) and execs the rest, as
-    /// dockerd-rootless.sh's second half does.
+    /// dockerd-rootless.sh's second half does. Needed whenever the parent's
+    /// /run holds docker or containerd entries (see [`Check::RunCopyUp`]):
+    /// on this machine, where it does, rootless dockerd 20.10 failed with
+    /// "mkdir /run/docker/plugins: permission denied" without the step and
+    /// started (overlay2, `name=rootless`) with it.
     pub child_prefix: Vec<String>,
 }
 
@@ -1000,6 +1035,7 @@ mod tests {
             dev_net_tun: root.join("dev/net/tun"),
             mountinfo: root.join("proc/mountinfo"),
             run_user: root.join("run/user"),
+            run_dir: root.join("run"),
             search_path: root.join("bin").into_os_string(),
         };
         Fixture {
@@ -1396,6 +1432,23 @@ mod tests {
                 help.contains(&format!("{name} ")) || help.contains(&format!("{name}\n")),
                 "rootlesskit lacks {name}"
             );
+        }
+    }
+
+    #[test]
+    fn parent_run_entries_are_reported() {
+        let f = fixture();
+        let u = user(&f.root);
+        let findings = inspect(&f.paths, &u, &RecordingHostOps::new());
+        assert!(matches!(
+            status_of(&findings, Check::RunCopyUp),
+            Status::Ok { .. }
+        ));
+        fs::create_dir(f.root.join("run/docker")).expect("mkdir");
+        let findings = inspect(&f.paths, &u, &RecordingHostOps::new());
+        match status_of(&findings, Check::RunCopyUp) {
+            Status::Missing { problem, .. } => assert!(problem.contains("run/docker"), "{problem}"),
+            other => panic!("{other:?}"),
         }
     }
 
