@@ -20,7 +20,7 @@ use nix::errno::Errno;
 use nix::mount::MsFlags;
 use serde::Serialize;
 
-use super::dockerd_args::DockerdFeatures;
+use super::dockerd_args::{DockerdFeatures, DockerdOptions};
 use super::hostops::HostOps;
 
 /// overlayfs's statfs magic: the data root sits on the container's own
@@ -275,6 +275,23 @@ pub struct Decisions {
     pub storage_driver: Option<String>,
     /// `--mtu` (and the default network option when dockerd has it).
     pub mtu: Option<u32>,
+}
+
+impl Decisions {
+    /// Carry the decisions into dockerd's options. An explicit storage
+    /// driver was already honoured by [`choose_storage_driver`], so the
+    /// decided one replaces whatever `opts` held.
+    pub fn apply_to(&self, opts: &mut DockerdOptions) {
+        if self.iptables_bin_dir.is_some() {
+            opts.iptables_bin_dir.clone_from(&self.iptables_bin_dir);
+        }
+        if self.storage_driver.is_some() {
+            opts.storage_driver.clone_from(&self.storage_driver);
+        }
+        if self.mtu.is_some() {
+            opts.mtu = self.mtu;
+        }
+    }
 }
 
 /// Every step's record, in order, and the decisions.
@@ -1554,6 +1571,34 @@ mod tests {
     }
 
     // ---- all together
+
+    #[test]
+    fn decisions_carry_into_dockerd_options() {
+        let decisions = Decisions {
+            iptables_bin_dir: Some("/run/berth/iptables-bin".into()),
+            iptables_backend: Some(IptablesBackend::Legacy),
+            storage_driver: Some("vfs".into()),
+            mtu: Some(1400),
+        };
+        let mut opts = DockerdOptions {
+            storage_driver: Some("overlay2".into()),
+            ..DockerdOptions::default()
+        };
+        decisions.apply_to(&mut opts);
+        assert_eq!(opts.storage_driver.as_deref(), Some("vfs"));
+        assert_eq!(opts.mtu, Some(1400));
+        let args = crate::docker::dockerd_args::dockerd_command(&opts)
+            .expect("cmd")
+            .args;
+        assert!(args.contains(&"--storage-driver=vfs".to_owned()));
+        assert!(args.contains(&"--mtu=1400".to_owned()));
+        let mut untouched = DockerdOptions {
+            mtu: Some(9000),
+            ..DockerdOptions::default()
+        };
+        Decisions::default().apply_to(&mut untouched);
+        assert_eq!(untouched.mtu, Some(9000));
+    }
 
     #[test]
     fn run_all_records_every_step_in_order_and_serializes() {
