@@ -1,0 +1,1468 @@
+//! Rootless dockerd: the prerequisites of dockerd under rootlesskit as an
+//! unprivileged target user, the fixes berth may apply while still root, and
+//! the command line (what `dockerd-rootless.sh` does, without a shell).
+//!
+//! [`inspect`] reports a checklist; [`prepare`] first applies the fixes that
+//! are safe as root (subordinate id ranges, the user's runtime dir, access to
+//! a per-container /dev/net/tun), then reports. Nothing here widens access
+//! for anyone but the target user.
+//!
+//! /dev/net/tun decision: slirp4netns runs as the user and opens the node
+//! read-write; in privileged containers it is root's 0600. berth chowns the
+//! node to the user, mode unchanged, and only when the node is the
+//! container's own (a node on the container's /dev tmpfs, created by the
+//! runtime with mknod). It never chmods 0666: any process of any user could
+//! then create network interfaces, the same mistake as a 0666 docker socket
+//! (DESIGN invariant 7). It never touches a node that is a bind mount or
+//! sits on a devtmpfs: that is the host's node, shared by every container.
+//! A group plus 0660 would need a group-file edit for one user's need; the
+//! chown grants exactly that user.
+//!
+//! Checked by hand on this machine, in a private mount namespace shaped like
+//! a container (own /etc copy, a fresh 0600 tun node on a tmpfs /dev/net):
+//! [`prepare`] added the subid ranges, chowned the node and made
+//! /run/user/1000; [`rootless_command`] run as uid 1000 (with the child
+//! cleanup step) gave a dockerd 20.10 that `docker info` reports as
+//! `name=rootless`, overlay2.
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::dockerd_args::{dockerd_command, DockerdArgsError, DockerdOptions, Flavor};
+use super::hostops::HostOps;
+use super::preflight::{parse_mountinfo, MountEntry};
+
+/// First subordinate id berth hands out (shadow's SUB_UID_MIN default).
+pub const SUBID_FLOOR: u64 = 100_000;
+/// Size of a range berth creates; images need ids up to 65535.
+pub const SUBID_COUNT: u64 = 65_536;
+/// slirp4netns's MTU default in dockerd-rootless.sh.
+pub const SLIRP4NETNS_MTU: u32 = 65_520;
+/// /dev/net/tun's device number.
+pub const TUN_MAJOR: u64 = 10;
+pub const TUN_MINOR: u64 = 200;
+/// Paths dockerd-rootless.sh removes inside the namespace before dockerd:
+/// with `--copy-up=/run` they are symlinks into the parent's /run, which
+/// the user cannot write.
+pub const CHILD_STALE_RUN_ENTRIES: [&str; 3] = ["docker", "containerd", "xtables.lock"];
+
+const CAP_SETGID: u32 = 6;
+const CAP_SETUID: u32 = 7;
+
+/// Errors of the individual fixes and of the command builder.
+#[derive(Debug, thiserror::Error)]
+pub enum RootlessError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("no free range of {count} subordinate ids in {path}")]
+    NoFreeRange { path: PathBuf, count: u64 },
+    #[error("cannot chown {path} to {uid}:{gid}: {source}")]
+    Chown {
+        path: PathBuf,
+        uid: u32,
+        gid: u32,
+        source: nix::errno::Errno,
+    },
+    #[error("fixes need root (euid is {euid})")]
+    NotRoot { euid: u32 },
+    #[error(transparent)]
+    DockerdArgs(#[from] DockerdArgsError),
+}
+
+/// The user dockerd runs as (resolved by the caller from /etc/passwd and
+/// /etc/group, without NSS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootlessUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    pub home: PathBuf,
+}
+
+impl RootlessUser {
+    /// `/run/user/<uid>` under `run_user`.
+    pub fn runtime_dir(&self, run_user: &Path) -> PathBuf {
+        run_user.join(self.uid.to_string())
+    }
+
+    /// Where rootless dockerd keeps its data.
+    pub fn data_root(&self) -> PathBuf {
+        self.home.join(".local/share/docker")
+    }
+}
+
+/// Every path the checks read or fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootlessPaths {
+    pub subuid: PathBuf,
+    pub subgid: PathBuf,
+    pub max_user_namespaces: PathBuf,
+    pub dev_net_tun: PathBuf,
+    pub mountinfo: PathBuf,
+    /// `/run/user`.
+    pub run_user: PathBuf,
+    /// `/run`, copied up by rootlesskit.
+    pub run_dir: PathBuf,
+    /// PATH to look for newuidmap, newgidmap, rootlesskit, slirp4netns.
+    pub search_path: OsString,
+}
+
+impl Default for RootlessPaths {
+    fn default() -> Self {
+        Self {
+            subuid: "/etc/subuid".into(),
+            subgid: "/etc/subgid".into(),
+            max_user_namespaces: "/proc/sys/user/max_user_namespaces".into(),
+            dev_net_tun: "/dev/net/tun".into(),
+            mountinfo: "/proc/self/mountinfo".into(),
+            run_user: "/run/user".into(),
+            run_dir: "/run".into(),
+            search_path: std::env::var_os("PATH").unwrap_or_else(|| {
+                OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            }),
+        }
+    }
+}
+
+/// Which prerequisite a finding is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    Subuid,
+    Subgid,
+    Newuidmap,
+    Newgidmap,
+    MaxUserNamespaces,
+    DevNetTun,
+    XdgRuntimeDir,
+    Home,
+    Rootlesskit,
+    Slirp4netns,
+    /// /run/docker etc. in the parent, which break dockerd after copy-up.
+    RunCopyUp,
+}
+
+/// State of one prerequisite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Status {
+    Ok {
+        detail: String,
+    },
+    /// berth fixed it just now.
+    Fixed {
+        detail: String,
+    },
+    /// Not satisfied. `berth_can_fix` says whether [`prepare`] (as root) would.
+    Missing {
+        problem: String,
+        fix: String,
+        berth_can_fix: bool,
+    },
+}
+
+/// One checklist line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub check: Check,
+    #[serde(flatten)]
+    pub status: Status,
+}
+
+impl Finding {
+    fn ok(check: Check, detail: impl Into<String>) -> Self {
+        Self {
+            check,
+            status: Status::Ok {
+                detail: detail.into(),
+            },
+        }
+    }
+
+    fn missing(
+        check: Check,
+        problem: impl Into<String>,
+        fix: impl Into<String>,
+        berth_can_fix: bool,
+    ) -> Self {
+        Self {
+            check,
+            status: Status::Missing {
+                problem: problem.into(),
+                fix: fix.into(),
+                berth_can_fix,
+            },
+        }
+    }
+
+    /// Whether the prerequisite is met (now).
+    pub fn is_satisfied(&self) -> bool {
+        !matches!(self.status, Status::Missing { .. })
+    }
+}
+
+// ---------------------------------------------------------------- subuid/subgid
+
+/// One `owner:start:count` line of /etc/subuid or /etc/subgid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubIdRange {
+    /// User name or numeric uid.
+    pub owner: String,
+    pub start: u64,
+    pub count: u64,
+}
+
+impl SubIdRange {
+    fn end(&self) -> u64 {
+        self.start.saturating_add(self.count)
+    }
+}
+
+/// Parse subid text; comments, blank and malformed lines are skipped.
+pub fn parse_subid(text: &str) -> Vec<SubIdRange> {
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.trim().split(':');
+            let owner = parts.next().filter(|o| !o.is_empty())?;
+            let start = parts.next()?.parse().ok()?;
+            let count = parts.next()?.parse().ok()?;
+            parts.next().is_none().then(|| SubIdRange {
+                owner: owner.to_owned(),
+                start,
+                count,
+            })
+        })
+        .collect()
+}
+
+/// The user's ranges (by name or by uid).
+pub fn ranges_of<'a>(ranges: &'a [SubIdRange], user: &RootlessUser) -> Vec<&'a SubIdRange> {
+    let uid = user.uid.to_string();
+    ranges
+        .iter()
+        .filter(|r| r.owner == user.name || r.owner == uid)
+        .collect()
+}
+
+/// The lowest start at or above [`SUBID_FLOOR`] where `count` ids overlap
+/// none of `taken`, within the 32-bit id space.
+pub fn free_range_start(taken: &[SubIdRange], count: u64) -> Option<u64> {
+    let mut sorted: Vec<&SubIdRange> = taken.iter().filter(|r| r.count > 0).collect();
+    sorted.sort_by_key(|r| r.start);
+    let mut candidate = SUBID_FLOOR;
+    for r in sorted {
+        if r.start >= candidate.saturating_add(count) {
+            break;
+        }
+        candidate = candidate.max(r.end());
+    }
+    // uid_t is 32 bits and (uid_t)-1 is reserved.
+    (candidate.saturating_add(count) <= u64::from(u32::MAX)).then_some(candidate)
+}
+
+fn read_optional(path: &Path) -> Result<String, RootlessError> {
+    match fs::read_to_string(path) {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
+        Err(source) => Err(RootlessError::Read {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Replace `path` with `content` atomically: temp file in the same dir with
+/// the original's mode (0644 for a new file), fsync, rename.
+fn replace_file(path: &Path, content: &str) -> Result<(), RootlessError> {
+    let err = |source| RootlessError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.berth-tmp"));
+    match fs::remove_file(&tmp) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(err(e)),
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(err)?;
+    file.set_permissions(fs::Permissions::from_mode(mode))
+        .map_err(err)?;
+    file.write_all(content.as_bytes()).map_err(err)?;
+    file.sync_all().map_err(err)?;
+    drop(file);
+    fs::rename(&tmp, path).map_err(err)
+}
+
+/// Give `user` a range of [`SUBID_COUNT`] ids in both subuid and subgid when
+/// either lacks one, at the same start in both, overlapping no existing
+/// range in either file. Existing entries are never changed. Returns the
+/// start when something was added.
+pub fn ensure_subid_ranges(
+    paths: &RootlessPaths,
+    user: &RootlessUser,
+) -> Result<Option<u64>, RootlessError> {
+    let uid_text = read_optional(&paths.subuid)?;
+    let gid_text = read_optional(&paths.subgid)?;
+    let uids = parse_subid(&uid_text);
+    let gids = parse_subid(&gid_text);
+    let need_uid = ranges_of(&uids, user).is_empty();
+    let need_gid = ranges_of(&gids, user).is_empty();
+    if !need_uid && !need_gid {
+        return Ok(None);
+    }
+    let all: Vec<SubIdRange> = uids.iter().chain(&gids).cloned().collect();
+    let start = free_range_start(&all, SUBID_COUNT).ok_or_else(|| RootlessError::NoFreeRange {
+        path: paths.subuid.clone(),
+        count: SUBID_COUNT,
+    })?;
+    let line = format!("{}:{start}:{SUBID_COUNT}\n", user.name);
+    for (needed, path, text) in [
+        (need_uid, &paths.subuid, &uid_text),
+        (need_gid, &paths.subgid, &gid_text),
+    ] {
+        if needed {
+            let mut content = text.clone();
+            if !content.is_empty() && !content.ends_with('\n') {
+                content.push('\n');
+            }
+            content.push_str(&line);
+            replace_file(path, &content)?;
+        }
+    }
+    Ok(Some(start))
+}
+
+fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
+    let text = match read_optional(path) {
+        Ok(t) => t,
+        Err(err) => {
+            return Finding::missing(
+                check,
+                err.to_string(),
+                format!("make {} readable", path.display()),
+                false,
+            )
+        }
+    };
+    let ranges = parse_subid(&text);
+    let mine = ranges_of(&ranges, user);
+    let total: u64 = mine.iter().map(|r| r.count).sum();
+    if mine.is_empty() {
+        Finding::missing(
+            check,
+            format!("{} has no range for {}", path.display(), user.name),
+            format!(
+                "add `{}:{SUBID_FLOOR}:{SUBID_COUNT}` (berth does it when started as root)",
+                user.name
+            ),
+            true,
+        )
+    } else if total < SUBID_COUNT {
+        Finding::missing(
+            check,
+            format!(
+                "{} gives {} only {total} ids; images using ids up to 65535 fail to unpack",
+                path.display(),
+                user.name
+            ),
+            format!(
+                "give {} at least {SUBID_COUNT} ids in {}",
+                user.name,
+                path.display()
+            ),
+            false,
+        )
+    } else {
+        Finding::ok(
+            check,
+            format!("{} ids for {} in {}", total, user.name, path.display()),
+        )
+    }
+}
+
+// ---------------------------------------------------------------- newuidmap
+
+/// Whether a `security.capability` value grants `cap` in the permitted set
+/// with the effective flag (what `setcap cap_setuid+ep` writes).
+/// Layout: le32 magic_etc, then le32 permitted/inheritable pairs
+/// (one pair in revision 1, two in 2 and 3; revision 3 adds a rootid).
+pub fn file_caps_grant(xattr: &[u8], cap: u32) -> bool {
+    const VFS_CAP_FLAGS_EFFECTIVE: u32 = 0x1;
+    let word = |i: usize| -> Option<u32> {
+        let bytes = xattr.get(i * 4..i * 4 + 4)?;
+        Some(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    };
+    let Some(magic) = word(0) else { return false };
+    let revision = magic >> 24;
+    if !(1..=3).contains(&revision) || magic & VFS_CAP_FLAGS_EFFECTIVE == 0 {
+        return false;
+    }
+    // permitted words sit at 1 (caps 0..31) and 3 (caps 32..63).
+    let (index, bit) = if cap < 32 { (1, cap) } else { (3, cap - 32) };
+    word(index).is_some_and(|w| w & (1 << bit) != 0)
+}
+
+fn find_on_path(name: &str, search_path: &OsString) -> Option<PathBuf> {
+    which::which_in(name, Some(search_path), "/").ok()
+}
+
+fn check_idmap(
+    check: Check,
+    tool: &str,
+    cap: u32,
+    cap_name: &str,
+    paths: &RootlessPaths,
+    ops: &dyn HostOps,
+) -> Finding {
+    let Some(bin) = find_on_path(tool, &paths.search_path) else {
+        return Finding::missing(
+            check,
+            format!("{tool} is not on PATH"),
+            "install the uidmap package (Debian/Ubuntu) or shadow-uidmap (Alpine)",
+            false,
+        );
+    };
+    let meta = match fs::metadata(&bin) {
+        Ok(m) => m,
+        Err(err) => {
+            return Finding::missing(
+                check,
+                format!("cannot stat {}: {err}", bin.display()),
+                "reinstall the uidmap package",
+                false,
+            )
+        }
+    };
+    if meta.mode() & 0o4000 != 0 && meta.uid() == 0 {
+        return Finding::ok(check, format!("{} is setuid root", bin.display()));
+    }
+    match ops.getxattr(&bin, "security.capability") {
+        Ok(Some(caps)) if file_caps_grant(&caps, cap) => {
+            return Finding::ok(check, format!("{} has {cap_name}+ep", bin.display()))
+        }
+        Ok(_) => {}
+        Err(errno) => {
+            tracing::debug!(path = %bin.display(), %errno, "cannot read file capabilities")
+        }
+    }
+    Finding::missing(
+        check,
+        format!("{} is neither setuid root nor has {cap_name}+ep (image layers built without xattrs lose file capabilities)", bin.display()),
+        format!("in the image: chmod u+s {} (or setcap {cap_name}+ep {})", bin.display(), bin.display()),
+        false,
+    )
+}
+
+// ---------------------------------------------------------------- /dev/net/tun
+
+/// Whether the uid/gids may open a file of this owner and mode read-write.
+pub fn can_read_write(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> bool {
+    let bits = if user.uid == file_uid {
+        (mode >> 6) & 0o7
+    } else if user.gid == file_gid || user.groups.contains(&file_gid) {
+        (mode >> 3) & 0o7
+    } else {
+        mode & 0o7
+    };
+    bits & 0o6 == 0o6
+}
+
+/// The mount that holds `path`: the longest mount point that is an
+/// ancestor, the later line winning among equals (it shadows the earlier).
+fn containing_mount<'a>(mounts: &'a [MountEntry], path: &Path) -> Option<&'a MountEntry> {
+    let mut best: Option<&MountEntry> = None;
+    for m in mounts.iter().filter(|m| path.starts_with(&m.mount_point)) {
+        let deeper = best.is_none_or(|b| {
+            m.mount_point.components().count() >= b.mount_point.components().count()
+        });
+        if deeper {
+            best = Some(m);
+        }
+    }
+    best
+}
+
+/// Whether the tun node is the container's own (safe to chown), judged from
+/// mountinfo: not a bind mount itself, and not on a devtmpfs (the host's).
+fn tun_node_is_private(mountinfo_text: &str, tun: &Path) -> Result<(), String> {
+    let mounts = parse_mountinfo(mountinfo_text);
+    match containing_mount(&mounts, tun) {
+        Some(m) if m.mount_point == tun => {
+            Err(format!("{} is bind-mounted from the host", tun.display()))
+        }
+        Some(m) if m.fstype == "devtmpfs" => Err(format!(
+            "{} is on the host's devtmpfs ({})",
+            tun.display(),
+            m.mount_point.display()
+        )),
+        Some(_) => Ok(()),
+        None => Err(format!("no mount holding {} in mountinfo", tun.display())),
+    }
+}
+
+fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
+    const CHECK: Check = Check::DevNetTun;
+    let tun = &paths.dev_net_tun;
+    let meta = match fs::metadata(tun) {
+        Ok(m) => m,
+        Err(err) => {
+            return Finding::missing(
+                CHECK,
+                format!("{}: {err}", tun.display()),
+                "run the container with --device /dev/net/tun (or --privileged)",
+                false,
+            )
+        }
+    };
+    let rdev = meta.rdev();
+    let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
+    if !meta.file_type().is_char_device() || (major, minor) != (TUN_MAJOR, TUN_MINOR) {
+        return Finding::missing(
+            CHECK,
+            format!("{} is not the tun character device 10:200", tun.display()),
+            "run the container with --device /dev/net/tun",
+            false,
+        );
+    }
+    let mode = meta.mode() & 0o7777;
+    if can_read_write(meta.uid(), meta.gid(), mode, user) {
+        return Finding::ok(
+            CHECK,
+            format!(
+                "{} ({:04o}, uid {}) is usable by {}",
+                tun.display(),
+                mode,
+                meta.uid(),
+                user.name
+            ),
+        );
+    }
+    let problem = format!(
+        "{} is {:04o} owned by {}:{}: slirp4netns as {} fails with \"open: Permission denied\"",
+        tun.display(),
+        mode,
+        meta.uid(),
+        meta.gid(),
+        user.name
+    );
+    let private = fs::read_to_string(&paths.mountinfo)
+        .map_err(|e| format!("cannot read {}: {e}", paths.mountinfo.display()))
+        .and_then(|text| tun_node_is_private(&text, tun));
+    match private {
+        Ok(()) => Finding::missing(CHECK, problem, format!("chown {} {} (the container's own node; berth does it as root)", user.uid, tun.display()), true),
+        Err(why) => Finding::missing(
+            CHECK,
+            format!("{problem}; berth leaves it alone: {why}"),
+            "give the container its own node with --device /dev/net/tun instead of mounting the host's /dev",
+            false,
+        ),
+    }
+}
+
+// ---------------------------------------------------------------- dirs
+
+fn check_runtime_dir(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
+    const CHECK: Check = Check::XdgRuntimeDir;
+    let dir = user.runtime_dir(&paths.run_user);
+    let fix = format!(
+        "mkdir -m 0700 {0} && chown {1}:{2} {0} (berth does it as root)",
+        dir.display(),
+        user.uid,
+        user.gid
+    );
+    match fs::metadata(&dir) {
+        Ok(m)
+            if m.is_dir()
+                && m.uid() == user.uid
+                && m.mode() & 0o077 == 0
+                && m.mode() & 0o700 == 0o700 =>
+        {
+            Finding::ok(
+                CHECK,
+                format!("{} is 0700 and owned by {}", dir.display(), user.name),
+            )
+        }
+        Ok(m) if !m.is_dir() => Finding::missing(
+            CHECK,
+            format!("{} is not a directory", dir.display()),
+            format!("remove {}", dir.display()),
+            false,
+        ),
+        Ok(m) => Finding::missing(
+            CHECK,
+            format!(
+                "{} is {:04o} owned by uid {}",
+                dir.display(),
+                m.mode() & 0o7777,
+                m.uid()
+            ),
+            fix,
+            true,
+        ),
+        Err(err) => Finding::missing(CHECK, format!("{}: {err}", dir.display()), fix, true),
+    }
+}
+
+/// Create `/run/user/<uid>` 0700 owned by the user, or bring an existing one
+/// to that owner and mode (tightening only).
+pub fn ensure_runtime_dir(
+    paths: &RootlessPaths,
+    user: &RootlessUser,
+    ops: &dyn HostOps,
+) -> Result<PathBuf, RootlessError> {
+    let dir = user.runtime_dir(&paths.run_user);
+    let err = |source| RootlessError::Write {
+        path: dir.clone(),
+        source,
+    };
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(&paths.run_user)
+        .map_err(err)?;
+    match fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(err(e)),
+    }
+    ops.chown(&dir, user.uid, user.gid)
+        .map_err(|source| RootlessError::Chown {
+            path: dir.clone(),
+            uid: user.uid,
+            gid: user.gid,
+            source,
+        })?;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    Ok(dir)
+}
+
+fn check_home(user: &RootlessUser) -> Finding {
+    const CHECK: Check = Check::Home;
+    let home = &user.home;
+    let fix = format!(
+        "in the image: chown {}:{} {}",
+        user.uid,
+        user.gid,
+        home.display()
+    );
+    match fs::metadata(home) {
+        Ok(m) if m.is_dir() && can_write(m.uid(), m.gid(), m.mode(), user) => Finding::ok(
+            CHECK,
+            format!("{} is writable by {}", home.display(), user.name),
+        ),
+        Ok(m) => Finding::missing(
+            CHECK,
+            format!(
+                "{} ({:04o}, uid {}) is not a directory {} can write",
+                home.display(),
+                m.mode() & 0o7777,
+                m.uid(),
+                user.name
+            ),
+            fix,
+            false,
+        ),
+        Err(err) => Finding::missing(CHECK, format!("{}: {err}", home.display()), fix, false),
+    }
+}
+
+fn can_write(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> bool {
+    let bits = if user.uid == file_uid {
+        (mode >> 6) & 0o7
+    } else if user.gid == file_gid || user.groups.contains(&file_gid) {
+        (mode >> 3) & 0o7
+    } else {
+        mode & 0o7
+    };
+    bits & 0o3 == 0o3
+}
+
+// ---------------------------------------------------------------- checklist
+
+/// The checklist, without changing anything.
+pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn HostOps) -> Vec<Finding> {
+    let mut findings = vec![
+        check_subid(Check::Subuid, &paths.subuid, user),
+        check_subid(Check::Subgid, &paths.subgid, user),
+        check_idmap(
+            Check::Newuidmap,
+            "newuidmap",
+            CAP_SETUID,
+            "cap_setuid",
+            paths,
+            ops,
+        ),
+        check_idmap(
+            Check::Newgidmap,
+            "newgidmap",
+            CAP_SETGID,
+            "cap_setgid",
+            paths,
+            ops,
+        ),
+    ];
+    findings.push(
+        match fs::read_to_string(&paths.max_user_namespaces).map(|s| s.trim().parse::<u64>()) {
+            Ok(Ok(n)) if n > 0 => Finding::ok(
+                Check::MaxUserNamespaces,
+                format!("max_user_namespaces is {n}"),
+            ),
+            Ok(Ok(_)) => Finding::missing(
+                Check::MaxUserNamespaces,
+                "user namespaces are disabled (max_user_namespaces is 0)",
+                "on the host: sysctl -w user.max_user_namespaces=28633",
+                false,
+            ),
+            _ => Finding::missing(
+                Check::MaxUserNamespaces,
+                format!("cannot read {}", paths.max_user_namespaces.display()),
+                "use a kernel with user namespaces (CONFIG_USER_NS)",
+                false,
+            ),
+        },
+    );
+    findings.push(check_tun(paths, user));
+    findings.push(check_runtime_dir(paths, user));
+    findings.push(check_home(user));
+    for (check, tool, fix) in [
+        (Check::Rootlesskit, "rootlesskit", "install rootlesskit"),
+        (
+            Check::Slirp4netns,
+            "slirp4netns",
+            "install slirp4netns (>= 0.4.0)",
+        ),
+    ] {
+        findings.push(match find_on_path(tool, &paths.search_path) {
+            Some(p) => Finding::ok(check, p.display().to_string()),
+            None => Finding::missing(check, format!("{tool} is not on PATH"), fix, false),
+        });
+    }
+    let stale: Vec<String> = CHILD_STALE_RUN_ENTRIES
+        .iter()
+        .map(|name| paths.run_dir.join(name))
+        .filter(|p| fs::symlink_metadata(p).is_ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    findings.push(if stale.is_empty() {
+        Finding::ok(Check::RunCopyUp, format!("no docker entries in {}", paths.run_dir.display()))
+    } else {
+        Finding::missing(
+            Check::RunCopyUp,
+            format!(
+                "{} exist: after --copy-up=/run they are links into root's /run and rootless dockerd fails with \"mkdir /run/docker/plugins: permission denied\"",
+                stale.join(", ")
+            ),
+            "start dockerd through a child step that removes them inside the namespace (RootlesskitOptions::child_prefix running remove_child_stale_run_entries)",
+            false,
+        )
+    });
+    findings
+}
+
+/// Apply the fixes that are safe as root, then report. In order: subuid and
+/// subgid ranges, the runtime dir, the tun node (only the container's own;
+/// see the module doc). Each fix that fails is reported in its finding; the
+/// others still run. Without root nothing is changed.
+pub fn prepare(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn HostOps) -> Vec<Finding> {
+    let euid = ops.geteuid();
+    let mut findings = inspect(paths, user, ops);
+    if euid != 0 {
+        return findings;
+    }
+    let fixable = |f: &Finding| {
+        matches!(
+            f.status,
+            Status::Missing {
+                berth_can_fix: true,
+                ..
+            }
+        )
+    };
+    // (check, Ok(what was done) or Err(why the fix failed))
+    let mut fixed: Vec<(Check, Result<String, String>)> = Vec::new();
+    let subid_checks: Vec<Check> = findings
+        .iter()
+        .filter(|f| matches!(f.check, Check::Subuid | Check::Subgid) && fixable(f))
+        .map(|f| f.check)
+        .collect();
+    if !subid_checks.is_empty() {
+        let result = ensure_subid_ranges(paths, user)
+            .map(|start| match start {
+                Some(s) => format!("added {}:{s}:{SUBID_COUNT}", user.name),
+                None => "already present".to_owned(),
+            })
+            .map_err(|e| e.to_string());
+        fixed.extend(subid_checks.into_iter().map(|c| (c, result.clone())));
+    }
+    if findings
+        .iter()
+        .any(|f| f.check == Check::XdgRuntimeDir && fixable(f))
+    {
+        let result = ensure_runtime_dir(paths, user, ops)
+            .map(|d| format!("{} is 0700, owned by {}", d.display(), user.name))
+            .map_err(|e| e.to_string());
+        fixed.push((Check::XdgRuntimeDir, result));
+    }
+    if findings
+        .iter()
+        .any(|f| f.check == Check::DevNetTun && fixable(f))
+    {
+        let tun = &paths.dev_net_tun;
+        // The gid stays: only the owner changes, so access goes to exactly this user.
+        let result = fs::metadata(tun)
+            .map_err(|source| RootlessError::Read {
+                path: tun.clone(),
+                source,
+            })
+            .and_then(|m| {
+                ops.chown(tun, user.uid, m.gid())
+                    .map_err(|source| RootlessError::Chown {
+                        path: tun.clone(),
+                        uid: user.uid,
+                        gid: m.gid(),
+                        source,
+                    })
+            })
+            .map(|()| {
+                format!(
+                    "chowned {} to uid {} (mode unchanged)",
+                    tun.display(),
+                    user.uid
+                )
+            })
+            .map_err(|e| e.to_string());
+        fixed.push((Check::DevNetTun, result));
+    }
+    for (check, result) in fixed {
+        let Some(finding) = findings.iter_mut().find(|f| f.check == check) else {
+            continue;
+        };
+        finding.status = match result {
+            Ok(detail) => Status::Fixed { detail },
+            Err(err) => {
+                let fix = match &finding.status {
+                    Status::Missing { fix, .. } => fix.clone(),
+                    _ => String::new(),
+                };
+                Status::Missing {
+                    problem: format!("berth's fix failed: {err}"),
+                    fix,
+                    berth_can_fix: false,
+                }
+            }
+        };
+    }
+    findings
+}
+
+// ---------------------------------------------------------------- command
+
+/// rootlesskit's knobs, with dockerd-rootless.sh's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootlesskitOptions {
+    pub program: PathBuf,
+    pub net: String,
+    pub mtu: u32,
+    pub port_driver: String,
+    pub slirp4netns_sandbox: String,
+    pub slirp4netns_seccomp: String,
+    /// Put between rootlesskit's flags and dockerd, e.g. `berth
+    /// rootless-child --`, a step that removes [`CHILD_STALE_RUN_ENTRIES`]
+    /// (see [`remove_child_stale_run_entries`]) and execs the rest, as
+    /// dockerd-rootless.sh's second half does. Needed whenever the parent's
+    /// /run holds docker or containerd entries (see [`Check::RunCopyUp`]):
+    /// on this machine, where it does, rootless dockerd 20.10 failed with
+    /// "mkdir /run/docker/plugins: permission denied" without the step and
+    /// started (overlay2, `name=rootless`) with it.
+    pub child_prefix: Vec<String>,
+}
+
+impl Default for RootlesskitOptions {
+    fn default() -> Self {
+        Self {
+            program: PathBuf::from("rootlesskit"),
+            net: "slirp4netns".to_owned(),
+            mtu: SLIRP4NETNS_MTU,
+            port_driver: "builtin".to_owned(),
+            slirp4netns_sandbox: "auto".to_owned(),
+            slirp4netns_seccomp: "auto".to_owned(),
+            child_prefix: Vec::new(),
+        }
+    }
+}
+
+/// The process to spawn as the user, and what clients should use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootlessCommand {
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    pub env: Vec<(String, OsString)>,
+    /// `unix:///run/user/<uid>/docker.sock`, for the user's shell.
+    pub docker_host: String,
+}
+
+/// `rootlesskit <flags> [child_prefix] dockerd <args>` for `user`, like
+/// dockerd-rootless.sh (docker.io 20.10's copy, read on this machine). The
+/// socket is always `<runtime dir>/docker.sock` (what `docker_host` names);
+/// exec root, pid file and data root default to the runtime dir and
+/// `~/.local/share/docker` unless the caller set them.
+pub fn rootless_command(
+    user: &RootlessUser,
+    run_user: &Path,
+    kit: &RootlesskitOptions,
+    dockerd: &DockerdOptions,
+) -> Result<RootlessCommand, RootlessError> {
+    let runtime_dir = user.runtime_dir(run_user);
+    let mut dockerd = dockerd.clone();
+    dockerd.flavor = Flavor::Rootless;
+    dockerd.unix_socket = runtime_dir.join("docker.sock");
+    dockerd.data_root.get_or_insert_with(|| user.data_root());
+    dockerd
+        .exec_root
+        .get_or_insert_with(|| runtime_dir.join("docker"));
+    dockerd
+        .pidfile
+        .get_or_insert_with(|| runtime_dir.join("docker.pid"));
+    let inner = dockerd_command(&dockerd)?;
+
+    let mut args = vec![
+        format!("--net={}", kit.net),
+        format!("--mtu={}", kit.mtu),
+        format!("--slirp4netns-sandbox={}", kit.slirp4netns_sandbox),
+        format!("--slirp4netns-seccomp={}", kit.slirp4netns_seccomp),
+        "--disable-host-loopback".to_owned(),
+        format!("--port-driver={}", kit.port_driver),
+        // /etc: keeps the namespace's resolv.conf when the parent's is replaced.
+        "--copy-up=/etc".to_owned(),
+        // /run: lets dockerd create /run/docker (hard-coded for plugins).
+        "--copy-up=/run".to_owned(),
+        "--propagation=rslave".to_owned(),
+    ];
+    args.extend(kit.child_prefix.iter().cloned());
+    args.push(inner.program.display().to_string());
+    args.extend(inner.args);
+
+    let mut env = inner.env;
+    env.push(("HOME".to_owned(), user.home.clone().into_os_string()));
+    env.push(("USER".to_owned(), OsString::from(&user.name)));
+    env.push((
+        "XDG_RUNTIME_DIR".to_owned(),
+        runtime_dir.clone().into_os_string(),
+    ));
+    Ok(RootlessCommand {
+        program: kit.program.clone(),
+        args,
+        env,
+        docker_host: format!("unix://{}", runtime_dir.join("docker.sock").display()),
+    })
+}
+
+/// Inside the rootlesskit namespace, before exec'ing dockerd: remove the
+/// copy-up symlinks that point into the parent's /run (`run_dir` is /run).
+/// Returns the paths removed.
+pub fn remove_child_stale_run_entries(run_dir: &Path) -> Result<Vec<PathBuf>, RootlessError> {
+    let mut removed = Vec::new();
+    for name in CHILD_STALE_RUN_ENTRIES {
+        let path = run_dir.join(name);
+        match fs::symlink_metadata(&path) {
+            // Only links and plain files: never recurse into a real directory.
+            Ok(m) if !m.is_dir() => {
+                fs::remove_file(&path).map_err(|source| RootlessError::Write {
+                    path: path.clone(),
+                    source,
+                })?;
+                removed.push(path);
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => return Err(RootlessError::Read { path, source }),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::hostops::{Call, RecordingHostOps};
+
+    fn user(home: &Path) -> RootlessUser {
+        RootlessUser {
+            name: "dev".into(),
+            uid: 1000,
+            gid: 1000,
+            groups: vec![998],
+            home: home.to_owned(),
+        }
+    }
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        paths: RootlessPaths,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().to_owned();
+        for d in ["etc", "bin", "run", "dev/net", "proc"] {
+            fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        let paths = RootlessPaths {
+            subuid: root.join("etc/subuid"),
+            subgid: root.join("etc/subgid"),
+            max_user_namespaces: root.join("proc/max_user_namespaces"),
+            dev_net_tun: root.join("dev/net/tun"),
+            mountinfo: root.join("proc/mountinfo"),
+            run_user: root.join("run/user"),
+            run_dir: root.join("run"),
+            search_path: root.join("bin").into_os_string(),
+        };
+        Fixture {
+            _dir: dir,
+            root,
+            paths,
+        }
+    }
+
+    fn status_of(findings: &[Finding], check: Check) -> &Status {
+        &findings
+            .iter()
+            .find(|f| f.check == check)
+            .expect("finding")
+            .status
+    }
+
+    #[test]
+    fn subid_parsing_skips_junk() {
+        let r = parse_subid(
+            "# comment\nalice:100000:65536\n\nbob:x:1\n1000:200000:65536\ncarol:1:2:3\n",
+        );
+        assert_eq!(
+            r,
+            vec![
+                SubIdRange {
+                    owner: "alice".into(),
+                    start: 100_000,
+                    count: 65_536
+                },
+                SubIdRange {
+                    owner: "1000".into(),
+                    start: 200_000,
+                    count: 65_536
+                },
+            ]
+        );
+        let u = user(Path::new("/home/dev"));
+        assert_eq!(ranges_of(&r, &u).len(), 1, "matched by uid");
+    }
+
+    #[test]
+    fn free_range_avoids_every_existing_range() {
+        let r = |start, count| SubIdRange {
+            owner: "x".into(),
+            start,
+            count,
+        };
+        assert_eq!(free_range_start(&[], SUBID_COUNT), Some(100_000));
+        assert_eq!(
+            free_range_start(&[r(100_000, 65_536)], SUBID_COUNT),
+            Some(165_536)
+        );
+        // A gap too small is skipped; one large enough is used.
+        assert_eq!(
+            free_range_start(
+                &[r(100_000, 10), r(150_000, 65_536), r(300_000, 5)],
+                SUBID_COUNT
+            ),
+            Some(215_536)
+        );
+        assert_eq!(
+            free_range_start(&[r(200_000, 10)], SUBID_COUNT),
+            Some(100_000)
+        );
+        // Overlapping, unsorted input.
+        assert_eq!(
+            free_range_start(&[r(120_000, 100_000), r(90_000, 50_000)], 10),
+            Some(220_000)
+        );
+        assert_eq!(free_range_start(&[r(0, u64::from(u32::MAX))], 10), None);
+    }
+
+    #[test]
+    fn subid_entries_are_added_once_at_one_non_overlapping_start() {
+        let f = fixture();
+        fs::write(&f.paths.subuid, "alice:100000:65536").expect("write");
+        fs::write(&f.paths.subgid, "alice:100000:65536\nbob:165536:65536\n").expect("write");
+        let u = user(&f.root);
+        let start = ensure_subid_ranges(&f.paths, &u).expect("ensure");
+        assert_eq!(start, Some(231_072));
+        assert_eq!(
+            fs::read_to_string(&f.paths.subuid).expect("read"),
+            "alice:100000:65536\ndev:231072:65536\n"
+        );
+        assert_eq!(
+            fs::read_to_string(&f.paths.subgid).expect("read"),
+            "alice:100000:65536\nbob:165536:65536\ndev:231072:65536\n"
+        );
+        assert_eq!(ensure_subid_ranges(&f.paths, &u).expect("again"), None);
+        assert_eq!(
+            fs::metadata(&f.paths.subuid).expect("stat").mode() & 0o777,
+            0o644
+        );
+    }
+
+    #[test]
+    fn file_caps_are_decoded() {
+        // setcap cap_setuid+ep: revision 2, effective flag, permitted bit 7.
+        let mut v2 = Vec::new();
+        for w in [0x0200_0001u32, 1 << 7, 0, 0, 0] {
+            v2.extend_from_slice(&w.to_le_bytes());
+        }
+        assert!(file_caps_grant(&v2, CAP_SETUID));
+        assert!(!file_caps_grant(&v2, CAP_SETGID));
+        let mut no_effective = v2.clone();
+        no_effective[0] = 0;
+        assert!(!file_caps_grant(&no_effective, CAP_SETUID));
+        assert!(!file_caps_grant(&[1, 2], CAP_SETUID));
+    }
+
+    fn exe(f: &Fixture, name: &str, mode: u32) -> PathBuf {
+        let p = f.root.join("bin").join(name);
+        fs::write(&p, "").expect("write");
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).expect("chmod");
+        p
+    }
+
+    #[test]
+    fn idmap_tools_need_setuid_or_file_caps() {
+        let f = fixture();
+        let mut ops = RecordingHostOps::new();
+        let u = user(&f.root);
+        let fs_findings = inspect(&f.paths, &u, &ops);
+        assert!(matches!(
+            status_of(&fs_findings, Check::Newuidmap),
+            Status::Missing {
+                berth_can_fix: false,
+                ..
+            }
+        ));
+        let bin = exe(&f, "newuidmap", 0o755);
+        // Owned by the test's euid; setuid only counts when owned by root.
+        let findings = inspect(&f.paths, &u, &ops);
+        assert!(matches!(
+            status_of(&findings, Check::Newuidmap),
+            Status::Missing { .. }
+        ));
+        let mut caps = Vec::new();
+        for w in [0x0200_0001u32, 1 << CAP_SETUID, 0, 0, 0] {
+            caps.extend_from_slice(&w.to_le_bytes());
+        }
+        ops.xattrs
+            .insert((bin.clone(), "security.capability".into()), caps);
+        let findings = inspect(&f.paths, &u, &ops);
+        assert!(
+            matches!(status_of(&findings, Check::Newuidmap), Status::Ok { .. }),
+            "{findings:?}"
+        );
+        if nix::unistd::geteuid().is_root() {
+            let gid = exe(&f, "newgidmap", 0o4755);
+            assert_eq!(fs::metadata(gid).expect("stat").mode() & 0o4000, 0o4000);
+            let findings = inspect(&f.paths, &u, &RecordingHostOps::new());
+            assert!(
+                matches!(status_of(&findings, Check::Newgidmap), Status::Ok { .. }),
+                "{findings:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn access_bits_follow_owner_group_other() {
+        let u = user(Path::new("/"));
+        assert!(!can_read_write(0, 0, 0o600, &u));
+        assert!(can_read_write(1000, 0, 0o600, &u));
+        assert!(can_read_write(0, 998, 0o660, &u), "supplementary group");
+        assert!(!can_read_write(0, 5, 0o660, &u));
+        assert!(can_read_write(0, 0, 0o666, &u));
+        assert!(
+            !can_read_write(1000, 0, 0o466, &u),
+            "owner bits win even when others have more"
+        );
+    }
+
+    #[test]
+    fn tun_privacy_is_judged_from_mountinfo() {
+        let tun = Path::new("/dev/net/tun");
+        let tmpfs_dev = "1 0 0:1 / / rw - overlay overlay rw\n2 1 0:2 / /dev rw - tmpfs tmpfs rw\n";
+        assert_eq!(tun_node_is_private(tmpfs_dev, tun), Ok(()));
+        let host_dev =
+            "1 0 0:1 / / rw - overlay overlay rw\n2 1 0:5 / /dev rw - devtmpfs udev rw\n";
+        assert!(tun_node_is_private(host_dev, tun).is_err());
+        let bind = format!("{tmpfs_dev}3 2 0:5 /net/tun /dev/net/tun rw - devtmpfs udev rw\n");
+        assert!(tun_node_is_private(&bind, tun)
+            .expect_err("bind")
+            .contains("bind-mounted"));
+        // A later mount over /dev shadows the earlier one.
+        let shadowed = format!("{host_dev}4 1 0:9 / /dev rw - tmpfs tmpfs rw\n");
+        assert_eq!(tun_node_is_private(&shadowed, tun), Ok(()));
+    }
+
+    #[test]
+    fn real_dev_net_tun_is_classified() {
+        // This machine has /dev/net/tun 0600 root (DESIGN notes); a plain file is not the device.
+        let f = fixture();
+        fs::write(&f.paths.dev_net_tun, "").expect("write");
+        let u = user(&f.root);
+        assert!(matches!(
+            check_tun(&f.paths, &u).status,
+            Status::Missing {
+                berth_can_fix: false,
+                ..
+            }
+        ));
+        let real = RootlessPaths {
+            dev_net_tun: "/dev/net/tun".into(),
+            ..f.paths.clone()
+        };
+        let Ok(meta) = fs::metadata("/dev/net/tun") else {
+            eprintln!("skipping: no /dev/net/tun here");
+            return;
+        };
+        fs::write(&f.paths.mountinfo, "2 1 0:2 / /dev rw - tmpfs tmpfs rw\n").expect("write");
+        let finding = check_tun(&real, &u);
+        if can_read_write(meta.uid(), meta.gid(), meta.mode(), &u) {
+            assert!(matches!(finding.status, Status::Ok { .. }), "{finding:?}");
+        } else {
+            assert!(
+                matches!(
+                    finding.status,
+                    Status::Missing {
+                        berth_can_fix: true,
+                        ..
+                    }
+                ),
+                "{finding:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn runtime_dir_is_created_0700_and_chowned() {
+        let f = fixture();
+        let ops = RecordingHostOps::new();
+        let u = user(&f.root);
+        let dir = ensure_runtime_dir(&f.paths, &u, &ops).expect("dir");
+        assert_eq!(dir, f.paths.run_user.join("1000"));
+        assert_eq!(fs::metadata(&dir).expect("stat").mode() & 0o7777, 0o700);
+        assert_eq!(
+            ops.calls(),
+            vec![Call::Chown {
+                path: dir.clone(),
+                uid: 1000,
+                gid: 1000
+            }]
+        );
+        // An existing, too-open dir is tightened.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+        ensure_runtime_dir(&f.paths, &u, &ops).expect("again");
+        assert_eq!(fs::metadata(&dir).expect("stat").mode() & 0o7777, 0o700);
+    }
+
+    #[test]
+    fn prepare_fixes_what_root_may_and_reports_the_rest() {
+        let f = fixture();
+        fs::write(&f.paths.max_user_namespaces, "0\n").expect("write");
+        let ops = RecordingHostOps::new();
+        let u = user(&f.root);
+        let findings = prepare(&f.paths, &u, &ops);
+        assert!(
+            matches!(status_of(&findings, Check::Subuid), Status::Fixed { .. }),
+            "{findings:?}"
+        );
+        assert!(matches!(
+            status_of(&findings, Check::Subgid),
+            Status::Fixed { .. }
+        ));
+        assert!(matches!(
+            status_of(&findings, Check::XdgRuntimeDir),
+            Status::Fixed { .. }
+        ));
+        assert!(matches!(
+            status_of(&findings, Check::MaxUserNamespaces),
+            Status::Missing {
+                berth_can_fix: false,
+                ..
+            }
+        ));
+        assert!(fs::read_to_string(&f.paths.subuid)
+            .expect("read")
+            .contains("dev:100000:65536"));
+        let json = serde_json::to_value(&findings).expect("json");
+        assert_eq!(json[0]["check"], "subuid");
+        assert_eq!(json[0]["status"], "fixed");
+    }
+
+    #[test]
+    fn prepare_changes_nothing_without_root() {
+        let f = fixture();
+        let mut ops = RecordingHostOps::new();
+        ops.euid = 1000;
+        let findings = prepare(&f.paths, &user(&f.root), &ops);
+        assert!(findings
+            .iter()
+            .all(|f| !matches!(f.status, Status::Fixed { .. })));
+        assert!(!f.paths.subuid.exists());
+        assert!(ops.calls().iter().all(|c| !matches!(c, Call::Chown { .. })));
+    }
+
+    #[test]
+    fn failed_fix_is_reported_not_fatal() {
+        let f = fixture();
+        let mut ops = RecordingHostOps::new();
+        ops.chown_result = Err(nix::errno::Errno::EPERM);
+        let findings = prepare(&f.paths, &user(&f.root), &ops);
+        match status_of(&findings, Check::XdgRuntimeDir) {
+            Status::Missing {
+                problem,
+                berth_can_fix: false,
+                ..
+            } => assert!(problem.contains("EPERM"), "{problem}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            status_of(&findings, Check::Subuid),
+            Status::Fixed { .. }
+        ));
+    }
+
+    #[test]
+    fn command_matches_dockerd_rootless_sh() {
+        let u = user(Path::new("/home/dev"));
+        let kit = RootlesskitOptions::default();
+        let cmd = rootless_command(
+            &u,
+            Path::new("/run/user"),
+            &kit,
+            &DockerdOptions {
+                socket_group: Some(998),
+                ..DockerdOptions::default()
+            },
+        )
+        .expect("cmd");
+        assert_eq!(cmd.program, PathBuf::from("rootlesskit"));
+        assert_eq!(
+            cmd.args,
+            vec![
+                "--net=slirp4netns",
+                "--mtu=65520",
+                "--slirp4netns-sandbox=auto",
+                "--slirp4netns-seccomp=auto",
+                "--disable-host-loopback",
+                "--port-driver=builtin",
+                "--copy-up=/etc",
+                "--copy-up=/run",
+                "--propagation=rslave",
+                "dockerd",
+                "--host=unix:///run/user/1000/docker.sock",
+                "--data-root=/home/dev/.local/share/docker",
+                "--exec-root=/run/user/1000/docker",
+                "--pidfile=/run/user/1000/docker.pid",
+            ]
+        );
+        assert_eq!(cmd.docker_host, "unix:///run/user/1000/docker.sock");
+        let env: Vec<&str> = cmd.env.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(env, vec!["PATH", "HOME", "USER", "XDG_RUNTIME_DIR"]);
+        let kit = RootlesskitOptions {
+            child_prefix: vec!["/berth".into(), "rootless-child".into(), "--".into()],
+            ..kit
+        };
+        let cmd = rootless_command(&u, Path::new("/run/user"), &kit, &DockerdOptions::default())
+            .expect("cmd");
+        let i = cmd.args.iter().position(|a| a == "/berth").expect("prefix");
+        assert_eq!(cmd.args[i + 3], "dockerd");
+    }
+
+    #[test]
+    fn rootlesskit_accepts_the_generated_flags() {
+        let Ok(kit) = which::which("rootlesskit") else {
+            eprintln!("skipping: rootlesskit not installed");
+            return;
+        };
+        let cmd = rootless_command(
+            &user(Path::new("/home/dev")),
+            Path::new("/run/user"),
+            &RootlesskitOptions::default(),
+            &DockerdOptions::default(),
+        )
+        .expect("cmd");
+        let flags: Vec<&String> = cmd
+            .args
+            .iter()
+            .take_while(|a| a.starts_with("--"))
+            .collect();
+        let help = std::process::Command::new(kit)
+            .arg("--help")
+            .output()
+            .expect("rootlesskit --help");
+        let help = String::from_utf8_lossy(&help.stdout).into_owned()
+            + &String::from_utf8_lossy(&help.stderr);
+        for flag in flags {
+            let name = flag.split('=').next().unwrap_or(flag);
+            assert!(
+                help.contains(&format!("{name} ")) || help.contains(&format!("{name}\n")),
+                "rootlesskit lacks {name}"
+            );
+        }
+    }
+
+    #[test]
+    fn parent_run_entries_are_reported() {
+        let f = fixture();
+        let u = user(&f.root);
+        let findings = inspect(&f.paths, &u, &RecordingHostOps::new());
+        assert!(matches!(
+            status_of(&findings, Check::RunCopyUp),
+            Status::Ok { .. }
+        ));
+        fs::create_dir(f.root.join("run/docker")).expect("mkdir");
+        let findings = inspect(&f.paths, &u, &RecordingHostOps::new());
+        match status_of(&findings, Check::RunCopyUp) {
+            Status::Missing { problem, .. } => assert!(problem.contains("run/docker"), "{problem}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn child_cleanup_removes_links_but_not_directories() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::os::unix::fs::symlink("/nonexistent/docker", dir.path().join("docker")).expect("link");
+        fs::write(dir.path().join("xtables.lock"), "").expect("write");
+        fs::create_dir(dir.path().join("containerd")).expect("mkdir");
+        let removed = remove_child_stale_run_entries(dir.path()).expect("cleanup");
+        assert_eq!(
+            removed,
+            vec![dir.path().join("docker"), dir.path().join("xtables.lock")]
+        );
+        assert!(dir.path().join("containerd").is_dir());
+    }
+}
