@@ -6,6 +6,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::Config;
+use crate::docker::daemon::Daemon;
+use crate::docker::dockerd_args::Flavor;
+use crate::docker::engine;
+use crate::docker::policy::{DockerChoice, FailurePolicy, Mode};
 use crate::exit::Failure;
 use crate::init::reaper::Reaper;
 use crate::init::signals::{self, KernelSigSet, SignalFd};
@@ -34,6 +38,8 @@ pub enum AppError {
     },
     #[error("the signal reader failed; every process was killed")]
     LostSignals,
+    #[error("Docker is required here but cannot be set up: {0}")]
+    Docker(String),
 }
 
 fn spawn_hint(err: &io::Error) -> &'static str {
@@ -59,6 +65,7 @@ impl AppError {
             AppError::User(_) => Failure::NoUser.code(),
             AppError::NotRoot { .. } => Failure::NoPerm.code(),
             AppError::Spawn { source, .. } => spawn::spawn_failure_code(source),
+            AppError::Docker(_) => Failure::DockerUnavailable.code(),
         }
     }
 }
@@ -116,7 +123,9 @@ async fn supervise_command(
         Some(spec) => Some(credentials_for(spec, &paths)?),
         None => None,
     };
-    let child = child_spec(&config, credentials, &paths)?;
+    let docker = prepare_docker(&config, credentials.as_ref(), reaper.clone()).await?;
+    let mut child = child_spec(&config, credentials, &paths)?;
+    child.env.extend(docker.child_env.iter().cloned());
     let main = reaper
         .spawn(&mut child.command())
         .map_err(|source| AppError::Spawn {
@@ -132,10 +141,81 @@ async fn supervise_command(
         proc_root: paths.proc_root.clone(),
         me: std::process::id() as i32,
     };
-    let ended = supervisor::supervise(&mut events, main, &settings, &|_| false).await;
+    let stop_dockerd = || {
+        if let Some(daemon) = &docker.daemon {
+            daemon.begin_shutdown();
+            tracing::info!(pid = daemon.pid(), "stopping dockerd");
+            let _ = signals::send(daemon.pid(), libc::SIGTERM);
+        }
+    };
+    let services = match docker.daemon {
+        Some(_) => supervisor::Services {
+            spare: &engine::managed_by_dockerd,
+            stop: &stop_dockerd,
+        },
+        None => supervisor::Services::NONE,
+    };
+    let ended = supervisor::supervise(&mut events, main, &settings, &services).await;
     match ended.command {
         Some(exit) => Ok(config.remap(exit.shell_code())),
         None => Err(AppError::LostSignals),
+    }
+}
+
+/// What the command gets from the Docker set-up.
+#[derive(Default)]
+struct DockerAccess {
+    child_env: Vec<(OsString, OsString)>,
+    daemon: Option<Daemon>,
+}
+
+/// Decides the mode and prepares it. In auto mode a failure is a warning
+/// (or, with --on-docker-failure=fail, an error); a forced mode must work.
+async fn prepare_docker(
+    config: &Config,
+    user: Option<&Credentials>,
+    reaper: Rc<Reaper>,
+) -> Result<DockerAccess, AppError> {
+    let (mode, forced) = match config.docker {
+        DockerChoice::Off => return Ok(DockerAccess::default()),
+        DockerChoice::Forced(mode) => (mode, true),
+        DockerChoice::Auto => (guess_mode(), false),
+    };
+    let flavor = match mode {
+        Mode::Dind => Flavor::Privileged,
+        Mode::Sysbox => Flavor::Sysbox,
+        _ => return Ok(DockerAccess::default()),
+    };
+    match engine::start_dind(&config.dind, flavor, user, config.grace, reaper).await {
+        Ok(started) => Ok(DockerAccess {
+            child_env: started.child_env,
+            daemon: Some(started.daemon),
+        }),
+        Err(err) if forced || config.on_docker_failure == FailurePolicy::Fail => {
+            Err(AppError::Docker(err.to_string()))
+        }
+        Err(err) => {
+            tracing::warn!("Docker is not available: {err}. Running the command without it (set BERTH_ON_DOCKER_FAILURE=fail to stop instead)");
+            Ok(DockerAccess::default())
+        }
+    }
+}
+
+/// Interim auto-detection: a privileged container with dockerd gets dind.
+fn guess_mode() -> Mode {
+    let privileged = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << 21) != 0);
+    let socket = Path::new(engine::DIND_SOCKET).exists();
+    if !socket && privileged && which::which("dockerd").is_ok() {
+        Mode::Dind
+    } else {
+        Mode::Off
     }
 }
 

@@ -6,12 +6,14 @@
 //! the process environment.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::filter::Targets;
 
+use crate::docker::engine::DindSettings;
 use crate::docker::policy::{DockerChoice, FailurePolicy};
 use crate::init::signals;
 use crate::logging::{LogFormat, LogTarget};
@@ -34,6 +36,14 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_DOCKER=auto          --docker
   BERTH_DOCKER_OPT_IN=1      --docker-opt-in (then WS_DOCKER_ENABLE_CLIENT=1 switches Docker on)
   BERTH_ON_DOCKER_FAILURE=warn  --on-docker-failure
+  BERTH_DOCKERD_ARGS=FLAGS   extra dockerd flags (berth's own dockerd)
+  BERTH_DOCKERD_LOG=PATH     also append dockerd's output to PATH
+  BERTH_DOCKERD_READY_TIMEOUT=60s  how long dockerd may take to answer
+  BERTH_IPTABLES=auto        iptables backend for dockerd: auto, legacy, nft
+  BERTH_STORAGE_DRIVER=...   dockerd's storage driver (default: chosen by pre-flight)
+  DOCKER_TLS_CERTDIR=/certs  generate TLS certificates there and listen on tcp :2376
+  DOCKER_TLS_SAN=SANS        extra names for the server certificate
+  BERTH_DOCKERD_INSECURE_TCP=ADDR  plain TCP listener (only when asked by name)
   BERTH_LOG_LEVEL=warn       --log-level
   BERTH_LOG_FORMAT=text      --log-format
   BERTH_LOG_TARGET=auto      --log-target
@@ -108,6 +118,7 @@ pub struct Config {
     pub log_filter: Targets,
     pub log_format: LogFormat,
     pub log_target: LogTarget,
+    pub dind: DindSettings,
     pub command: Vec<OsString>,
 }
 
@@ -256,6 +267,44 @@ impl Config {
                     LogTarget::from_str,
                 )?
                 .unwrap_or_default(),
+            dind: DindSettings {
+                tls_certdir: r
+                    .pick("DOCKER_TLS_CERTDIR", None, "DOCKER_TLS_CERTDIR")
+                    .map(|raw| raw.value)
+                    .filter(|dir| !dir.trim().is_empty())
+                    .map(PathBuf::from),
+                tls_san: words(r.pick("DOCKER_TLS_SAN", None, "DOCKER_TLS_SAN")),
+                insecure_tcp: r
+                    .pick(
+                        "BERTH_DOCKERD_INSECURE_TCP",
+                        None,
+                        "BERTH_DOCKERD_INSECURE_TCP",
+                    )
+                    .map(|raw| raw.value)
+                    .filter(|addr| !addr.trim().is_empty()),
+                iptables: r
+                    .parsed("BERTH_IPTABLES", None, "BERTH_IPTABLES", |v| {
+                        v.parse()
+                            .map_err(|e: crate::docker::preflight::BadIptablesChoice| {
+                                format!("{e}; auto picks the backend the kernel already uses")
+                            })
+                    })?
+                    .unwrap_or_default(),
+                storage_driver: r
+                    .pick("BERTH_STORAGE_DRIVER", None, "BERTH_STORAGE_DRIVER")
+                    .map(|raw| raw.value)
+                    .filter(|d| !d.trim().is_empty()),
+                extra_args: words(r.pick("BERTH_DOCKERD_ARGS", None, "BERTH_DOCKERD_ARGS")),
+                log_file: r
+                    .pick("BERTH_DOCKERD_LOG", None, "BERTH_DOCKERD_LOG")
+                    .map(|raw| PathBuf::from(raw.value)),
+                ready_timeout: r.parsed(
+                    "BERTH_DOCKERD_READY_TIMEOUT",
+                    None,
+                    "BERTH_DOCKERD_READY_TIMEOUT",
+                    parse_duration,
+                )?,
+            },
             command: args.command,
         })
     }
@@ -268,6 +317,11 @@ impl Config {
             code
         }
     }
+}
+
+fn words(raw: Option<Raw>) -> Vec<String> {
+    raw.map(|raw| raw.value.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 pub fn parse_bool(text: &str) -> Option<bool> {
@@ -484,6 +538,34 @@ mod tests {
             DockerChoice::Forced(crate::docker::policy::Mode::Dind)
         );
         assert!(resolve(&[], &[("WS_DOCKER_ENABLE_CLIENT", "sure")]).is_err());
+    }
+
+    #[test]
+    fn dind_settings_come_from_the_environment() {
+        let config = resolve(
+            &[],
+            &[
+                ("DOCKER_TLS_CERTDIR", "/certs"),
+                ("DOCKER_TLS_SAN", "DNS:ws.example IP:10.0.0.5"),
+                ("BERTH_DOCKERD_ARGS", "--debug  --experimental"),
+                ("BERTH_IPTABLES", "legacy"),
+                ("BERTH_DOCKERD_READY_TIMEOUT", "90s"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.dind.tls_certdir, Some(PathBuf::from("/certs")));
+        assert_eq!(config.dind.tls_san, vec!["DNS:ws.example", "IP:10.0.0.5"]);
+        assert_eq!(config.dind.extra_args, vec!["--debug", "--experimental"]);
+        assert_eq!(
+            config.dind.iptables,
+            crate::docker::preflight::IptablesChoice::Legacy
+        );
+        assert_eq!(config.dind.ready_timeout, Some(Duration::from_secs(90)));
+        // dind's convention: an empty DOCKER_TLS_CERTDIR means no TLS.
+        let config = resolve(&[], &[("DOCKER_TLS_CERTDIR", "")]).unwrap();
+        assert_eq!(config.dind.tls_certdir, None);
+        let err = resolve(&[], &[("BERTH_IPTABLES", "ebtables")]).unwrap_err();
+        assert_eq!(err.origin, "BERTH_IPTABLES");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod daemon;
 pub mod dockerd_args;
+pub mod engine;
 pub mod hostops;
 pub mod policy;
 pub mod preflight;

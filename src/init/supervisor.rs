@@ -79,13 +79,34 @@ pub struct Ended {
     pub killed: bool,
 }
 
+/// Long-running helpers berth started before the command (dockerd), which
+/// shut down by their own rules rather than by the leftover sweep.
+pub struct Services<'a> {
+    /// Processes the sweep leaves alone: the service and what it manages.
+    pub spare: &'a dyn Fn(&ProcInfo) -> bool,
+    /// Asks the services to stop (once): SIGTERM to dockerd, no restarts.
+    pub stop: &'a dyn Fn(),
+}
+
+impl Services<'_> {
+    /// No services: every leftover is swept.
+    pub const NONE: Services<'static> = Services {
+        spare: &|_| false,
+        stop: &|| {},
+    };
+}
+
 /// Runs until the command has exited and every other child is gone (or the
 /// grace period and [`KILL_WAIT`] have passed).
+///
+/// Services are stopped when the command exits, or, if the command is slow to
+/// obey SIGTERM (an interactive shell ignores it), half-way through the grace
+/// period, so dockerd still has time to stop its containers cleanly.
 pub async fn supervise(
     events: &mut mpsc::UnboundedReceiver<Event>,
     main: Spawned,
     settings: &Supervision,
-    spare: &dyn Fn(&ProcInfo) -> bool,
+    services: &Services<'_>,
 ) -> Ended {
     let target = if settings.signal_group {
         -main.pid
@@ -96,6 +117,13 @@ pub async fn supervise(
     let mut command: Option<Exit> = None;
     let mut children_left = true;
     let mut deadline: Option<Instant> = None;
+    let mut services_deadline: Option<Instant> = None;
+    let services_stopped = std::cell::Cell::new(false);
+    let stop_services = || {
+        if !services_stopped.replace(true) {
+            (services.stop)();
+        }
+    };
     let mut killed = false;
 
     loop {
@@ -103,6 +131,7 @@ pub async fn supervise(
             break;
         }
         let timer = deadline.map(sleep_until);
+        let services_timer = services_deadline.map(sleep_until);
         tokio::select! {
             event = events.recv() => match event {
                 None => {
@@ -121,7 +150,8 @@ pub async fn supervise(
                             // With no child left there is no descendant either:
                             // skip the /proc walk (it is most of `berth true`'s cost).
                             if children_left {
-                                signal_leftovers(settings, spare, libc::SIGTERM);
+                                stop_services();
+                                signal_leftovers(settings, services.spare, libc::SIGTERM);
                             }
                         }
                     }
@@ -135,8 +165,14 @@ pub async fn supervise(
                     if received.signo == libc::SIGTERM && deadline.is_none() {
                         tracing::info!(grace = ?settings.grace, "SIGTERM received; shutting down");
                         deadline = Some(Instant::now() + settings.grace);
+                        services_deadline = Some(Instant::now() + settings.grace / 2);
                     }
                 }
+            },
+            () = async { services_timer.expect("guarded").await }, if services_timer.is_some() && !services_stopped.get() => {
+                tracing::info!("the command is still running half-way through the grace period; stopping services now");
+                stop_services();
+                services_deadline = None;
             },
             () = async { timer.expect("guarded").await }, if timer.is_some() => {
                 if killed {
@@ -150,6 +186,7 @@ pub async fn supervise(
             },
         }
     }
+    tracing::info!(killed, "supervision over: no child left");
     Ended { command, killed }
 }
 

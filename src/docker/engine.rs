@@ -1,0 +1,160 @@
+//! Starting berth's own dockerd: docker-in-docker and sysbox.
+//!
+//! The steps, each logged: pre-flight (securityfs, cgroup v2 nesting, stale
+//! pid files, data root, storage driver, iptables backend, MTU), TLS
+//! certificates when a TCP listener is wanted, then dockerd as a supervised
+//! child, ready when its API answers. The socket belongs to the target user's
+//! primary group (`dockerd --group`), so the user, and every later `docker
+//! exec -u USER` session, reaches it at the default path without any group
+//! file being edited.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use crate::docker::daemon::{Daemon, DaemonError, DaemonSpec};
+use crate::docker::dockerd_args::{self, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
+use crate::docker::hostops::NixHostOps;
+use crate::docker::preflight::{self, PreflightOptions, PreflightPaths, PreflightReport};
+use crate::docker::tls::{self, TlsRequest};
+use crate::init::procs::ProcInfo;
+use crate::init::reaper::Reaper;
+use crate::init::spawn::{ChildSpec, Credentials};
+
+/// The socket berth's dockerd listens on: the docker CLI's default, so a
+/// `docker exec` session needs no DOCKER_HOST.
+pub const DIND_SOCKET: &str = "/var/run/docker.sock";
+/// How long dockerd may take to answer its first ping.
+pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Restarts in a row before berth gives up on a crashing dockerd.
+pub const MAX_RESTARTS: u32 = 5;
+
+/// The user's choices for berth's own dockerd (from `BERTH_DOCKERD_*` and
+/// dind's own `DOCKER_TLS_CERTDIR`).
+#[derive(Debug, Clone, Default)]
+pub struct DindSettings {
+    /// Generate certificates here and listen on tcp with TLS.
+    pub tls_certdir: Option<PathBuf>,
+    /// Extra SANs for the server certificate (`DOCKER_TLS_SAN`).
+    pub tls_san: Vec<String>,
+    /// Listen on plain TCP here: only when asked by name.
+    pub insecure_tcp: Option<String>,
+    pub iptables: preflight::IptablesChoice,
+    pub storage_driver: Option<String>,
+    pub extra_args: Vec<String>,
+    pub log_file: Option<PathBuf>,
+    pub ready_timeout: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("dockerd is not on PATH: install docker.io (Debian/Ubuntu) or docker-ce in the image")]
+    NoDockerd,
+    #[error("cannot prepare TLS certificates: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error("bad dockerd options: {0}")]
+    Args(#[from] dockerd_args::DockerdArgsError),
+    #[error(transparent)]
+    Daemon(#[from] DaemonError),
+}
+
+/// A running engine and what the command needs to use it.
+pub struct Started {
+    pub daemon: Daemon,
+    pub child_env: Vec<(OsString, OsString)>,
+    pub preflight: PreflightReport,
+}
+
+/// Processes dockerd manages: left for dockerd to stop at shutdown.
+pub fn managed_by_dockerd(info: &ProcInfo) -> bool {
+    info.comm == "dockerd"
+        || info.comm.starts_with("containerd")
+        || info.comm == "docker-proxy"
+        || info.comm == "rootlesskit"
+}
+
+/// Runs pre-flight, prepares TLS, starts dockerd and waits until it answers.
+pub async fn start_dind(
+    settings: &DindSettings,
+    flavor: Flavor,
+    user: Option<&Credentials>,
+    grace: Duration,
+    reaper: Rc<Reaper>,
+) -> Result<Started, EngineError> {
+    let program = which::which("dockerd").map_err(|_| EngineError::NoDockerd)?;
+    let paths = PreflightPaths::default();
+    let options = PreflightOptions {
+        iptables: settings.iptables,
+        storage_driver: settings.storage_driver.clone(),
+        ..PreflightOptions::default()
+    };
+    let report = preflight::run_all(&paths, &options, &NixHostOps);
+
+    let mut opts = DockerdOptions {
+        program,
+        flavor,
+        unix_socket: DIND_SOCKET.into(),
+        socket_group: user.map(|u| u.gid),
+        // dockerd stops containers within this; it must fit berth's grace.
+        shutdown_timeout_secs: Some(grace.as_secs().saturating_sub(2).max(1) as u32),
+        extra_args: settings.extra_args.clone(),
+        ..DockerdOptions::default()
+    };
+    report.decisions.apply_to(&mut opts);
+    let child_env: Vec<(OsString, OsString)> =
+        vec![("DOCKER_HOST".into(), format!("unix://{DIND_SOCKET}").into())];
+    if let Some(certdir) = &settings.tls_certdir {
+        let material = tls::ensure_certs(
+            &TlsRequest {
+                certdir: certdir.clone(),
+                hostname: nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| "localhost".into()),
+                ip_addresses: tls::host_ip_addresses().unwrap_or_default(),
+                extra_sans: settings.tls_san.clone(),
+                client_owner: user.map(|u| (u.uid, u.gid)),
+                now: SystemTime::now(),
+            },
+            &NixHostOps,
+        )?;
+        tracing::info!(certdir = %certdir.display(), ca = ?material.ca, server = ?material.server, client = ?material.client, "TLS certificates ready");
+        opts.tcp = TcpListen::Tls {
+            addr: format!("0.0.0.0:{DOCKER_TLS_PORT}"),
+            tls: material.daemon.clone(),
+        };
+    } else if let Some(addr) = &settings.insecure_tcp {
+        tracing::warn!(%addr, "dockerd listens on plain TCP without TLS, as asked: anyone who reaches it is root");
+        opts.tcp = TcpListen::PlainExplicitlyRequested { addr: addr.clone() };
+    }
+    let command = dockerd_args::dockerd_command(&opts)?;
+    let mut child = ChildSpec::new(command.program);
+    child.args = command.args.into_iter().map(OsString::from).collect();
+    child.env = command
+        .env
+        .into_iter()
+        .map(|(k, v)| (OsString::from(k), v))
+        .collect();
+    tracing::info!(args = ?child.args, "starting dockerd");
+    let daemon = Daemon::start(
+        DaemonSpec {
+            child,
+            socket: DIND_SOCKET.into(),
+            ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+            max_restarts: MAX_RESTARTS,
+            log_file: settings.log_file.clone(),
+            before_start: Some(remove_stale_pid_files),
+        },
+        reaper,
+    )
+    .await?;
+    Ok(Started {
+        daemon,
+        child_env,
+        preflight: report,
+    })
+}
+
+fn remove_stale_pid_files() {
+    preflight::remove_stale_pid_files(&PreflightPaths::default()).log();
+}
