@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::docker::daemon::Daemon;
 use crate::docker::dockerd_args::Flavor;
 use crate::docker::engine;
 use crate::docker::policy::{DockerChoice, FailurePolicy, Mode};
@@ -142,13 +141,11 @@ async fn supervise_command(
         me: std::process::id() as i32,
     };
     let stop_dockerd = || {
-        if let Some(daemon) = &docker.daemon {
-            daemon.begin_shutdown();
-            tracing::info!(pid = daemon.pid(), "stopping dockerd");
-            let _ = signals::send(daemon.pid(), libc::SIGTERM);
+        if let Some(engine) = &docker.engine {
+            engine::Engine::stop(engine);
         }
     };
-    let services = match docker.daemon {
+    let services = match docker.engine {
         Some(_) => supervisor::Services {
             spare: &engine::managed_by_dockerd,
             stop: &stop_dockerd,
@@ -166,7 +163,7 @@ async fn supervise_command(
 #[derive(Default)]
 struct DockerAccess {
     child_env: Vec<(OsString, OsString)>,
-    daemon: Option<Daemon>,
+    engine: Option<Rc<engine::Engine>>,
 }
 
 /// Decides the mode and prepares it. In auto mode a failure is a warning
@@ -189,7 +186,7 @@ async fn prepare_docker(
     match engine::start_dind(&config.dind, flavor, user, config.grace, reaper).await {
         Ok(started) => Ok(DockerAccess {
             child_env: started.child_env,
-            daemon: Some(started.daemon),
+            engine: Some(started.engine),
         }),
         Err(err) if forced || config.on_docker_failure == FailurePolicy::Fail => {
             Err(AppError::Docker(err.to_string()))

@@ -17,6 +17,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::watch;
 use tokio::time::{sleep, Instant};
 
 use crate::init::reaper::{Exit, Reaper, Spawned};
@@ -35,12 +36,37 @@ const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// A daemon that ran this long before dying starts a fresh restart budget.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
+/// How berth knows a daemon is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// The Docker API answers GET /_ping on this socket.
+    DockerApi(PathBuf),
+    /// This unix socket accepts connections (containerd's gRPC socket).
+    Accepts(PathBuf),
+}
+
+impl Readiness {
+    fn socket(&self) -> &Path {
+        match self {
+            Readiness::DockerApi(path) | Readiness::Accepts(path) => path,
+        }
+    }
+
+    async fn check(&self) -> bool {
+        match self {
+            Readiness::DockerApi(path) => ping(path).await.is_ok(),
+            Readiness::Accepts(path) => tokio::net::UnixStream::connect(path).await.is_ok(),
+        }
+    }
+}
+
 /// What to run and how to know it is ready.
 #[derive(Debug, Clone)]
 pub struct DaemonSpec {
+    /// For log lines: "dockerd", "containerd".
+    pub name: &'static str,
     pub child: ChildSpec,
-    /// The API socket to ping.
-    pub socket: PathBuf,
+    pub ready: Readiness,
     pub ready_timeout: Duration,
     /// Restarts allowed in a row before berth gives up on the daemon.
     pub max_restarts: u32,
@@ -58,10 +84,15 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
-    #[error("dockerd {exit} before it was ready; its last output:\n{tail}")]
-    Exited { exit: Exit, tail: String },
-    #[error("dockerd did not answer on {socket} within {timeout:?}; its last output:\n{tail}")]
+    #[error("{name} {exit} before it was ready; its last output:\n{tail}")]
+    Exited {
+        name: &'static str,
+        exit: Exit,
+        tail: String,
+    },
+    #[error("{name} did not answer on {socket} within {timeout:?}; its last output:\n{tail}")]
     NotReady {
+        name: &'static str,
         socket: PathBuf,
         timeout: Duration,
         tail: String,
@@ -96,9 +127,12 @@ impl Tail {
 
 /// A running, supervised daemon.
 pub struct Daemon {
+    name: &'static str,
     pid: Rc<Cell<i32>>,
     stopping: Rc<Cell<bool>>,
     restarts: Rc<Cell<u32>>,
+    /// Becomes true when supervision ends (stopped, or given up on).
+    ended: watch::Receiver<bool>,
 }
 
 impl Daemon {
@@ -108,22 +142,38 @@ impl Daemon {
         let started = Instant::now();
         let running = launch(&spec, &reaper, &tail)?;
         let running = wait_ready(&spec, running, &tail).await?;
-        tracing::info!(pid = running.pid, took = ?started.elapsed(), "dockerd is ready");
+        tracing::info!(pid = running.pid, took = ?started.elapsed(), "{} is ready", spec.name);
+        let (ended_tx, ended) = watch::channel(false);
         let daemon = Daemon {
+            name: spec.name,
             pid: Rc::new(Cell::new(running.pid)),
             stopping: Rc::new(Cell::new(false)),
             restarts: Rc::new(Cell::new(0)),
+            ended,
         };
-        tokio::task::spawn_local(supervise(
-            spec,
-            reaper,
-            tail,
-            running,
-            daemon.pid.clone(),
-            daemon.stopping.clone(),
-            daemon.restarts.clone(),
-        ));
+        let shared = Shared {
+            pid: daemon.pid.clone(),
+            stopping: daemon.stopping.clone(),
+            restarts: daemon.restarts.clone(),
+        };
+        tokio::task::spawn_local(async move {
+            supervise(spec, reaper, tail, running, shared).await;
+            let _ = ended_tx.send(true);
+        });
         Ok(daemon)
+    }
+
+    /// Stops the daemon: no more restarts, SIGTERM now.
+    pub fn stop(&self) {
+        self.stopping.set(true);
+        tracing::info!(pid = self.pid(), "stopping {}", self.name);
+        let _ = crate::init::signals::send(self.pid(), libc::SIGTERM);
+    }
+
+    /// Waits until the daemon has exited for good.
+    pub async fn ended(&self) {
+        let mut ended = self.ended.clone();
+        let _ = ended.wait_for(|done| *done).await;
     }
 
     /// The current dockerd pid (it changes after a restart).
@@ -135,11 +185,13 @@ impl Daemon {
     pub fn restarts(&self) -> u32 {
         self.restarts.get()
     }
+}
 
-    /// From now on an exit is expected: no restart.
-    pub fn begin_shutdown(&self) {
-        self.stopping.set(true);
-    }
+/// State the supervision task shares with the [`Daemon`] handle.
+struct Shared {
+    pid: Rc<Cell<i32>>,
+    stopping: Rc<Cell<bool>>,
+    restarts: Rc<Cell<u32>>,
 }
 
 fn launch(spec: &DaemonSpec, reaper: &Reaper, tail: &Tail) -> Result<Spawned, DaemonError> {
@@ -157,13 +209,18 @@ fn launch(spec: &DaemonSpec, reaper: &Reaper, tail: &Tail) -> Result<Spawned, Da
             program: spec.child.program.to_string_lossy().into_owned(),
             source,
         })?;
-    tracing::debug!(pid = spawned.pid, "dockerd started");
+    tracing::debug!(pid = spawned.pid, "{} started", spec.name);
     let log_file = spec.log_file.clone();
     if let Some(out) = spawned.stdout.take() {
-        pump_lines(OwnedFd::from(out), tail.clone(), log_file.clone());
+        pump_lines(
+            spec.name,
+            OwnedFd::from(out),
+            tail.clone(),
+            log_file.clone(),
+        );
     }
     if let Some(err) = spawned.stderr.take() {
-        pump_lines(OwnedFd::from(err), tail.clone(), log_file);
+        pump_lines(spec.name, OwnedFd::from(err), tail.clone(), log_file);
     }
     Ok(spawned)
 }
@@ -175,20 +232,22 @@ async fn wait_ready(
 ) -> Result<Spawned, DaemonError> {
     let deadline = Instant::now() + spec.ready_timeout;
     loop {
-        if ping(&spec.socket).await.is_ok() {
+        if spec.ready.check().await {
             return Ok(running);
         }
         if let Ok(exit) = running.exit.try_recv() {
             // Let the pumps drain what it said last.
             tokio::task::yield_now().await;
             return Err(DaemonError::Exited {
+                name: spec.name,
                 exit,
                 tail: tail.text(),
             });
         }
         if Instant::now() >= deadline {
             return Err(DaemonError::NotReady {
-                socket: spec.socket.clone(),
+                name: spec.name,
+                socket: spec.ready.socket().to_path_buf(),
                 timeout: spec.ready_timeout,
                 tail: tail.text(),
             });
@@ -202,10 +261,14 @@ async fn supervise(
     reaper: Rc<Reaper>,
     tail: Tail,
     mut running: Spawned,
-    pid: Rc<Cell<i32>>,
-    stopping: Rc<Cell<bool>>,
-    restarts: Rc<Cell<u32>>,
+    shared: Shared,
 ) {
+    let Shared {
+        pid,
+        stopping,
+        restarts,
+    } = shared;
+    let name = spec.name;
     let mut in_a_row = 0;
     let mut backoff = FIRST_BACKOFF;
     let mut up_since = Instant::now();
@@ -215,7 +278,7 @@ async fn supervise(
             Err(_) => return, // the reaper is gone: berth is exiting
         };
         if stopping.get() {
-            tracing::info!(%exit, "dockerd stopped");
+            tracing::info!(%exit, "{name} stopped");
             return;
         }
         if up_since.elapsed() >= STABLE_AFTER {
@@ -223,10 +286,10 @@ async fn supervise(
             backoff = FIRST_BACKOFF;
         }
         if in_a_row >= spec.max_restarts {
-            tracing::error!(%exit, restarts = in_a_row, "dockerd keeps dying; giving up on it (the command keeps running). Last output:\n{}", tail.text());
+            tracing::error!(%exit, restarts = in_a_row, "{name} keeps dying; giving up on it (the command keeps running). Last output:\n{}", tail.text());
             return;
         }
-        tracing::warn!(%exit, ?backoff, "dockerd died; restarting it");
+        tracing::warn!(%exit, ?backoff, "{name} died; restarting it");
         sleep(backoff).await;
         if stopping.get() {
             return;
@@ -237,7 +300,7 @@ async fn supervise(
         running = match attempt {
             Ok(spawned) => spawned,
             Err(err) => {
-                tracing::error!(error = %err, "cannot restart dockerd");
+                tracing::error!(error = %err, "cannot restart {name}");
                 return;
             }
         };
@@ -246,11 +309,11 @@ async fn supervise(
         up_since = Instant::now();
         match wait_ready(&spec, running, &tail).await {
             Ok(ready) => {
-                tracing::warn!(pid = ready.pid, "dockerd restarted and ready");
+                tracing::warn!(pid = ready.pid, "{name} restarted and ready");
                 running = ready;
             }
             Err(err) => {
-                tracing::error!(error = %err, "restarted dockerd did not become ready");
+                tracing::error!(error = %err, "restarted {name} did not become ready");
                 return;
             }
         }
@@ -258,9 +321,9 @@ async fn supervise(
 }
 
 /// Re-emits each line a daemon writes, at the level it gave it.
-fn pump_lines(fd: OwnedFd, tail: Tail, log_file: Option<PathBuf>) {
+fn pump_lines(name: &'static str, fd: OwnedFd, tail: Tail, log_file: Option<PathBuf>) {
     let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
-        tracing::warn!("cannot read dockerd's output");
+        tracing::warn!("cannot read {name}'s output");
         return;
     };
     tokio::task::spawn_local(async move {
@@ -270,7 +333,7 @@ fn pump_lines(fd: OwnedFd, tail: Tail, log_file: Option<PathBuf>) {
             if let Some(file) = log.as_mut() {
                 let _ = writeln!(file, "{line}");
             }
-            emit(&line);
+            emit(name, &line);
             tail.push(line);
         }
     });
@@ -286,7 +349,7 @@ fn open_log(path: &Path) -> Option<std::fs::File> {
     }
 }
 
-/// dockerd logs logfmt: `time="..." level=info msg="..."`.
+/// dockerd and containerd log logfmt: `time="..." level=info msg="..."`.
 fn level_of(line: &str) -> &str {
     line.split_whitespace()
         .find_map(|field| field.strip_prefix("level="))
@@ -294,12 +357,14 @@ fn level_of(line: &str) -> &str {
         .trim_matches('"')
 }
 
-fn emit(line: &str) {
+/// Log lines go out under the `dockerd` target (containerd's too, tagged
+/// with its name), so `BERTH_LOG_LEVEL=warn,dockerd=info` selects them.
+fn emit(name: &str, line: &str) {
     match level_of(line) {
-        "fatal" | "panic" | "error" => tracing::error!(target: "dockerd", "{line}"),
-        "warning" | "warn" => tracing::warn!(target: "dockerd", "{line}"),
-        "debug" | "trace" => tracing::debug!(target: "dockerd", "{line}"),
-        _ => tracing::info!(target: "dockerd", "{line}"),
+        "fatal" | "panic" | "error" => tracing::error!(target: "dockerd", daemon = name, "{line}"),
+        "warning" | "warn" => tracing::warn!(target: "dockerd", daemon = name, "{line}"),
+        "debug" | "trace" => tracing::debug!(target: "dockerd", daemon = name, "{line}"),
+        _ => tracing::info!(target: "dockerd", daemon = name, "{line}"),
     }
 }
 

@@ -9,11 +9,11 @@
 //! file being edited.
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::docker::daemon::{Daemon, DaemonError, DaemonSpec};
+use crate::docker::daemon::{Daemon, DaemonError, DaemonSpec, Readiness};
 use crate::docker::dockerd_args::{self, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
 use crate::docker::hostops::NixHostOps;
 use crate::docker::preflight::{self, PreflightOptions, PreflightPaths, PreflightReport};
@@ -57,11 +57,57 @@ pub enum EngineError {
     Args(#[from] dockerd_args::DockerdArgsError),
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    #[error("cannot write {path}: {source}")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// containerd's socket when berth runs it (dockerd's own layout).
+pub const CONTAINERD_SOCKET: &str = "/var/run/docker/containerd/containerd.sock";
+const CONTAINERD_CONFIG: &str = "/run/berth/containerd.toml";
+/// dockerd's managed containerd uses the same places; keeping them means a
+/// data root made by either setup works with the other.
+const CONTAINERD_CONFIG_TEXT: &str = r#"version = 2
+root = "/var/lib/docker/containerd/daemon"
+state = "/var/run/docker/containerd/daemon"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "/var/run/docker/containerd/containerd.sock"
+"#;
+
+/// berth's dockerd, and the containerd it uses when berth runs that too.
+///
+/// berth starts containerd itself (when it is installed) rather than letting
+/// dockerd do it: at shutdown dockerd 20.10 sends its managed containerd
+/// SIGTERM and then sleeps a whole second before looking again, which was
+/// most of a `docker stop`. With containerd as berth's child, berth stops
+/// dockerd, and the moment dockerd is gone, containerd.
+pub struct Engine {
+    pub dockerd: Daemon,
+    pub containerd: Option<Daemon>,
+}
+
+impl Engine {
+    /// Stops dockerd now, then containerd once dockerd has exited.
+    pub fn stop(engine: &Rc<Engine>) {
+        engine.dockerd.stop();
+        let engine = engine.clone();
+        tokio::task::spawn_local(async move {
+            engine.dockerd.ended().await;
+            if let Some(containerd) = &engine.containerd {
+                containerd.stop();
+            }
+        });
+    }
 }
 
 /// A running engine and what the command needs to use it.
 pub struct Started {
-    pub daemon: Daemon,
+    pub engine: Rc<Engine>,
     pub child_env: Vec<(OsString, OsString)>,
     pub preflight: PreflightReport,
 }
@@ -127,6 +173,14 @@ pub async fn start_dind(
         tracing::warn!(%addr, "dockerd listens on plain TCP without TLS, as asked: anyone who reaches it is root");
         opts.tcp = TcpListen::PlainExplicitlyRequested { addr: addr.clone() };
     }
+    let containerd = match which::which("containerd") {
+        Ok(program) => Some(start_containerd(program, settings, reaper.clone()).await?),
+        Err(_) => None,
+    };
+    if containerd.is_some() {
+        opts.extra_args
+            .insert(0, format!("--containerd={CONTAINERD_SOCKET}"));
+    }
     let command = dockerd_args::dockerd_command(&opts)?;
     let mut child = ChildSpec::new(command.program);
     child.args = command.args.into_iter().map(OsString::from).collect();
@@ -136,10 +190,11 @@ pub async fn start_dind(
         .map(|(k, v)| (OsString::from(k), v))
         .collect();
     tracing::info!(args = ?child.args, "starting dockerd");
-    let daemon = Daemon::start(
+    let dockerd = Daemon::start(
         DaemonSpec {
+            name: "dockerd",
             child,
-            socket: DIND_SOCKET.into(),
+            ready: Readiness::DockerApi(DIND_SOCKET.into()),
             ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
             max_restarts: MAX_RESTARTS,
             log_file: settings.log_file.clone(),
@@ -149,10 +204,48 @@ pub async fn start_dind(
     )
     .await?;
     Ok(Started {
-        daemon,
+        engine: Rc::new(Engine {
+            dockerd,
+            containerd,
+        }),
         child_env,
         preflight: report,
     })
+}
+
+async fn start_containerd(
+    program: PathBuf,
+    settings: &DindSettings,
+    reaper: Rc<Reaper>,
+) -> Result<Daemon, EngineError> {
+    let config = Path::new(CONTAINERD_CONFIG);
+    write_config(config).map_err(|source| EngineError::Config {
+        path: config.to_path_buf(),
+        source,
+    })?;
+    let mut child = ChildSpec::new(program);
+    child.args = vec!["--config".into(), config.into()];
+    let containerd = Daemon::start(
+        DaemonSpec {
+            name: "containerd",
+            child,
+            ready: Readiness::Accepts(CONTAINERD_SOCKET.into()),
+            ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+            max_restarts: MAX_RESTARTS,
+            log_file: settings.log_file.clone(),
+            before_start: None,
+        },
+        reaper,
+    )
+    .await?;
+    Ok(containerd)
+}
+
+fn write_config(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, CONTAINERD_CONFIG_TEXT)
 }
 
 fn remove_stale_pid_files() {
