@@ -178,12 +178,28 @@ async fn prepare_docker(
         DockerChoice::Forced(mode) => (mode, true),
         DockerChoice::Auto => (guess_mode(), false),
     };
-    let flavor = match mode {
-        Mode::Dind => Flavor::Privileged,
-        Mode::Sysbox => Flavor::Sysbox,
+    let started = match mode {
+        Mode::Dind => {
+            engine::start_dind(&config.dind, Flavor::Privileged, user, config.grace, reaper).await
+        }
+        Mode::Sysbox => {
+            engine::start_dind(&config.dind, Flavor::Sysbox, user, config.grace, reaper).await
+        }
+        Mode::Rootless => {
+            // Without --user, rootless dockerd runs as whoever berth is.
+            let me = nix::unistd::geteuid().as_raw().to_string();
+            let paths = Paths::default();
+            match user
+                .cloned()
+                .map_or_else(|| users::resolve(&me, &paths.passwd, &paths.group), Ok)
+            {
+                Ok(user) => engine::start_rootless(&config.dind, &user, reaper).await,
+                Err(err) => Err(engine::EngineError::Rootless(err.to_string())),
+            }
+        }
         _ => return Ok(DockerAccess::default()),
     };
-    match engine::start_dind(&config.dind, flavor, user, config.grace, reaper).await {
+    match started {
         Ok(started) => Ok(DockerAccess {
             child_env: started.child_env,
             engine: Some(started.engine),

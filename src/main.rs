@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth::config::{Config, InitArgs};
+use berth::docker::engine;
 use berth::exit::Failure;
 use berth::{app, logging};
 
@@ -15,6 +16,12 @@ fn main() -> ExitCode {
 }
 
 fn run(argv: Vec<OsString>) -> u8 {
+    if argv.get(1).is_some_and(|a| a == engine::ROOTLESS_CHILD) {
+        // Only returns on failure: it execs dockerd.
+        let err = engine::rootless_child(&argv[2..]);
+        eprintln!("berth {}: {err}", engine::ROOTLESS_CHILD);
+        return Failure::Os.code();
+    }
     let args = match InitArgs::try_parse_from(&argv) {
         Ok(args) => args,
         Err(err) => {

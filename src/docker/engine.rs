@@ -17,6 +17,7 @@ use crate::docker::daemon::{Daemon, DaemonError, DaemonSpec, Readiness};
 use crate::docker::dockerd_args::{self, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
 use crate::docker::hostops::NixHostOps;
 use crate::docker::preflight::{self, PreflightOptions, PreflightPaths, PreflightReport};
+use crate::docker::rootless::{self, RootlessPaths, RootlessUser, RootlesskitOptions};
 use crate::docker::tls::{self, TlsRequest};
 use crate::init::procs::ProcInfo;
 use crate::init::reaper::Reaper;
@@ -57,6 +58,8 @@ pub enum EngineError {
     Args(#[from] dockerd_args::DockerdArgsError),
     #[error(transparent)]
     Daemon(#[from] DaemonError),
+    #[error("rootless Docker cannot start: {0}")]
+    Rootless(String),
     #[error("cannot write {path}: {source}")]
     Config {
         path: PathBuf,
@@ -211,6 +214,128 @@ pub async fn start_dind(
         child_env,
         preflight: report,
     })
+}
+
+/// Rootless dockerd under rootlesskit as `user` (berth may be that user, or
+/// root about to switch to it). As root, berth first fixes what it safely can
+/// (subuid/subgid ranges, the runtime dir, /dev/net/tun for this container);
+/// whatever is still missing fails with the fix named.
+pub async fn start_rootless(
+    settings: &DindSettings,
+    user: &Credentials,
+    reaper: Rc<Reaper>,
+) -> Result<Started, EngineError> {
+    let Some(name) = user.name.clone() else {
+        return Err(EngineError::Rootless(
+            "rootless Docker needs a named user (subuid/subgid entries are by name): pass --user NAME".into(),
+        ));
+    };
+    let rootless_user = RootlessUser {
+        name,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        home: user.home.clone(),
+    };
+    let paths = RootlessPaths::default();
+    let findings = if nix::unistd::geteuid().is_root() {
+        rootless::prepare(&paths, &rootless_user, &NixHostOps)
+    } else {
+        rootless::inspect(&paths, &rootless_user, &NixHostOps)
+    };
+    let mut missing = Vec::new();
+    for finding in &findings {
+        match &finding.status {
+            rootless::Status::Missing { problem, fix, .. }
+                if finding.check != rootless::Check::RunCopyUp =>
+            {
+                missing.push(format!("{problem} (fix: {fix})"));
+            }
+            status => tracing::info!(check = ?finding.check, ?status, "rootless prerequisite"),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(EngineError::Rootless(missing.join("; ")));
+    }
+    let program = which::which("dockerd").map_err(|_| EngineError::NoDockerd)?;
+    let kit = RootlesskitOptions {
+        program: which::which("rootlesskit").map_err(|_| {
+            EngineError::Rootless("rootlesskit is not on PATH: install rootlesskit".into())
+        })?,
+        // The step that clears the parent's /run entries inside the namespace.
+        child_prefix: vec![
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "berth".into()),
+            ROOTLESS_CHILD.into(),
+            "--".into(),
+        ],
+        ..RootlesskitOptions::default()
+    };
+    let dockerd = DockerdOptions {
+        program,
+        extra_args: settings.extra_args.clone(),
+        ..DockerdOptions::default()
+    };
+    let command = rootless::rootless_command(&rootless_user, &paths.run_user, &kit, &dockerd)
+        .map_err(|err| EngineError::Rootless(err.to_string()))?;
+    let socket = PathBuf::from(command.docker_host.trim_start_matches("unix://"));
+    let mut child = ChildSpec::new(command.program);
+    child.args = command.args.into_iter().map(OsString::from).collect();
+    child.env = command
+        .env
+        .into_iter()
+        .map(|(k, v)| (OsString::from(k), v))
+        .collect();
+    if nix::unistd::geteuid().as_raw() != user.uid {
+        child.credentials = Some(user.clone());
+    }
+    tracing::info!(args = ?child.args, "starting rootless dockerd");
+    let dockerd = Daemon::start(
+        DaemonSpec {
+            name: "dockerd",
+            child,
+            ready: Readiness::DockerApi(socket),
+            ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+            max_restarts: MAX_RESTARTS,
+            log_file: settings.log_file.clone(),
+            before_start: None,
+        },
+        reaper,
+    )
+    .await?;
+    Ok(Started {
+        engine: Rc::new(Engine {
+            dockerd,
+            containerd: None,
+        }),
+        child_env: vec![("DOCKER_HOST".into(), command.docker_host.into())],
+        preflight: PreflightReport {
+            steps: Vec::new(),
+            decisions: Default::default(),
+        },
+    })
+}
+
+/// The hidden subcommand rootlesskit runs inside its namespace.
+pub const ROOTLESS_CHILD: &str = "rootless-child";
+
+/// `berth rootless-child -- dockerd ARGS`: clear the copies of the parent's
+/// /run/docker and /run/containerd that rootlesskit's copy-up left, then
+/// become dockerd (as dockerd-rootless.sh's second half does).
+pub fn rootless_child(argv: &[OsString]) -> std::io::Error {
+    if let Err(err) = rootless::remove_child_stale_run_entries(Path::new("/run")) {
+        return std::io::Error::other(err.to_string());
+    }
+    let args = match argv.first().map(|a| a == "--") {
+        Some(true) => &argv[1..],
+        _ => argv,
+    };
+    let Some((program, rest)) = args.split_first() else {
+        return std::io::Error::other("rootless-child: no command given");
+    };
+    use std::os::unix::process::CommandExt;
+    std::process::Command::new(program).args(rest).exec()
 }
 
 async fn start_containerd(

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Docker-in-docker with berth next to bare dockerd, in one run on one engine.
+#
+#   eval "$(bash tests/engine.sh up)" && bash tests/images.sh && bash bench/dind.sh
+#
+# Writes bench/dind-results.md. Two measurements, each over BENCH_RUNS runs
+# (default 5), median reported:
+#
+# 1. Readiness: time from `docker run -d` to the first inner `docker version`
+#    that works. A poller started with `docker exec -d` right after the run
+#    loops on `docker version` inside the container and stamps the time, so
+#    every variant is measured the same way, without `docker exec` latency in
+#    the figure. Variants, all privileged, same image, fresh volume for
+#    /var/lib/docker each run:
+#      bare dockerd  - `--entrypoint dockerd`: dockerd itself as PID 1
+#      berth         - the image's ENTRYPOINT, command `sleep infinity`
+#      berth + TLS   - the same with DOCKER_TLS_CERTDIR=/certs (certificates
+#                      generated at start, tcp :2376 with TLS)
+# 2. `docker stop` of a workspace running 5 inner containers that trap
+#    SIGTERM and write a marker to a volume: how long it takes, and how many
+#    inner containers shut down cleanly. Variants: berth; bare dockerd as PID
+#    1 (what docker's own dind image does after its entrypoint script);
+#    "dockerd in the background, exec the command" (a common hand-rolled
+#    entrypoint).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-bench/dind-results.md}
+runs=${BENCH_RUNS:-5}
+image=${BERTH_IMAGE:-berth/workspace}
+label=berth-bench=1
+docker version >/dev/null || { echo "no Docker engine: run 'eval \"\$(bash tests/engine.sh up)\"' first" >&2; exit 1; }
+docker image inspect "$image" >/dev/null || { echo "no $image: run 'bash tests/images.sh' first" >&2; exit 1; }
+busybox=$(command -v busybox) || { echo "busybox-static is needed for the inner image" >&2; exit 1; }
+
+cleanup() {
+  docker ps -aq --filter "label=$label" | xargs -r docker rm -f >/dev/null 2>&1 || true
+  docker volume ls -q --filter "label=$label" | xargs -r docker volume rm >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+cleanup
+
+now() { date +%s.%N; }
+
+# A tiny inner image, made from busybox without a registry.
+inner_rootfs=$(mktemp -d)
+mkdir -p "$inner_rootfs/bin"
+cp "$busybox" "$inner_rootfs/bin/busybox"
+for tool in sh sleep echo; do ln -s busybox "$inner_rootfs/bin/$tool"; done
+
+# ready_time VARIANT: seconds from `docker run -d` to a working inner docker.
+ready_time() {
+  local variant=$1 vol ctr start stamp
+  vol=$(docker volume create --label "$label")
+  local args=(-d --privileged --label "$label" -v "$vol:/var/lib/docker" -e BERTH_LOG_LEVEL=warn)
+  start=$(now)
+  case $variant in
+    bare) ctr=$(docker run "${args[@]}" --entrypoint dockerd "$image") ;;
+    berth) ctr=$(docker run "${args[@]}" "$image" sleep infinity) ;;
+    berth-tls) ctr=$(docker run "${args[@]}" -e DOCKER_TLS_CERTDIR=/certs "$image" sleep infinity) ;;
+  esac
+  docker exec -d "$ctr" sh -c 'until docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; do :; done; date +%s.%N > /tmp/ready'
+  for _ in $(seq 600); do
+    stamp=$(docker exec "$ctr" cat /tmp/ready 2>/dev/null) && break
+    sleep 0.05
+  done
+  docker rm -f "$ctr" >/dev/null
+  docker volume rm "$vol" >/dev/null
+  echo "$stamp - $start" | bc
+}
+
+# stop_run VARIANT: "seconds clean" for docker stop with 5 trapping inner containers.
+stop_run() {
+  local variant=$1 vol marks ctr start took clean
+  vol=$(docker volume create --label "$label")
+  local args=(-d --privileged --label "$label" -v "$vol:/var/lib/docker" -e BERTH_LOG_LEVEL=warn)
+  case $variant in
+    berth) ctr=$(docker run "${args[@]}" "$image" sleep infinity) ;;
+    bare) ctr=$(docker run "${args[@]}" --entrypoint dockerd "$image") ;;
+    background) ctr=$(docker run "${args[@]}" --entrypoint sh "$image" -c 'dockerd >/dev/null 2>&1 & exec sleep infinity') ;;
+  esac
+  for _ in $(seq 600); do docker exec "$ctr" docker version >/dev/null 2>&1 && break; sleep 0.05; done
+  tar -C "$inner_rootfs" -c . | docker exec -i "$ctr" docker import - inner:latest >/dev/null
+  docker exec "$ctr" docker volume create marks >/dev/null
+  for i in 1 2 3 4 5; do
+    docker exec "$ctr" docker run -d -v marks:/m inner sh -c \
+      "trap 'echo clean > /m/$i; exit 0' TERM; while true; do sleep 0.1; done" >/dev/null
+  done
+  # Every inner container must be up (its trap set) before the stop.
+  for _ in $(seq 100); do
+    [ "$(docker exec "$ctr" docker ps -q | wc -l)" -eq 5 ] && break
+    sleep 0.05
+  done
+  sleep 0.5
+  start=$(now)
+  docker stop "$ctr" >/dev/null
+  took=$(echo "$(now) - $start" | bc)
+  clean=$(docker run --rm --label "$label" -v "$vol:/d" --entrypoint sh "$image" -c \
+    'cat /d/volumes/marks/_data/* 2>/dev/null | grep -c clean || true')
+  docker rm -f "$ctr" >/dev/null
+  docker volume rm "$vol" >/dev/null
+  echo "$took $clean"
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+declare -A ready stop_time stop_clean
+for variant in bare berth berth-tls; do
+  samples=()
+  for _ in $(seq "$runs"); do samples+=("$(ready_time "$variant")"); done
+  ready[$variant]=$(printf '%s\n' "${samples[@]}" | median)
+  echo "ready $variant: ${samples[*]} -> median ${ready[$variant]}" >&2
+done
+for variant in berth bare background; do
+  times=() cleans=()
+  for _ in $(seq "$runs"); do
+    read -r t c < <(stop_run "$variant")
+    times+=("$t") cleans+=("$c")
+  done
+  stop_time[$variant]=$(printf '%s\n' "${times[@]}" | median)
+  stop_clean[$variant]=$(printf '%s\n' "${cleans[@]}" | median)
+  echo "stop $variant: ${times[*]} clean ${cleans[*]}" >&2
+done
+
+ratio() { echo "scale=2; $1 / $2" | bc; }
+diff_ms() { echo "($1 - $2) * 1000 / 1" | bc; }
+{
+  echo "# Docker-in-docker benchmark"
+  echo
+  echo "Produced by \`bash bench/dind.sh\` on $(date -u +%Y-%m-%d), one run, all variants side by side,"
+  echo "median of $runs runs each. Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs),"
+  echo "kernel $(uname -r); engine $(docker version --format '{{.Server.Version}}'); image $image (dockerd $(docker run --rm --entrypoint dockerd "$image" --version | awk '{print $3}' | tr -d ,))."
+  echo
+  echo "## Time from \`docker run -d\` to a working inner \`docker version\`"
+  echo
+  echo "| variant | median (s) | vs bare dockerd |"
+  echo "|---|---|---|"
+  echo "| bare dockerd as PID 1 | ${ready[bare]} | 1.00 |"
+  echo "| berth | ${ready[berth]} | $(ratio "${ready[berth]}" "${ready[bare]}") ($(diff_ms "${ready[berth]}" "${ready[bare]}") ms) |"
+  echo "| berth, TLS (DOCKER_TLS_CERTDIR) | ${ready[berth-tls]} | $(ratio "${ready[berth-tls]}" "${ready[bare]}") ($(diff_ms "${ready[berth-tls]}" "${ready[bare]}") ms) |"
+  echo
+  echo "## \`docker stop\` with 5 inner containers that trap SIGTERM"
+  echo
+  echo "| variant | median stop (s) | inner containers stopped cleanly (median of 5) |"
+  echo "|---|---|---|"
+  echo "| berth | ${stop_time[berth]} | ${stop_clean[berth]}/5 |"
+  echo "| bare dockerd as PID 1 | ${stop_time[bare]} | ${stop_clean[bare]}/5 |"
+  echo "| dockerd in the background, exec the command | ${stop_time[background]} | ${stop_clean[background]}/5 |"
+  echo
+  echo "Targets (issue 5): berth within 100 ms of bare dockerd, with TLS or without; stop 5/5 clean in 1.5 s or less."
+} >"$out"
+cat "$out"
