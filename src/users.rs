@@ -506,7 +506,13 @@ tail:x:1002:dev,dev
 
     #[test]
     fn group_render_is_identity() {
-        for text in [GROUP, "a:x:1:\nno newline at end", "", "\n\n", "x\r\ny:x:2:\n"] {
+        for text in [
+            GROUP,
+            "a:x:1:\nno newline at end",
+            "",
+            "\n\n",
+            "x\r\ny:x:2:\n",
+        ] {
             assert_eq!(ColonFile::parse(text).render(), text);
         }
     }

@@ -1,1 +1,2 @@
 //! Docker access: detection, socket group, dockerd lifecycle.
+pub mod socket_group;
