@@ -1,2 +1,4 @@
 //! Docker access: detection, socket group, dockerd lifecycle.
+pub mod caps;
+pub mod mountinfo;
 pub mod socket_group;
