@@ -2,4 +2,5 @@
 pub mod caps;
 pub mod endpoint;
 pub mod mountinfo;
+pub mod ping;
 pub mod socket_group;
