@@ -309,17 +309,29 @@ impl<R: CommandRunner> Pinger for BollardPinger<R> {
 
 impl<R: CommandRunner> BollardPinger<R> {
     async fn ping_ssh(&self, endpoint: &Endpoint, url: &str, timeout: Duration) -> PingResult {
-        let bollard_result = query_engine(endpoint, timeout, false).await;
-        let Err(failure) = bollard_result else {
-            return bollard_result;
+        // bollard 0.21 hands `user@host:port` to ssh(1) as the host name
+        // ("Could not resolve hostname host:port"), so an explicit port never
+        // works through it: go to the docker CLI directly then.
+        let first = if ssh_url_has_port(url) {
+            format!("not tried: bollard's ssh transport cannot use the port in {url}")
+        } else {
+            match query_engine(endpoint, timeout, false).await {
+                Ok(info) => return Ok(info),
+                Err(f @ PingFailure::Http { .. }) => {
+                    return Err(PingFailure::Ssh {
+                        url: url.to_owned(),
+                        detail: f.to_string(),
+                    })
+                }
+                Err(f) => ssh_detail(&f),
+            }
         };
-        let detail = failure.to_string();
-        match (&failure, &self.docker_cli) {
-            (PingFailure::Http { .. }, _) | (_, None) => Err(PingFailure::Ssh {
+        match &self.docker_cli {
+            Some(cli) => self.ping_ssh_with_cli(cli, url, &first, timeout).await,
+            None => Err(PingFailure::Ssh {
                 url: url.to_owned(),
-                detail,
+                detail: first,
             }),
-            (_, Some(cli)) => self.ping_ssh_with_cli(cli, url, &detail, timeout).await,
         }
     }
 
@@ -426,6 +438,29 @@ fn connect(
         Endpoint::Ssh { url } => Docker::connect_with_ssh(url, t, version, None),
     }
     .map_err(|e| classify(&e, endpoint))
+}
+
+/// The tcp-oriented hints of [`PingFailure`] would mislead for ssh.
+fn ssh_detail(failure: &PingFailure) -> String {
+    match failure {
+        PingFailure::Refused { .. } => {
+            "connection refused: is sshd running on that host and port?".into()
+        }
+        PingFailure::Timeout { .. } => "no answer in time: check the host and firewalls".into(),
+        PingFailure::Transport { detail, .. } => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `ssh://[user@]host:port` or `ssh://[user@][v6]:port`.
+fn ssh_url_has_port(url: &str) -> bool {
+    let rest = url.strip_prefix("ssh://").unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => host.contains(':'),
+    }
 }
 
 fn secs(d: Duration) -> u64 {
@@ -905,6 +940,118 @@ pub(crate) mod tests {
         let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(1)));
         assert!(
             matches!(r, Err(PingFailure::MissingCertFiles { ref missing }) if missing.len() == 3)
+        );
+    }
+
+    /// Against a real engine (read-only: ping, version, info). Set
+    /// BERTH_TEST_DOCKER_SOCK to its socket path to run it.
+    #[test]
+    fn real_engine_answers_after_api_version_negotiation() {
+        let Some(sock) = std::env::var_os("BERTH_TEST_DOCKER_SOCK") else {
+            eprintln!("skipped: BERTH_TEST_DOCKER_SOCK is not set");
+            return;
+        };
+        let endpoint = Endpoint::Unix { path: sock.into() };
+        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(5)));
+        let info = r.expect("the engine answers");
+        assert!(
+            !info.version.is_empty() && !info.api_version.is_empty(),
+            "{info:?}"
+        );
+        assert_eq!(info.rootless, Some(false));
+    }
+
+    #[test]
+    fn ssh_to_closed_port_is_an_ssh_failure_with_both_attempts() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let endpoint = Endpoint::Ssh {
+            url: format!("ssh://nobody@127.0.0.1:{port}"),
+        };
+        let cli = find_docker_cli();
+        let pinger = BollardPinger::new(cli.clone());
+        let r = block_on(pinger.ping(&endpoint, Duration::from_secs(5)));
+        let Err(PingFailure::Ssh { detail, .. }) = r else {
+            panic!("expected an ssh failure, got {r:?}");
+        };
+        eprintln!("ssh failure detail: {detail}");
+        if cli.is_some() {
+            assert!(detail.contains("docker CLI:"), "{detail}");
+        }
+    }
+
+    fn find_docker_cli() -> Option<PathBuf> {
+        which::which("docker").ok()
+    }
+
+    #[test]
+    fn ssh_port_detection() {
+        assert!(ssh_url_has_port("ssh://me@host:2222"));
+        assert!(ssh_url_has_port("ssh://[::1]:22"));
+        assert!(!ssh_url_has_port("ssh://me@host"));
+        assert!(!ssh_url_has_port("ssh://[::1]"));
+        assert!(!ssh_url_has_port("ssh://host/path:x"));
+    }
+
+    /// Answers every command with a fixed output and records the arguments.
+    struct FakeRunner {
+        output: CommandOutput,
+        calls: RefCell<Vec<Vec<String>>>,
+    }
+
+    impl CommandRunner for FakeRunner {
+        async fn run(&self, _: &Path, args: &[String], _: Duration) -> io::Result<CommandOutput> {
+            self.calls.borrow_mut().push(args.to_vec());
+            Ok(self.output.clone())
+        }
+    }
+
+    #[test]
+    fn ssh_with_port_goes_to_the_docker_cli() {
+        let pinger = BollardPinger {
+            docker_cli: Some(PathBuf::from("/usr/bin/docker")),
+            runner: FakeRunner {
+                output: CommandOutput {
+                    success: true,
+                    stdout: r#"{"Version":"27.1.1","ApiVersion":"1.46","Os":"linux"}"#.into(),
+                    stderr: String::new(),
+                },
+                calls: RefCell::default(),
+            },
+        };
+        let endpoint = Endpoint::Ssh {
+            url: "ssh://me@builder:2222".into(),
+        };
+        let info = block_on(pinger.ping(&endpoint, Duration::from_secs(1))).expect("answers");
+        assert_eq!(info.api_version, "1.46");
+        assert_eq!(
+            pinger.runner.calls.borrow()[0][..2],
+            ["-H", "ssh://me@builder:2222"]
+        );
+    }
+
+    #[test]
+    fn failing_docker_cli_reports_its_stderr() {
+        let pinger = BollardPinger {
+            docker_cli: Some(PathBuf::from("/usr/bin/docker")),
+            runner: FakeRunner {
+                output: CommandOutput {
+                    success: false,
+                    stdout: String::new(),
+                    stderr: "Permission denied (publickey).\n".into(),
+                },
+                calls: RefCell::default(),
+            },
+        };
+        let endpoint = Endpoint::Ssh {
+            url: "ssh://me@builder:2222".into(),
+        };
+        let r = block_on(pinger.ping(&endpoint, Duration::from_secs(1)));
+        assert!(
+            matches!(r, Err(PingFailure::Ssh { ref detail, .. }) if detail.contains("publickey")),
+            "{r:?}"
         );
     }
 
