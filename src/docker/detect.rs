@@ -197,9 +197,15 @@ impl Default for DetectOptions {
 pub struct SocketFacts {
     pub path: PathBuf,
     pub gid: u32,
+    #[serde(serialize_with = "serialize_octal")]
     pub mode: u32,
     /// A mount point in mountinfo: the host's socket bind-mounted in.
     pub bind_mounted: bool,
+}
+
+/// Permission bits as people write them ("0660"), not as a decimal number.
+pub fn serialize_octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{mode:04o}"))
 }
 
 /// The result: a mode (or none), its endpoint, and every observation.
@@ -463,7 +469,7 @@ impl<'a, P: Pinger> Probe<'a, P> {
             self.note(
                 "remote",
                 Verdict::Rejected,
-                "DOCKER_HOST is not tcp:// or ssh:// and no docker context is selected",
+                "no remote engine configured: DOCKER_HOST is not tcp:// or ssh:// and no docker context is selected",
             );
             return Ok(Found::No(
                 "DOCKER_HOST is not set to tcp:// or ssh:// and no docker context is selected"
@@ -571,14 +577,11 @@ impl<'a, P: Pinger> Probe<'a, P> {
             mode: meta.mode() & 0o7777,
             bind_mounted,
         };
+        let (verdict, origin) = self.socket_origin(path, bind_mounted);
         self.note(
             "socket",
-            if bind_mounted {
-                Verdict::Supports
-            } else {
-                Verdict::Warning
-            },
-            socket_origin_text(&facts),
+            verdict,
+            format!("{}, {origin}", socket_text(&facts)),
         );
         if facts.gid == 0 && facts.mode & 0o060 != 0 {
             self.note("socket-group", Verdict::Warning, format!("{} belongs to gid 0: group membership cannot fix access without giving root's group; start the host engine with `--group <gid>` or mount a socket owned by a docker group", path.display()));
@@ -605,6 +608,31 @@ impl<'a, P: Pinger> Probe<'a, P> {
         d.engine = report.engine;
         d.socket = Some(facts);
         Ok(d)
+    }
+
+    /// Where the socket comes from, judged from mountinfo. A socket on the
+    /// container's own root fs at start-up was most likely left by an earlier
+    /// dockerd in this container (a restart), so that case is a warning.
+    fn socket_origin(&self, path: &Path, bind_mounted: bool) -> (Verdict, String) {
+        if bind_mounted {
+            return (
+                Verdict::Supports,
+                "a mount point: the host's socket, bind-mounted".into(),
+            );
+        }
+        let holder = fs::canonicalize(path)
+            .ok()
+            .and_then(|c| self.facts().mounts.mount_containing(&c).cloned());
+        match holder {
+            Some(m) if m.mount_point != "/" => (
+                Verdict::Supports,
+                format!("not a mount point, but on mount {} (source {}{}), so its directory was mounted in", m.mount_point, m.source, m.root),
+            ),
+            _ => (
+                Verdict::Warning,
+                "not a mount point and on the container's own root fs: probably left by an earlier dockerd in this container".into(),
+            ),
+        }
     }
 
     /// The path or, when it goes through symlinks (/var/run -> /run), its
@@ -814,14 +842,9 @@ impl<'a, P: Pinger> Probe<'a, P> {
     }
 }
 
-fn socket_origin_text(facts: &SocketFacts) -> String {
-    let origin = if facts.bind_mounted {
-        "a mount point (the host's socket, bind-mounted)"
-    } else {
-        "not a mount point (created inside this container, or its directory was mounted)"
-    };
+fn socket_text(facts: &SocketFacts) -> String {
     format!(
-        "{} is a socket, gid {}, mode {:o}, {origin}",
+        "{} is a socket, gid {}, mode {:04o}",
         facts.path.display(),
         facts.gid,
         facts.mode
@@ -1138,7 +1161,37 @@ mod tests {
         let d = h.detect(vec![Ok(engine())]).0.expect("ok");
         assert_eq!(d.mode, Some(Mode::Socket));
         assert!(!d.socket.as_ref().expect("facts").bind_mounted);
-        assert!(d.warnings().any(|e| e.saw.contains("not a mount point")));
+        assert!(d
+            .warnings()
+            .any(|e| e.saw.contains("left by an earlier dockerd")));
+    }
+
+    #[test]
+    fn socket_in_a_mounted_directory_is_supporting_evidence() {
+        let mut h = FakeHost::plain();
+        let path = h.add_socket(false);
+        let dir = fs::canonicalize(path.parent().expect("parent")).expect("canonical");
+        let mi = h.paths.proc_self.join("mountinfo");
+        let mut text = fs::read_to_string(&mi).expect("read");
+        text.push_str(&format!(
+            "2001 1021 0:26 /docker {} rw - tmpfs tmpfs rw\n",
+            dir.display()
+        ));
+        fs::write(&mi, text).expect("write");
+        let d = h.detect(vec![Ok(engine())]).0.expect("ok");
+        assert_eq!(d.mode, Some(Mode::Socket));
+        assert_eq!(d.warnings().count(), 0, "{:#?}", d.evidence);
+        assert!(d
+            .evidence
+            .iter()
+            .any(|e| e.saw.contains("its directory was mounted in")));
+        let json = serde_json::to_value(&d).expect("json");
+        assert!(
+            json["socket"]["mode"]
+                .as_str()
+                .is_some_and(|m| m.starts_with('0')),
+            "{json}"
+        );
     }
 
     #[test]
@@ -1348,6 +1401,30 @@ mod tests {
             text.contains("rootlesskit") && text.contains("subuid"),
             "{text}"
         );
+    }
+
+    /// Real /proc, real pinger, a real engine's socket (BERTH_TEST_DOCKER_SOCK).
+    #[test]
+    fn real_host_with_engine_socket_is_socket_mode() {
+        let Some(sock) = std::env::var("BERTH_TEST_DOCKER_SOCK").ok() else {
+            eprintln!("skipped: BERTH_TEST_DOCKER_SOCK is not set");
+            return;
+        };
+        let env = BTreeMap::from([("DOCKER_HOST".to_owned(), format!("unix://{sock}"))]);
+        let pinger = crate::docker::ping::BollardPinger::new(None);
+        let d = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(detect(
+                &HostPaths::default(),
+                &env,
+                &DetectOptions::default(),
+                &pinger,
+            ))
+            .expect("detects");
+        assert_eq!(d.mode, Some(Mode::Socket), "{:#?}", d.evidence);
+        assert!(d.engine.is_some());
     }
 
     #[test]

@@ -53,6 +53,7 @@ pub type Result<T, E = SocketGroupError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SocketOwner {
     pub gid: u32,
+    #[serde(serialize_with = "super::detect::serialize_octal")]
     pub mode: u32,
 }
 
