@@ -1195,6 +1195,17 @@ mod tests {
     }
 
     #[test]
+    fn root_group_socket_is_warned_about() {
+        let mut h = FakeHost::plain();
+        let path = h.add_socket(true);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).expect("chmod");
+        let gid = fs::metadata(&path).expect("stat").gid();
+        let d = h.detect(vec![Ok(engine())]).0.expect("ok");
+        let warned = d.warnings().any(|e| e.probe == "socket-group");
+        assert_eq!(warned, gid == 0, "{:#?}", d.evidence);
+    }
+
+    #[test]
     fn dead_socket_falls_through_to_next_steps() {
         let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
         h.install("dockerd");
