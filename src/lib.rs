@@ -7,5 +7,7 @@
 
 pub mod docker;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod init;
 pub mod users;

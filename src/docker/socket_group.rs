@@ -368,8 +368,13 @@ pub fn apply(
 fn edited_group_file(plan: &Plan, user: &str, groups: &Groups) -> String {
     let mut file = groups.file().clone();
     match plan {
-        Plan::AddToExisting { group, .. } => {
-            if let Some(entry) = groups.by_name(group) {
+        Plan::AddToExisting { group, gid } => {
+            // Name and gid: a file may repeat a name with another gid.
+            let entry = groups
+                .entries()
+                .iter()
+                .find(|g| g.name == *group && g.gid == *gid);
+            if let Some(entry) = entry {
                 file.append_member(entry.line, user);
             }
         }
@@ -621,6 +626,14 @@ weird:x:notanumber:
                 warnings: vec![]
             }
         );
+    }
+
+    #[test]
+    fn repeated_group_name_edits_the_line_with_the_gid() {
+        let text = "docker:x:1:\ndocker:x:998:\n";
+        let files = FakeFiles::with(&[("/etc/group", text)]);
+        fix_socket_group(998, dev(), &paths(), &files, RootGroupPolicy::Refuse).expect("fix");
+        assert_eq!(files.text("/etc/group"), "docker:x:1:\ndocker:x:998:dev\n");
     }
 
     #[test]
