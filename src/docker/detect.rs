@@ -222,6 +222,17 @@ pub struct Detection {
 }
 
 impl Detection {
+    fn new(requested: ModeRequest, mode: Option<Mode>, evidence: Vec<Evidence>) -> Self {
+        Self {
+            requested,
+            mode,
+            endpoint: None,
+            engine: None,
+            socket: None,
+            evidence,
+        }
+    }
+
     /// Evidence with verdict Warning, for the caller to print at start.
     pub fn warnings(&self) -> impl Iterator<Item = &Evidence> {
         self.evidence
@@ -305,14 +316,43 @@ pub async fn detect(
         .unwrap_or("")
         .parse()?;
     let toggle = parse_toggle(env.get(TOGGLE_VAR).map(String::as_str))?;
-    let mut probe = Probe::new(paths, env, options, pinger, requested);
-    if let Some(off) = probe.decide_off(toggle) {
-        return Ok(off);
+    let mut evidence = Vec::new();
+    if let Some(why) = off_reason(requested, toggle, options.opt_in) {
+        evidence.push(Evidence::new("request", Verdict::Chosen, why));
+        return Ok(Detection::new(requested, Some(Mode::Off), evidence));
     }
-    probe.facts = Some(ProcFacts::read(paths, &mut probe.evidence));
+    let what = match requested {
+        ModeRequest::Auto => format!("{MODE_VAR} unset or auto: detecting"),
+        ModeRequest::Forced(mode) => format!("{MODE_VAR}={mode}: checking only this mode"),
+    };
+    evidence.push(Evidence::new("request", Verdict::Supports, what));
+    let facts = ProcFacts::read(paths, &mut evidence);
+    let mut probe = Probe {
+        paths,
+        env,
+        options,
+        pinger,
+        requested,
+        facts,
+        evidence,
+    };
     match requested {
         ModeRequest::Forced(mode) => probe.forced(mode).await,
         ModeRequest::Auto => probe.auto().await,
+    }
+}
+
+/// Step 1: BERTH_DOCKER=off, or the toggle says no (or is unset where the
+/// image asks for opt-in). None: go on detecting.
+fn off_reason(requested: ModeRequest, toggle: Option<bool>, opt_in: bool) -> Option<String> {
+    match (requested, toggle) {
+        (ModeRequest::Forced(Mode::Off), _) => Some(format!("{MODE_VAR}=off")),
+        (ModeRequest::Forced(_), _) => None,
+        (ModeRequest::Auto, Some(false)) => Some(format!("{TOGGLE_VAR} is false")),
+        (ModeRequest::Auto, None) if opt_in => Some(format!(
+            "the image asks for opt-in and {TOGGLE_VAR} is unset"
+        )),
+        (ModeRequest::Auto, _) => None,
     }
 }
 
@@ -323,7 +363,7 @@ struct Probe<'a, P> {
     options: &'a DetectOptions,
     pinger: &'a P,
     requested: ModeRequest,
-    facts: Option<ProcFacts>,
+    facts: ProcFacts,
     evidence: Vec<Evidence>,
 }
 
@@ -334,82 +374,16 @@ enum Found {
     No(String),
 }
 
-impl<'a, P: Pinger> Probe<'a, P> {
-    fn new(
-        paths: &'a HostPaths,
-        env: &'a BTreeMap<String, String>,
-        options: &'a DetectOptions,
-        pinger: &'a P,
-        requested: ModeRequest,
-    ) -> Self {
-        Self {
-            paths,
-            env,
-            options,
-            pinger,
-            requested,
-            facts: None,
-            evidence: Vec::new(),
-        }
-    }
-
+impl<P: Pinger> Probe<'_, P> {
     fn note(&mut self, probe: &'static str, verdict: Verdict, saw: impl Into<String>) {
         self.evidence.push(Evidence::new(probe, verdict, saw));
     }
 
-    fn facts(&self) -> &ProcFacts {
-        static EMPTY: ProcFacts = ProcFacts {
-            status: None,
-            mounts: MountInfo {
-                mounts: Vec::new(),
-                unparsed_lines: 0,
-            },
-            uid_map: None,
-            last_cap: None,
-        };
-        self.facts.as_ref().unwrap_or(&EMPTY)
-    }
-
     fn finish(&mut self, mode: Option<Mode>) -> Detection {
-        Detection {
-            requested: self.requested,
-            mode,
-            endpoint: None,
-            engine: None,
-            socket: None,
-            evidence: std::mem::take(&mut self.evidence),
-        }
-    }
-
-    /// Step 1: BERTH_DOCKER=off, or the toggle says no (or is unset where the
-    /// image asks for opt-in).
-    fn decide_off(&mut self, toggle: Option<bool>) -> Option<Detection> {
-        let why = match (self.requested, toggle) {
-            (ModeRequest::Forced(Mode::Off), _) => format!("{MODE_VAR}=off"),
-            (ModeRequest::Forced(_), _) => return None,
-            (ModeRequest::Auto, Some(false)) => format!("{TOGGLE_VAR} is false"),
-            (ModeRequest::Auto, None) if self.options.opt_in => {
-                format!("the image asks for opt-in and {TOGGLE_VAR} is unset")
-            }
-            (ModeRequest::Auto, _) => {
-                self.note(
-                    "request",
-                    Verdict::Supports,
-                    format!("{MODE_VAR} unset or auto: detecting"),
-                );
-                return None;
-            }
-        };
-        self.note("request", Verdict::Chosen, why);
-        Some(self.finish(Some(Mode::Off)))
+        Detection::new(self.requested, mode, std::mem::take(&mut self.evidence))
     }
 
     async fn forced(&mut self, mode: Mode) -> Result<Detection, DetectError> {
-        self.note(
-            "request",
-            Verdict::Supports,
-            format!("{MODE_VAR}={mode}: checking only this mode"),
-        );
         let found = match mode {
             Mode::Off => Found::Yes(Box::new(self.finish(Some(Mode::Off)))),
             Mode::Remote => self.remote().await?,
@@ -622,7 +596,7 @@ impl<'a, P: Pinger> Probe<'a, P> {
         }
         let holder = fs::canonicalize(path)
             .ok()
-            .and_then(|c| self.facts().mounts.mount_containing(&c).cloned());
+            .and_then(|c| self.facts.mounts.mount_containing(&c).cloned());
         match holder {
             Some(m) if m.mount_point != "/" => (
                 Verdict::Supports,
@@ -638,7 +612,7 @@ impl<'a, P: Pinger> Probe<'a, P> {
     /// The path or, when it goes through symlinks (/var/run -> /run), its
     /// canonical form is a mount point.
     fn is_mount_point(&self, path: &Path) -> bool {
-        let mounts = &self.facts().mounts;
+        let mounts = &self.facts.mounts;
         mounts.is_mount_point(path)
             || fs::canonicalize(path).is_ok_and(|c| mounts.is_mount_point(&c))
     }
@@ -646,9 +620,9 @@ impl<'a, P: Pinger> Probe<'a, P> {
     /// Sysbox: sysboxfs fuse mounts; /var/lib/docker from /var/lib/sysbox;
     /// a shifted uid_map only supports (rootless podman looks the same).
     fn sysbox(&mut self) -> Found {
-        let fingerprints = sysbox_fingerprints(&self.facts().mounts);
+        let fingerprints = sysbox_fingerprints(&self.facts.mounts);
         let uid_map_mapped = self
-            .facts()
+            .facts
             .uid_map
             .as_deref()
             .is_some_and(|m| !is_identity_uid_map(m));
@@ -701,7 +675,7 @@ impl<'a, P: Pinger> Probe<'a, P> {
             ),
             None => missing.push("dockerd is not on PATH: install docker in the image".to_owned()),
         }
-        match &self.facts().status {
+        match &self.facts.status {
             Some(s) if s.can_run_dockerd() => self.note(
                 "dind",
                 Verdict::Supports,
@@ -734,13 +708,13 @@ impl<'a, P: Pinger> Probe<'a, P> {
     }
 
     fn note_seccomp_and_bounding_set(&mut self) {
-        let Some(status) = self.facts().status.clone() else {
+        let Some(status) = self.facts.status.clone() else {
             return;
         };
         if status.seccomp == Some(SeccompMode::Filter) {
             self.note("seccomp", Verdict::Warning, "a seccomp filter is active: dockerd may fail on mount/unshare calls; --privileged disables it");
         }
-        let Some(last_cap) = self.facts().last_cap else {
+        let Some(last_cap) = self.facts.last_cap else {
             return;
         };
         let missing = status.bounding_set_missing(last_cap);
@@ -753,7 +727,7 @@ impl<'a, P: Pinger> Probe<'a, P> {
     /// controller mounts below it (a plain container gets them ro).
     fn cgroup_writable(&mut self) -> bool {
         let root = self.paths.cgroup_root.clone();
-        let mounts = &self.facts().mounts;
+        let mounts = &self.facts.mounts;
         let Some(holder) = mounts.mount_containing(&root) else {
             self.note(
                 "cgroup",
