@@ -184,8 +184,11 @@ impl Default for DetectOptions {
             euid: 0,
             rootless_user: None,
             remote_retry: RetryPolicy::default(),
+            // A mounted host socket belongs to a running engine; a socket that
+            // refuses is usually stale (left by an earlier dockerd here), so
+            // do not wait long for it.
             socket_retry: RetryPolicy {
-                total: std::time::Duration::from_secs(2),
+                total: std::time::Duration::from_secs(1),
                 ..RetryPolicy::default()
             },
         }

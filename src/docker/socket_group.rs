@@ -303,6 +303,49 @@ pub enum Outcome {
     RefusedRootGroup { explanation: String },
 }
 
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Unchanged { gid } => {
+                write!(f, "the user already has gid {gid}; nothing changed")
+            }
+            Outcome::Updated { gid, files, .. } => {
+                let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "gave the user gid {gid} in {}", names.join(" and "))
+            }
+            Outcome::DirectChildOnly { warning, .. } => f.write_str(warning),
+            Outcome::RefusedRootGroup { explanation } => f.write_str(explanation),
+        }
+    }
+}
+
+/// The whole fix for one socket: what it is, what was decided, what happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SocketFix {
+    pub socket: PathBuf,
+    pub owner: SocketOwner,
+    pub plan: Plan,
+    pub outcome: Outcome,
+}
+
+/// Stats the socket (following links) and fixes the user's access to it.
+pub fn fix_for_socket(
+    socket: &Path,
+    user: GroupUser<'_>,
+    paths: &GroupPaths,
+    files: &impl AccountFiles,
+    policy: RootGroupPolicy,
+) -> Result<SocketFix> {
+    let owner = stat_socket(socket)?;
+    let (plan, outcome) = fix_socket_group(owner.gid, user, paths, files, policy)?;
+    Ok(SocketFix {
+        socket: socket.to_owned(),
+        owner,
+        plan,
+        outcome,
+    })
+}
+
 /// Loads the group files, plans and applies in one step, so the plan is
 /// applied to exactly the bytes it was computed from.
 pub fn fix_socket_group(
@@ -855,6 +898,22 @@ weird:x:notanumber:
         );
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod back");
         assert!(matches!(result, Ok((_, Outcome::DirectChildOnly { .. }))));
+    }
+
+    #[test]
+    fn fix_for_socket_uses_the_socket_gid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sock = dir.path().join("docker.sock");
+        let _listener = UnixListener::bind(&sock).expect("bind");
+        let gid = fs::metadata(&sock).expect("stat").gid();
+        let files = FakeFiles::with(&[("/etc/group", GROUP)]);
+        let fix =
+            fix_for_socket(&sock, dev(), &paths(), &files, RootGroupPolicy::Allow).expect("fix");
+        assert_eq!(fix.owner.gid, gid);
+        let reparsed = Groups::parse(Path::new("/etc/group"), &files.text("/etc/group"));
+        let has = gid == 1000 || reparsed.memberships("dev").contains(&gid);
+        assert!(has, "{fix:?}");
+        assert!(!fix.outcome.to_string().is_empty());
     }
 
     #[test]
