@@ -7,7 +7,7 @@
 //! fails with "open: Permission denied" otherwise), writable XDG_RUNTIME_DIR
 //! and HOME.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -303,13 +303,6 @@ fn user_may(meta: &fs::Metadata, user: &RootlessUser, want: u32) -> bool {
         mode
     };
     bits & want == want
-}
-
-/// For callers holding a path list from the environment.
-pub fn search_path_from(path_var: Option<&OsStr>) -> String {
-    path_var
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| super::detect::DEFAULT_PATH.to_owned())
 }
 
 #[cfg(test)]
