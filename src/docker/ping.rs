@@ -930,6 +930,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn real_pinger_reports_dns_failure_by_name() {
+        // RFC 6761: .invalid never resolves.
+        let endpoint = Endpoint::Tcp {
+            host: "no-such-engine.invalid".into(),
+            port: 2376,
+            tls: None,
+        };
+        let report = block_on(ping_with_retry(
+            &BollardPinger::new(None),
+            &endpoint,
+            RetryPolicy::once(Duration::from_secs(5)),
+        ));
+        match report.failure {
+            Some(PingFailure::Dns { ref host, .. }) => assert_eq!(host, "no-such-engine.invalid"),
+            Some(PingFailure::Timeout { .. }) => {
+                eprintln!("skipped: the resolver did not answer in time")
+            }
+            other => panic!("expected a DNS failure, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn real_pinger_reports_missing_tls_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let endpoint = Endpoint::Tcp {
