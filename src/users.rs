@@ -626,6 +626,31 @@ tail:x:1002:dev,dev
         assert_eq!(login_shell("/bin", root.path()), Path::new("/bin/sh"));
     }
 
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+    }
+
+    #[test]
+    fn fixture_files_load_and_resolve() {
+        let passwd = Passwd::load(&fixture("passwd")).expect("passwd");
+        let groups = Groups::load(&fixture("group")).expect("group");
+        let raw = fs::read_to_string(fixture("group")).expect("read");
+        assert_eq!(groups.file().render(), raw, "no final newline is kept");
+        let dev = resolve_target("dev", &passwd, &groups).expect("dev");
+        assert_eq!(dev.supplementary_gids, [1000, 27, 999, 10]);
+        let worker = resolve_target("worker", &passwd, &groups).expect("worker");
+        assert_eq!(worker.shell, "");
+        assert_eq!(
+            worker.login_shell(Path::new("/nonexistent")),
+            Path::new(DEFAULT_SHELL)
+        );
+        assert_eq!(worker.supplementary_gids, [1001, 999]);
+        assert!(passwd.by_name("+@netgroup").is_none());
+    }
+
     #[test]
     fn load_reports_path_on_error() {
         let err = Passwd::load(Path::new("/nonexistent/passwd")).expect_err("missing file");

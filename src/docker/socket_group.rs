@@ -247,17 +247,33 @@ pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
     let mode = original
         .as_ref()
         .map_or(NEW_FILE_MODE, |m| m.mode() & 0o7777);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)?;
+    let file = create_temp(&tmp, mode)?;
     let owner = original.as_ref().map(|m| (m.uid(), m.gid()));
     let result = write_and_rename(file, &tmp, path, dir, mode, owner, contents);
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates the temp file exclusively. berth is PID 1, so the name is the same
+/// on every start: a leftover from a crash between create and rename is
+/// removed once (never followed: create_new does not follow symlinks).
+fn create_temp(tmp: &Path, mode: u32) -> io::Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(tmp)
+    };
+    match open() {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            fs::remove_file(tmp)?;
+            open()
+        }
+        other => other,
+    }
 }
 
 /// Mode for an account file that did not exist before (as Debian ships /etc/group).
@@ -818,6 +834,76 @@ weird:x:notanumber:
             .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
             .collect();
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+    }
+
+    /// The recorded /etc files (comment, blank line, malformed line, no final
+    /// newline) survive byte for byte apart from the one intended change.
+    #[test]
+    fn fixture_files_change_only_the_intended_lines() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["group", "gshadow"] {
+            fs::copy(fixtures.join(name), dir.path().join(name)).expect("copy");
+        }
+        let paths = GroupPaths {
+            group: dir.path().join("group"),
+            gshadow: dir.path().join("gshadow"),
+        };
+        let user = GroupUser {
+            name: "worker",
+            primary_gid: 1001,
+        };
+        fix_socket_group(27, user, &paths, &RealAccountFiles, RootGroupPolicy::Refuse)
+            .expect("fix");
+        let original = fs::read_to_string(fixtures.join("group")).expect("read");
+        assert_eq!(
+            fs::read_to_string(&paths.group).expect("read"),
+            original.replace("sudo:x:27:dev\n", "sudo:x:27:dev,worker\n")
+        );
+        let original = fs::read_to_string(fixtures.join("gshadow")).expect("read");
+        assert_eq!(
+            fs::read_to_string(&paths.gshadow).expect("read"),
+            original.replace("sudo:*::dev\n", "sudo:*::dev,worker\n")
+        );
+        let (plan, _) = fix_socket_group(
+            5000,
+            user,
+            &paths,
+            &RealAccountFiles,
+            RootGroupPolicy::Refuse,
+        )
+        .expect("fix");
+        assert_eq!(
+            plan,
+            Plan::CreateGroup {
+                name: "docker-host".into(),
+                gid: 5000
+            }
+        );
+        let group = fs::read_to_string(&paths.group).expect("read");
+        assert!(
+            group.ends_with("wheel:x:10:dev\ndocker-host:x:5000:worker"),
+            "{group:?}"
+        );
+        let gshadow = fs::read_to_string(&paths.gshadow).expect("read");
+        assert!(
+            gshadow.ends_with("dev:!::\ndocker-host:!::worker\n"),
+            "{gshadow:?}"
+        );
+    }
+
+    #[test]
+    fn stale_temp_file_from_a_crash_is_replaced() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let group = dir.path().join("group");
+        fs::write(&group, GROUP).expect("write");
+        let stale = dir
+            .path()
+            .join(format!(".group.berth-{}", std::process::id()));
+        fs::write(&stale, "half-written").expect("write");
+        replace_atomically(&group, b"new\n").expect("replace despite leftover");
+        assert_eq!(fs::read_to_string(&group).expect("read"), "new\n");
+        assert!(!stale.exists());
     }
 
     #[test]
