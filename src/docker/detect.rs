@@ -18,7 +18,9 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::caps::{self, ProcStatus, SeccompMode};
-use super::endpoint::{configured_endpoint, DockerEnv, Endpoint, EndpointError};
+use super::endpoint::{
+    configured_endpoint, ConfiguredEndpoint, DockerEnv, Endpoint, EndpointError,
+};
 use super::evidence::{Evidence, Verdict};
 use super::mountinfo::MountInfo;
 use super::ping::{ping_with_retry, EngineInfo, PingReport, Pinger, RetryPolicy};
@@ -330,6 +332,7 @@ pub async fn detect(
     };
     evidence.push(Evidence::new("request", Verdict::Supports, what));
     let facts = ProcFacts::read(paths, &mut evidence);
+    let configured = configured_endpoint(&DockerEnv::from_map(env))?;
     let mut probe = Probe {
         paths,
         env,
@@ -337,6 +340,7 @@ pub async fn detect(
         pinger,
         requested,
         facts,
+        configured,
         evidence,
     };
     match requested {
@@ -367,6 +371,8 @@ struct Probe<'a, P> {
     pinger: &'a P,
     requested: ModeRequest,
     facts: ProcFacts,
+    /// DOCKER_HOST or the selected docker context, if any.
+    configured: Option<ConfiguredEndpoint>,
     evidence: Vec<Evidence>,
 }
 
@@ -389,8 +395,8 @@ impl<P: Pinger> Probe<'_, P> {
     async fn forced(&mut self, mode: Mode) -> Result<Detection, DetectError> {
         let found = match mode {
             Mode::Off => Found::Yes(Box::new(self.finish(Some(Mode::Off)))),
-            Mode::Remote => self.remote().await?,
-            Mode::Socket => self.socket().await?,
+            Mode::Remote => self.remote().await,
+            Mode::Socket => self.socket().await,
             Mode::Sysbox => self.sysbox(),
             Mode::Dind => self.dind(),
             Mode::Rootless => self.rootless(true),
@@ -406,21 +412,19 @@ impl<P: Pinger> Probe<'_, P> {
     }
 
     async fn auto(&mut self) -> Result<Detection, DetectError> {
-        let docker_env = DockerEnv::from_map(self.env);
-        let remote_configured = configured_endpoint(&docker_env)?
-            .is_some_and(|c| !matches!(c.endpoint, Endpoint::Unix { .. }));
-        if let Found::Yes(d) = self.remote().await? {
+        if let Found::Yes(d) = self.remote().await {
             return Ok(*d);
         }
-        if remote_configured {
+        if self.remote_endpoint().is_some() {
             // The docker CLI will talk to that endpoint whatever berth does;
             // a local dockerd would sit unused. Report, do not fall back.
             self.note("remote", Verdict::Warning, "a remote engine is configured but does not answer; not starting a local one the CLI would not use");
             return Ok(self.finish(None));
         }
-        if let Found::Yes(d) = self.socket().await? {
+        if let Found::Yes(d) = self.socket().await {
             return Ok(*d);
         }
+        self.note_custom_unix_host();
         for step in [Self::sysbox as fn(&mut Self) -> Found, Self::dind] {
             if let Found::Yes(d) = step(self) {
                 return Ok(*d);
@@ -437,21 +441,44 @@ impl<P: Pinger> Probe<'_, P> {
         Ok(self.finish(None))
     }
 
+    /// The configured endpoint when it is tcp:// or ssh:// (remote mode).
+    fn remote_endpoint(&self) -> Option<&ConfiguredEndpoint> {
+        self.configured
+            .as_ref()
+            .filter(|c| !matches!(c.endpoint, Endpoint::Unix { .. }))
+    }
+
+    /// DOCKER_HOST=unix://PATH: the socket the CLI will use.
+    fn configured_unix_path(&self) -> Option<&Path> {
+        match self.configured.as_ref().map(|c| &c.endpoint) {
+            Some(Endpoint::Unix { path }) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// A dockerd berth starts listens on the default socket unless told
+    /// otherwise; a DOCKER_HOST elsewhere would leave the CLI talking to nothing.
+    fn note_custom_unix_host(&mut self) {
+        let Some(path) = self.configured_unix_path().map(Path::to_path_buf) else {
+            return;
+        };
+        if !self.paths.socket_candidates.contains(&path) {
+            self.note("docker-host", Verdict::Warning, format!("DOCKER_HOST is unix://{}: a dockerd started here must listen there (-H unix://{0}), or unset DOCKER_HOST", path.display()));
+        }
+    }
+
     /// Remote: DOCKER_HOST (tcp/ssh) or a docker context, proven by a ping.
-    async fn remote(&mut self) -> Result<Found, DetectError> {
-        let docker_env = DockerEnv::from_map(self.env);
-        let configured = configured_endpoint(&docker_env)?;
-        let Some(configured) = configured.filter(|c| !matches!(c.endpoint, Endpoint::Unix { .. }))
-        else {
+    async fn remote(&mut self) -> Found {
+        let Some(configured) = self.remote_endpoint().cloned() else {
             self.note(
                 "remote",
                 Verdict::Rejected,
                 "no remote engine configured: DOCKER_HOST is not tcp:// or ssh:// and no docker context is selected",
             );
-            return Ok(Found::No(
+            return Found::No(
                 "DOCKER_HOST is not set to tcp:// or ssh:// and no docker context is selected"
                     .into(),
-            ));
+            );
         };
         let report =
             ping_with_retry(self.pinger, &configured.endpoint, self.options.remote_retry).await;
@@ -463,47 +490,41 @@ impl<P: Pinger> Probe<'_, P> {
         );
         if !report.answered() {
             self.note("remote", Verdict::Rejected, saw);
-            return Ok(Found::No(format!(
+            return Found::No(format!(
                 "{} did not answer: {}",
                 configured.endpoint,
                 failure_text(&report)
-            )));
+            ));
         }
         self.note("remote", Verdict::Chosen, saw);
         let mut d = self.finish(Some(Mode::Remote));
         d.endpoint = Some(configured.endpoint);
         d.engine = report.engine;
-        Ok(Found::Yes(Box::new(d)))
+        Found::Yes(Box::new(d))
     }
 
     /// Socket candidates: DOCKER_HOST=unix://PATH alone when set, else the
     /// default paths and $XDG_RUNTIME_DIR/docker.sock.
-    fn socket_candidates(&self) -> Result<Vec<PathBuf>, DetectError> {
-        let docker_env = DockerEnv::from_map(self.env);
-        if let Some(c) = configured_endpoint(&docker_env)? {
-            if let Endpoint::Unix { path } = c.endpoint {
-                return Ok(vec![path]);
-            }
+    fn socket_candidates(&self) -> Vec<PathBuf> {
+        if let Some(path) = self.configured_unix_path() {
+            return vec![path.to_owned()];
         }
         let mut candidates = self.paths.socket_candidates.clone();
         if let Some(xdg) = self.env.get("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
             candidates.push(Path::new(xdg).join("docker.sock"));
         }
-        Ok(candidates)
+        candidates
     }
 
-    async fn socket(&mut self) -> Result<Found, DetectError> {
+    async fn socket(&mut self) -> Found {
         let mut reasons = Vec::new();
-        for path in self.socket_candidates()? {
+        for path in self.socket_candidates() {
             match self.probe_socket(&path).await {
-                Ok(d) => return Ok(Found::Yes(Box::new(d))),
+                Ok(d) => return Found::Yes(Box::new(d)),
                 Err(reason) => reasons.push(reason),
             }
         }
-        Ok(Found::No(format!(
-            "no docker socket answers ({})",
-            reasons.join("; ")
-        )))
+        Found::No(format!("no docker socket answers ({})", reasons.join("; ")))
     }
 
     /// lstat, follow links, require S_ISSOCK, note a bind mount, then ping.
@@ -1211,6 +1232,31 @@ mod tests {
         let (d, asked) = h.detect(vec![Ok(engine())]);
         assert_eq!(d.expect("ok").mode, Some(Mode::Socket));
         assert_eq!(asked, [format!("unix://{}", custom.display())]);
+    }
+
+    #[test]
+    fn custom_unix_docker_host_without_engine_warns_when_starting_dind() {
+        let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        h.set("DOCKER_HOST", "unix:///srv/engine/docker.sock");
+        let d = h.detect(vec![]).0.expect("ok");
+        assert_eq!(d.mode, Some(Mode::Dind));
+        let w = d
+            .warnings()
+            .find(|e| e.probe == "docker-host")
+            .expect("warning");
+        assert!(
+            w.saw.contains("-H unix:///srv/engine/docker.sock"),
+            "{}",
+            w.saw
+        );
+    }
+
+    #[test]
+    fn malformed_docker_host_is_an_error() {
+        let mut h = FakeHost::plain();
+        h.set("DOCKER_HOST", "docker:2375");
+        assert!(matches!(h.detect(vec![]).0, Err(DetectError::Endpoint(_))));
     }
 
     #[test]
