@@ -55,6 +55,10 @@ pub const CAP_NAMES: [&str; 41] = [
 
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_SYS_ADMIN: u32 = 21;
+/// The last capability before Linux 5.8 added CAP_PERFMON, CAP_BPF and
+/// CAP_CHECKPOINT_RESTORE. Engines built before then (Docker 20.10 from
+/// Debian, measured here) neither grant nor request the newer ones.
+pub const CAP_AUDIT_READ: u32 = 37;
 
 /// The name of capability `n`, or `cap_<n>` for one newer than this table.
 pub fn cap_name(n: u32) -> String {
@@ -141,6 +145,20 @@ impl ProcStatus {
             .map(|b| b.missing_names(last_cap))
             .unwrap_or_default()
     }
+
+    /// [`Self::bounding_set_missing`] split into capabilities every engine
+    /// requests for `--privileged` (up to CAP_AUDIT_READ) and newer ones.
+    pub fn bounding_set_missing_split(&self, last_cap: u32) -> (Vec<String>, Vec<String>) {
+        let classic = self.bounding_set_missing(last_cap.min(CAP_AUDIT_READ));
+        let newer = match self.cap_bnd {
+            Some(b) if last_cap > CAP_AUDIT_READ => ((CAP_AUDIT_READ + 1)..=last_cap.min(63))
+                .filter(|c| !b.has(*c))
+                .map(cap_name)
+                .collect(),
+            _ => Vec::new(),
+        };
+        (classic, newer)
+    }
 }
 
 fn parse_caps(value: &str) -> Option<CapSet> {
@@ -193,6 +211,18 @@ mod tests {
         let s = ProcStatus::parse(&fixture("status-privileged-no-sys-resource"));
         assert!(s.can_run_dockerd());
         assert_eq!(s.bounding_set_missing(40), ["CAP_SYS_RESOURCE"]);
+    }
+
+    #[test]
+    fn bounding_set_split_separates_newer_caps() {
+        // What a --privileged container of Docker 20.10 got on kernel 6.x here,
+        // with the test runtime also dropping CAP_SYS_RESOURCE.
+        let s = ProcStatus::parse("CapBnd:\t0000003ffeffffff\n");
+        let (classic, newer) = s.bounding_set_missing_split(40);
+        assert_eq!(classic, ["CAP_SYS_RESOURCE"]);
+        assert_eq!(newer, ["CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"]);
+        let (classic, newer) = s.bounding_set_missing_split(37);
+        assert_eq!((classic.len(), newer.len()), (1, 0));
     }
 
     #[test]

@@ -715,7 +715,7 @@ impl<P: Pinger> Probe<'_, P> {
         }
         self.note_seccomp_and_bounding_set();
         if !self.cgroup_writable() {
-            missing.push(format!("{} is mounted read-only: run the container with --privileged (or --cgroupns=private on cgroup v2)", self.paths.cgroup_root.display()));
+            missing.push(format!("{} is not writable (read-only cgroup mounts): run the container with --privileged (or --cgroupns=private on cgroup v2)", self.paths.cgroup_root.display()));
         }
         if missing.is_empty() {
             self.note(
@@ -735,15 +735,23 @@ impl<P: Pinger> Probe<'_, P> {
         let Some(status) = self.facts.status.clone() else {
             return;
         };
-        if status.seccomp == Some(SeccompMode::Filter) {
+        // Only worth saying when the capabilities are there (e.g. --cap-add
+        // SYS_ADMIN without --privileged); otherwise the caps are the problem.
+        if status.can_run_dockerd() && status.seccomp == Some(SeccompMode::Filter) {
             self.note("seccomp", Verdict::Warning, "a seccomp filter is active: dockerd may fail on mount/unshare calls; --privileged disables it");
         }
         let Some(last_cap) = self.facts.last_cap else {
             return;
         };
-        let missing = status.bounding_set_missing(last_cap);
-        if status.can_run_dockerd() && !missing.is_empty() {
-            self.note("bounding-set", Verdict::Warning, format!("the capability bounding set lacks {}: every `docker run --privileged` inside will fail with \"unable to apply caps: operation not permitted\"; the outer runtime must grant the full set", missing.join(", ")));
+        if !status.can_run_dockerd() {
+            return;
+        }
+        let (classic, newer) = status.bounding_set_missing_split(last_cap);
+        if !classic.is_empty() {
+            self.note("bounding-set", Verdict::Warning, format!("the capability bounding set lacks {}: every `docker run --privileged` inside will fail with \"unable to apply caps: operation not permitted\"; the outer runtime must grant the full set", classic.join(", ")));
+        }
+        if !newer.is_empty() {
+            self.note("bounding-set", Verdict::Warning, format!("the capability bounding set lacks {}, which the kernel has but the outer engine did not grant (it predates them, as Docker 20.10 does): an inner engine that knows them will fail `docker run --privileged` with \"unable to apply caps\"; one as old as the outer engine does not request them", newer.join(", ")));
         }
     }
 
@@ -1334,7 +1342,10 @@ mod tests {
         let err = h.detect(vec![]).0.expect_err("not privileged");
         let text = err.to_string();
         assert!(text.starts_with("BERTH_DOCKER=dind but CAP_SYS_ADMIN is not effective: run the container with --privileged or use sysbox"), "{text}");
-        assert!(text.contains("read-only"), "{text}");
+        assert!(
+            text.contains("not writable (read-only cgroup mounts)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -1460,6 +1471,36 @@ mod tests {
             .expect("detects");
         assert_eq!(d.mode, Some(Mode::Socket), "{:#?}", d.evidence);
         assert!(d.engine.is_some());
+    }
+
+    /// Detection on the real host/container this test runs in, from the
+    /// process environment. For running the static test binary inside
+    /// containers: set BERTH_TEST_DETECT_EXPECT to the expected mode (or
+    /// `none`), e.g. with the host socket bind-mounted, or --privileged.
+    #[test]
+    fn detection_in_this_container_matches_expectation() {
+        let Ok(expected) = std::env::var("BERTH_TEST_DETECT_EXPECT") else {
+            eprintln!("skipped: BERTH_TEST_DETECT_EXPECT is not set");
+            return;
+        };
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let pinger = crate::docker::ping::BollardPinger::new(None);
+        let d = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(detect(
+                &HostPaths::default(),
+                &env,
+                &DetectOptions::default(),
+                &pinger,
+            ))
+            .expect("detects");
+        for e in &d.evidence {
+            eprintln!("{e}");
+        }
+        let got = d.mode.map_or("none", Mode::as_str);
+        assert_eq!(got, expected, "{d}");
     }
 
     #[test]
