@@ -1002,6 +1002,41 @@ weird:x:notanumber:
         assert!(!fix.outcome.to_string().is_empty());
     }
 
+    /// Against the real /etc of the container this runs in (never on a
+    /// developer machine): BERTH_TEST_SOCKET_FIX=<user>:<primary gid>:<expected
+    /// outcome> with the engine socket mounted at /var/run/docker.sock.
+    #[test]
+    fn fix_in_this_container_matches_expectation() {
+        let Ok(spec) = std::env::var("BERTH_TEST_SOCKET_FIX") else {
+            eprintln!("skipped: BERTH_TEST_SOCKET_FIX is not set");
+            return;
+        };
+        let mut parts = spec.split(':');
+        let (Some(name), Some(gid), Some(expected)) = (parts.next(), parts.next(), parts.next())
+        else {
+            panic!("BERTH_TEST_SOCKET_FIX={spec:?}: want user:gid:outcome");
+        };
+        let user = GroupUser {
+            name,
+            primary_gid: gid.parse().expect("numeric gid"),
+        };
+        let fix = fix_for_socket(
+            Path::new("/var/run/docker.sock"),
+            user,
+            &GroupPaths::default(),
+            &RealAccountFiles,
+            RootGroupPolicy::Refuse,
+        )
+        .expect("fix");
+        eprintln!("plan: {}\noutcome: {}", fix.plan, fix.outcome);
+        let json = serde_json::to_value(&fix.outcome).expect("json");
+        assert_eq!(json["outcome"], expected, "{json}");
+        if expected == "updated" {
+            let groups = Groups::load(Path::new("/etc/group")).expect("group");
+            assert!(groups.memberships(name).contains(&fix.owner.gid));
+        }
+    }
+
     #[test]
     fn stat_socket_requires_a_socket() {
         let dir = tempfile::tempdir().expect("tempdir");
