@@ -26,7 +26,7 @@ pub enum AppError {
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] io::Error),
     #[error(transparent)]
-    User(#[from] users::UserError),
+    User(#[from] users::UsersError),
     #[error("--user {spec:?} needs berth to run as root (it runs as uid {uid})")]
     NotRoot { spec: String, uid: u32 },
     #[error("cannot run {program:?}: {source}; {}", spawn_hint(.source))]
@@ -189,10 +189,7 @@ async fn prepare_docker(
             // Without --user, rootless dockerd runs as whoever berth is.
             let me = nix::unistd::geteuid().as_raw().to_string();
             let paths = Paths::default();
-            match user
-                .cloned()
-                .map_or_else(|| users::resolve(&me, &paths.passwd, &paths.group), Ok)
-            {
+            match user.cloned().map_or_else(|| resolve_user(&me, &paths), Ok) {
                 Ok(user) => engine::start_rootless(&config.dind, &user, reaper).await,
                 Err(err) => Err(engine::EngineError::Rootless(err.to_string())),
             }
@@ -248,7 +245,13 @@ fn child_spec(
             let uid = credentials
                 .as_ref()
                 .map_or_else(|| nix::unistd::getuid().as_raw(), |c| c.uid);
-            let shell = users::login_shell(&paths.passwd, uid);
+            let shell = users::Passwd::load(&paths.passwd)
+                .ok()
+                .and_then(|passwd| passwd.by_uid(uid).map(|entry| entry.shell.clone()))
+                .map_or_else(
+                    || PathBuf::from(users::DEFAULT_SHELL),
+                    |shell| users::login_shell(&shell, Path::new("/")),
+                );
             let mut spec = ChildSpec::new(shell.clone());
             spec.arg0 = Some(login_arg0(&shell));
             spec
@@ -266,8 +269,22 @@ fn login_arg0(shell: &Path) -> OsString {
     arg0
 }
 
+/// The target user as the child will run: uid, gid and every group.
+fn resolve_user(spec: &str, paths: &Paths) -> Result<Credentials, users::UsersError> {
+    let passwd = users::Passwd::load(&paths.passwd)?;
+    let groups = users::Groups::load(&paths.group)?;
+    let target = users::resolve_target(spec, &passwd, &groups)?;
+    Ok(Credentials {
+        uid: target.uid,
+        gid: target.gid,
+        groups: target.supplementary_gids,
+        name: target.name,
+        home: PathBuf::from(target.home),
+    })
+}
+
 fn credentials_for(spec: &str, paths: &Paths) -> Result<Credentials, AppError> {
-    let target = users::resolve(spec, &paths.passwd, &paths.group)?;
+    let target = resolve_user(spec, paths)?;
     let uid = nix::unistd::geteuid().as_raw();
     if uid == target.uid {
         // Already that user: nothing to switch (a nested berth, or USER in the image).

@@ -9,6 +9,8 @@ pub mod app;
 pub mod config;
 pub mod docker;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod init;
 pub mod logging;
 pub mod users;

@@ -1,70 +1,10 @@
 //! What the user asked for about Docker, before anything is detected.
 
-use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 
-/// How this container reaches a Docker engine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// berth is only an init.
-    Off,
-    /// The host engine's socket is mounted in.
-    Socket,
-    /// DOCKER_HOST (or a context) names an engine elsewhere.
-    Remote,
-    /// Privileged container: berth starts dockerd itself.
-    Dind,
-    /// dockerd under rootlesskit as an unprivileged user.
-    Rootless,
-    /// The sysbox runtime: dockerd without --privileged.
-    Sysbox,
-}
-
-impl Mode {
-    pub const ALL: [Mode; 6] = [
-        Mode::Off,
-        Mode::Socket,
-        Mode::Remote,
-        Mode::Dind,
-        Mode::Rootless,
-        Mode::Sysbox,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Off => "off",
-            Mode::Socket => "socket",
-            Mode::Remote => "remote",
-            Mode::Dind => "dind",
-            Mode::Rootless => "rootless",
-            Mode::Sysbox => "sysbox",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Mode {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Mode, String> {
-        let wanted = text.trim().to_ascii_lowercase();
-        Mode::ALL
-            .into_iter()
-            .find(|mode| mode.as_str() == wanted)
-            .ok_or_else(|| {
-                "unknown Docker mode: use auto, off, socket, remote, dind, rootless or sysbox"
-                    .to_string()
-            })
-    }
-}
+pub use super::detect::Mode;
 
 /// Detect, or use the mode the user forced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,7 +23,7 @@ impl FromStr for DockerChoice {
         if text.trim().eq_ignore_ascii_case("auto") {
             return Ok(DockerChoice::Auto);
         }
-        match Mode::from_str(text)? {
+        match Mode::from_str(text).map_err(|e| e.to_string())? {
             Mode::Off => Ok(DockerChoice::Off),
             mode => Ok(DockerChoice::Forced(mode)),
         }

@@ -1,0 +1,585 @@
+//! Where a Docker engine is: DOCKER_HOST, docker contexts, TLS material.
+//!
+//! Follows the docker CLI's precedence (cli/command/cli.go, resolveContextName):
+//! DOCKER_HOST wins over DOCKER_CONTEXT, which wins over `currentContext` in
+//! the CLI config; the context named `default` means the local socket. TLS is
+//! on when DOCKER_TLS_VERIFY (or DOCKER_TLS) is non-empty, with ca.pem,
+//! cert.pem and key.pem from DOCKER_CERT_PATH (default ~/.docker).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The docker CLI's default ports: 2376 with TLS, 2375 without.
+pub const DEFAULT_TLS_PORT: u16 = 2376;
+pub const DEFAULT_PLAIN_PORT: u16 = 2375;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("{var}={value:?}: scheme {scheme:?} is not supported (use unix://, tcp:// or ssh://)")]
+    UnsupportedScheme {
+        var: &'static str,
+        value: String,
+        scheme: String,
+    },
+    #[error("{var}={value:?}: {reason}")]
+    BadAddress {
+        var: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("docker context {name:?} (from {origin}) was not found under {dir}")]
+    UnknownContext {
+        name: String,
+        origin: &'static str,
+        dir: PathBuf,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path} is not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("docker context {name:?} has no docker endpoint host")]
+    ContextWithoutHost { name: String },
+}
+
+pub type Result<T, E = EndpointError> = std::result::Result<T, E>;
+
+/// Client TLS material for a tcp endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn in_dir(dir: &Path) -> Self {
+        Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("cert.pem"),
+            key: dir.join("key.pem"),
+        }
+    }
+
+    /// The files that do not exist (yet: a sidecar may still be writing them).
+    pub fn missing(&self) -> Vec<PathBuf> {
+        [&self.ca, &self.cert, &self.key]
+            .into_iter()
+            .filter(|p| !p.is_file())
+            .cloned()
+            .collect()
+    }
+}
+
+/// A Docker engine address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Endpoint {
+    Unix {
+        path: PathBuf,
+    },
+    Tcp {
+        host: String,
+        port: u16,
+        tls: Option<TlsFiles>,
+    },
+    /// `ssh://[user@]host[:port]`, kept as written for ssh(1).
+    Ssh {
+        url: String,
+    },
+}
+
+impl Endpoint {
+    /// The URL form (`unix:///...`, `tcp://host:port`, `ssh://...`).
+    pub fn url(&self) -> String {
+        match self {
+            Endpoint::Unix { path } => format!("unix://{}", path.display()),
+            Endpoint::Tcp { host, port, .. } if host.contains(':') => {
+                format!("tcp://[{host}]:{port}")
+            }
+            Endpoint::Tcp { host, port, .. } => format!("tcp://{host}:{port}"),
+            Endpoint::Ssh { url } => url.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url())?;
+        if let Endpoint::Tcp { tls: Some(_), .. } = self {
+            f.write_str(" (TLS)")?;
+        }
+        Ok(())
+    }
+}
+
+/// How TLS applies to a tcp address, resolved before parsing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSetting {
+    Off,
+    On(TlsFiles),
+}
+
+/// Parses a DOCKER_HOST-style address. `var` names the source in errors.
+pub fn parse_host(var: &'static str, value: &str, tls: &TlsSetting) -> Result<Endpoint> {
+    let bad = |reason| EndpointError::BadAddress {
+        var,
+        value: value.to_owned(),
+        reason,
+    };
+    let (scheme, rest) = value
+        .split_once("://")
+        .ok_or_else(|| bad("expected scheme://address"))?;
+    match scheme {
+        "unix" if rest.starts_with('/') => Ok(Endpoint::Unix {
+            path: PathBuf::from(rest),
+        }),
+        "unix" => Err(bad("a unix socket path must be absolute")),
+        "tcp" | "http" | "https" => parse_tcp(rest, tls).ok_or_else(|| bad("expected host[:port]")),
+        "ssh" if !rest.is_empty() => Ok(Endpoint::Ssh {
+            url: value.to_owned(),
+        }),
+        "ssh" => Err(bad("expected ssh://[user@]host[:port]")),
+        _ => Err(EndpointError::UnsupportedScheme {
+            var,
+            value: value.to_owned(),
+            scheme: scheme.to_owned(),
+        }),
+    }
+}
+
+fn parse_tcp(rest: &str, tls: &TlsSetting) -> Option<Endpoint> {
+    let authority = rest.split('/').next().unwrap_or_default();
+    let (host, port) = split_host_port(authority)?;
+    if host.is_empty() {
+        return None;
+    }
+    let tls = match tls {
+        TlsSetting::Off => None,
+        TlsSetting::On(files) => Some(files.clone()),
+    };
+    let default_port = if tls.is_some() {
+        DEFAULT_TLS_PORT
+    } else {
+        DEFAULT_PLAIN_PORT
+    };
+    Some(Endpoint::Tcp {
+        host: host.to_owned(),
+        port: port.unwrap_or(default_port),
+        tls,
+    })
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port`. None on a bad port or bracket.
+fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = authority.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host, Some(port.parse().ok()?))),
+            None if after.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => Some((host, Some(port.parse().ok()?))),
+        Some(_) => None,
+        None => Some((authority, None)),
+    }
+}
+
+/// The environment variables the docker CLI reads, as berth sees them.
+#[derive(Debug, Clone, Default)]
+pub struct DockerEnv {
+    pub docker_host: Option<String>,
+    pub docker_context: Option<String>,
+    pub tls_verify: Option<String>,
+    pub tls: Option<String>,
+    pub cert_path: Option<PathBuf>,
+    pub docker_config: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+impl DockerEnv {
+    pub fn from_map(env: &BTreeMap<String, String>) -> Self {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        Self {
+            docker_host: get("DOCKER_HOST"),
+            docker_context: get("DOCKER_CONTEXT"),
+            tls_verify: get("DOCKER_TLS_VERIFY"),
+            tls: get("DOCKER_TLS"),
+            cert_path: get("DOCKER_CERT_PATH").map(PathBuf::from),
+            docker_config: get("DOCKER_CONFIG").map(PathBuf::from),
+            home: get("HOME").map(PathBuf::from),
+        }
+    }
+
+    /// ~/.docker, or DOCKER_CONFIG.
+    pub fn config_dir(&self) -> Option<PathBuf> {
+        self.docker_config
+            .clone()
+            .or_else(|| self.home.as_ref().map(|h| h.join(".docker")))
+    }
+
+    fn tls_setting(&self) -> TlsSetting {
+        if self.tls_verify.is_none() && self.tls.is_none() {
+            return TlsSetting::Off;
+        }
+        let dir = self
+            .cert_path
+            .clone()
+            .or_else(|| self.config_dir())
+            .unwrap_or_else(|| PathBuf::from(".docker"));
+        TlsSetting::On(TlsFiles::in_dir(&dir))
+    }
+}
+
+/// Where the configured endpoint came from, for evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum EndpointSource {
+    DockerHost,
+    Context { name: String, origin: &'static str },
+}
+
+impl fmt::Display for EndpointSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointSource::DockerHost => f.write_str("DOCKER_HOST"),
+            EndpointSource::Context { name, origin } => {
+                write!(f, "docker context {name:?} ({origin})")
+            }
+        }
+    }
+}
+
+/// An endpoint the user configured (not a default path berth probes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfiguredEndpoint {
+    pub source: EndpointSource,
+    pub endpoint: Endpoint,
+}
+
+/// The endpoint the docker CLI would use, if one is configured at all.
+/// Ok(None): nothing configured (or the `default` context): probe local sockets.
+pub fn configured_endpoint(env: &DockerEnv) -> Result<Option<ConfiguredEndpoint>> {
+    if let Some(host) = &env.docker_host {
+        let endpoint = parse_host("DOCKER_HOST", host, &env.tls_setting())?;
+        return Ok(Some(ConfiguredEndpoint {
+            source: EndpointSource::DockerHost,
+            endpoint,
+        }));
+    }
+    let Some((name, origin)) = context_name(env)? else {
+        return Ok(None);
+    };
+    if name == "default" {
+        return Ok(None);
+    }
+    let endpoint = context_endpoint(env, &name, origin)?;
+    Ok(Some(ConfiguredEndpoint {
+        source: EndpointSource::Context { name, origin },
+        endpoint,
+    }))
+}
+
+#[derive(Deserialize)]
+struct CliConfig {
+    #[serde(rename = "currentContext", default)]
+    current_context: Option<String>,
+}
+
+fn context_name(env: &DockerEnv) -> Result<Option<(String, &'static str)>> {
+    if let Some(name) = &env.docker_context {
+        return Ok(Some((name.clone(), "DOCKER_CONTEXT")));
+    }
+    let Some(dir) = env.config_dir() else {
+        return Ok(None);
+    };
+    let path = dir.join("config.json");
+    let Some(config) = read_json::<CliConfig>(&path)? else {
+        return Ok(None);
+    };
+    Ok(config
+        .current_context
+        .filter(|c| !c.is_empty())
+        .map(|c| (c, "currentContext in config.json")))
+}
+
+#[derive(Deserialize)]
+struct ContextMeta {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Endpoints", default)]
+    endpoints: BTreeMap<String, ContextEndpoint>,
+}
+
+#[derive(Deserialize)]
+struct ContextEndpoint {
+    #[serde(rename = "Host", default)]
+    host: Option<String>,
+}
+
+/// Finds the context by scanning `contexts/meta/*/meta.json` for its Name
+/// (the directory is the name's SHA-256; scanning needs no hash crate). Its
+/// TLS files live in `contexts/tls/<same dir>/docker/`.
+fn context_endpoint(env: &DockerEnv, name: &str, origin: &'static str) -> Result<Endpoint> {
+    let base = env.config_dir().unwrap_or_else(|| PathBuf::from(".docker"));
+    let meta_dir = base.join("contexts").join("meta");
+    let unknown = || EndpointError::UnknownContext {
+        name: name.to_owned(),
+        origin,
+        dir: meta_dir.clone(),
+    };
+    let entries = match fs::read_dir(&meta_dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(unknown()),
+        Err(source) => {
+            return Err(EndpointError::Read {
+                path: meta_dir.clone(),
+                source,
+            })
+        }
+    };
+    for entry in entries.flatten() {
+        let Some(meta) = read_json::<ContextMeta>(&entry.path().join("meta.json"))? else {
+            continue;
+        };
+        if meta.name != name {
+            continue;
+        }
+        let host = meta
+            .endpoints
+            .get("docker")
+            .and_then(|e| e.host.clone())
+            .ok_or_else(|| EndpointError::ContextWithoutHost {
+                name: name.to_owned(),
+            })?;
+        let tls_dir = base
+            .join("contexts")
+            .join("tls")
+            .join(entry.file_name())
+            .join("docker");
+        let tls = if tls_dir.is_dir() {
+            TlsSetting::On(TlsFiles::in_dir(&tls_dir))
+        } else {
+            TlsSetting::Off
+        };
+        return parse_host("docker context Host", &host, &tls);
+    }
+    Err(unknown())
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(EndpointError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| EndpointError::Json {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> DockerEnv {
+        DockerEnv::from_map(
+            &pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn parses_schemes_and_default_ports() {
+        let off = TlsSetting::Off;
+        let on = TlsSetting::On(TlsFiles::in_dir(Path::new("/certs")));
+        assert_eq!(
+            parse_host("DOCKER_HOST", "unix:///var/run/docker.sock", &off).expect("unix"),
+            Endpoint::Unix {
+                path: "/var/run/docker.sock".into()
+            }
+        );
+        let tcp = |v: &str, t: &TlsSetting| parse_host("DOCKER_HOST", v, t).expect(v);
+        assert!(matches!(
+            tcp("tcp://docker", &off),
+            Endpoint::Tcp { port: 2375, .. }
+        ));
+        assert!(matches!(
+            tcp("tcp://docker", &on),
+            Endpoint::Tcp {
+                port: 2376,
+                tls: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            tcp("tcp://10.0.0.1:1234/", &off),
+            Endpoint::Tcp { port: 1234, .. }
+        ));
+        assert_eq!(
+            tcp("tcp://[::1]:2376", &off).url(),
+            "tcp://[::1]:2376".to_owned()
+        );
+        assert!(matches!(
+            parse_host("DOCKER_HOST", "ssh://me@host:2222", &off),
+            Ok(Endpoint::Ssh { .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_addresses() {
+        let off = TlsSetting::Off;
+        for bad in [
+            "docker:2375",
+            "unix://relative",
+            "tcp://",
+            "tcp://h:port",
+            "tcp://[::1",
+            "ssh://",
+            "tcp://::1:5",
+        ] {
+            assert!(
+                matches!(
+                    parse_host("DOCKER_HOST", bad, &off),
+                    Err(EndpointError::BadAddress { .. })
+                ),
+                "{bad}"
+            );
+        }
+        let err = parse_host("DOCKER_HOST", "fd://", &off).expect_err("fd");
+        assert!(err.to_string().contains("not supported"), "{err}");
+    }
+
+    #[test]
+    fn docker_host_with_tls_uses_cert_path() {
+        let e = env(&[
+            ("DOCKER_HOST", "tcp://docker:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", "/certs/client"),
+            ("DOCKER_CONTEXT", "ignored-because-host-wins"),
+        ]);
+        let c = configured_endpoint(&e).expect("ok").expect("configured");
+        assert_eq!(c.source, EndpointSource::DockerHost);
+        let Endpoint::Tcp { tls: Some(tls), .. } = c.endpoint else {
+            panic!("expected tls tcp endpoint");
+        };
+        assert_eq!(tls.key, Path::new("/certs/client/key.pem"));
+        assert_eq!(tls.missing().len(), 3);
+    }
+
+    #[test]
+    fn tls_cert_path_defaults_to_home_docker() {
+        let e = env(&[
+            ("DOCKER_HOST", "tcp://d"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("HOME", "/home/dev"),
+        ]);
+        let c = configured_endpoint(&e).expect("ok").expect("configured");
+        assert!(
+            matches!(c.endpoint, Endpoint::Tcp { tls: Some(ref t), .. } if t.ca == Path::new("/home/dev/.docker/ca.pem"))
+        );
+    }
+
+    #[test]
+    fn nothing_configured_is_none() {
+        assert_eq!(
+            configured_endpoint(&env(&[("HOME", "/nonexistent")])).expect("ok"),
+            None
+        );
+        assert_eq!(
+            configured_endpoint(&env(&[("DOCKER_CONTEXT", "default")])).expect("ok"),
+            None
+        );
+    }
+
+    fn write_context(home: &Path, dir: &str, name: &str, host: &str, tls: bool) {
+        let meta = home.join(".docker/contexts/meta").join(dir);
+        fs::create_dir_all(&meta).expect("mkdir");
+        let json = format!(
+            r#"{{"Name":"{name}","Metadata":{{}},"Endpoints":{{"docker":{{"Host":"{host}","SkipTLSVerify":false}}}}}}"#
+        );
+        fs::write(meta.join("meta.json"), json).expect("write");
+        if tls {
+            fs::create_dir_all(home.join(".docker/contexts/tls").join(dir).join("docker"))
+                .expect("mkdir");
+        }
+    }
+
+    #[test]
+    fn current_context_from_config_json() {
+        let home = tempfile::tempdir().expect("tempdir");
+        write_context(home.path(), "aaaa", "other", "tcp://other:2375", false);
+        write_context(home.path(), "bbbb", "remote", "tcp://builder:2376", true);
+        fs::write(
+            home.path().join(".docker/config.json"),
+            r#"{"auths":{},"currentContext":"remote"}"#,
+        )
+        .expect("write");
+        let e = env(&[("HOME", home.path().to_str().expect("utf8"))]);
+        let c = configured_endpoint(&e).expect("ok").expect("configured");
+        assert!(matches!(c.source, EndpointSource::Context { ref name, .. } if name == "remote"));
+        let Endpoint::Tcp {
+            host,
+            tls: Some(tls),
+            ..
+        } = c.endpoint
+        else {
+            panic!("expected tls tcp endpoint");
+        };
+        assert_eq!(host, "builder");
+        assert!(tls.ca.ends_with("contexts/tls/bbbb/docker/ca.pem"));
+    }
+
+    #[test]
+    fn docker_context_env_and_unknown_context() {
+        let home = tempfile::tempdir().expect("tempdir");
+        write_context(home.path(), "cccc", "ssh-box", "ssh://me@box", false);
+        let h = home.path().to_str().expect("utf8");
+        let c = configured_endpoint(&env(&[("HOME", h), ("DOCKER_CONTEXT", "ssh-box")]))
+            .expect("ok")
+            .expect("configured");
+        assert_eq!(
+            c.endpoint,
+            Endpoint::Ssh {
+                url: "ssh://me@box".into()
+            }
+        );
+        let err = configured_endpoint(&env(&[("HOME", h), ("DOCKER_CONTEXT", "nope")]))
+            .expect_err("unknown");
+        assert!(matches!(err, EndpointError::UnknownContext { .. }));
+    }
+
+    #[test]
+    fn broken_config_json_is_an_error_naming_the_file() {
+        let home = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(home.path().join(".docker")).expect("mkdir");
+        fs::write(home.path().join(".docker/config.json"), "{not json").expect("write");
+        let err = configured_endpoint(&env(&[("HOME", home.path().to_str().expect("utf8"))]))
+            .expect_err("bad json");
+        assert!(err.to_string().contains("config.json"), "{err}");
+    }
+}

@@ -1,0 +1,1270 @@
+//! Proving an engine answers: a bounded, retried `GET /_ping` then `/version`,
+//! and a diagnosis of why it did not, each naming the fix.
+//!
+//! Detection logic talks to the [`Pinger`] trait so it is tested with a fake;
+//! [`BollardPinger`] is the real one. Helpers that run commands (the ssh
+//! fallback) use `std::process` and must run before the reaper starts
+//! (DESIGN.md invariant 1), which is when detection runs.
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bollard::{ClientVersion, Docker};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::endpoint::{Endpoint, TlsFiles};
+
+/// Whole budget for proving one endpoint (certs may still be appearing).
+pub const DEFAULT_TOTAL_BUDGET: Duration = Duration::from_secs(15);
+/// One attempt; an engine that answers at all answers /_ping in well under this.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+pub const DEFAULT_FIRST_BACKOFF: Duration = Duration::from_millis(100);
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_millis(1600);
+
+/// What the engine said about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EngineInfo {
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    /// From /info SecurityOptions (`name=rootless`); None when not asked.
+    pub rootless: Option<bool>,
+}
+
+/// Why an endpoint did not answer. Display is one sentence with the fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "failure", rename_all = "snake_case")]
+pub enum PingFailure {
+    #[error("no socket at {path}: mount the host's socket (-v /var/run/docker.sock:/var/run/docker.sock) or point DOCKER_HOST elsewhere")]
+    SocketMissing { path: PathBuf },
+    #[error("{path} exists but is not a unix socket (a directory is what `-v` creates when the host path did not exist): fix the mount source")]
+    NotASocket { path: PathBuf },
+    #[error("permission denied on {address}: berth's user cannot use the socket; run berth as root so it can fix the group, or add the user to the socket's group")]
+    PermissionDenied { address: String },
+    #[error("cannot resolve {host}: {detail}; check the host name in DOCKER_HOST/context and the container's DNS")]
+    Dns { host: String, detail: String },
+    #[error("connection refused by {address}: nothing listens there; check the port (2376 for TLS, 2375 plain) and that dockerd runs with -H tcp://0.0.0.0:PORT")]
+    Refused { address: String },
+    #[error("{address} did not answer within {after_ms} ms: check firewalls/security groups and that the address is right")]
+    Timeout { address: String, after_ms: u64 },
+    #[error("TLS files missing: {}; set DOCKER_CERT_PATH to the directory with ca.pem, cert.pem, key.pem (or wait for the sidecar that writes them)", display_paths(missing))]
+    MissingCertFiles { missing: Vec<PathBuf> },
+    #[error("cannot use TLS file {path}: {detail}; regenerate or re-copy it")]
+    CertUnreadable { path: PathBuf, detail: String },
+    #[error("the engine's certificate is not signed by the CA in ca.pem ({detail}): copy the engine's CA into DOCKER_CERT_PATH")]
+    TlsUnknownCa { detail: String },
+    #[error("the engine's certificate does not name {host}: connect with a name in its SANs, or reissue the server certificate with this name")]
+    TlsWrongName { host: String },
+    #[error(
+        "a certificate is expired or not yet valid ({detail}): reissue it, and check the clock"
+    )]
+    TlsExpired { detail: String },
+    #[error("the engine rejected berth's client certificate (alert {alert}): use cert.pem/key.pem issued by the engine's CA")]
+    TlsClientCertRejected { alert: String },
+    #[error("TLS handshake failed because the engine speaks plain HTTP: unset DOCKER_TLS_VERIFY or use the engine's TLS port")]
+    TlsToPlainServer,
+    #[error("TLS handshake failed: {detail}")]
+    TlsHandshake { detail: String },
+    #[error("the engine answered HTTP {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("ssh to {url} failed: {detail}; check `ssh {url}` works non-interactively (keys, known_hosts) and that docker is on the remote PATH")]
+    Ssh { url: String, detail: String },
+    #[error("transport error talking to {address}: {detail}")]
+    Transport { address: String, detail: String },
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl PingFailure {
+    /// Failures that may clear up within the budget: an engine starting,
+    /// certs being written, a compose service not yet in DNS.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PingFailure::SocketMissing { .. }
+            | PingFailure::Dns { .. }
+            | PingFailure::Refused { .. }
+            | PingFailure::Timeout { .. }
+            | PingFailure::MissingCertFiles { .. }
+            | PingFailure::CertUnreadable { .. }
+            | PingFailure::Transport { .. } => true,
+            PingFailure::Http { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+pub type PingResult = Result<EngineInfo, PingFailure>;
+
+/// One attempt to reach an engine. Implementations must not retry themselves.
+pub trait Pinger {
+    fn ping(&self, endpoint: &Endpoint, timeout: Duration) -> impl Future<Output = PingResult>;
+}
+
+/// Bounds for [`ping_with_retry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub total: Duration,
+    pub attempt_timeout: Duration,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            total: DEFAULT_TOTAL_BUDGET,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            first_backoff: DEFAULT_FIRST_BACKOFF,
+            max_backoff: DEFAULT_MAX_BACKOFF,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A single attempt: for probing default socket paths that are usually absent.
+    pub fn once(attempt_timeout: Duration) -> Self {
+        Self {
+            total: Duration::ZERO,
+            attempt_timeout,
+            first_backoff: Duration::ZERO,
+            max_backoff: Duration::ZERO,
+        }
+    }
+}
+
+/// The evidence from proving one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PingReport {
+    pub endpoint: String,
+    pub attempts: u32,
+    pub elapsed_ms: u64,
+    pub engine: Option<EngineInfo>,
+    /// The last failure (None on success).
+    pub failure: Option<PingFailure>,
+}
+
+impl PingReport {
+    pub fn answered(&self) -> bool {
+        self.engine.is_some()
+    }
+}
+
+/// Pings until success, a non-retryable failure, or the budget is spent.
+/// Backoff doubles from `first_backoff` up to `max_backoff`; no attempt
+/// starts after the budget, and each attempt is cut at `attempt_timeout`.
+pub async fn ping_with_retry(
+    pinger: &impl Pinger,
+    endpoint: &Endpoint,
+    policy: RetryPolicy,
+) -> PingReport {
+    let start = Instant::now();
+    let deadline = start + policy.total;
+    let mut backoff = policy.first_backoff;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = bounded_ping(pinger, endpoint, policy.attempt_timeout).await;
+        let now = Instant::now();
+        let give_up = match &result {
+            Ok(_) => true,
+            Err(f) => !f.is_retryable() || now + backoff >= deadline,
+        };
+        if give_up {
+            let elapsed_ms =
+                u64::try_from(now.duration_since(start).as_millis()).unwrap_or(u64::MAX);
+            let (engine, failure) = match result {
+                Ok(info) => (Some(info), None),
+                Err(f) => (None, Some(f)),
+            };
+            return PingReport {
+                endpoint: endpoint.url(),
+                attempts,
+                elapsed_ms,
+                engine,
+                failure,
+            };
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2)
+            .min(policy.max_backoff)
+            .max(Duration::from_millis(1));
+    }
+}
+
+async fn bounded_ping(pinger: &impl Pinger, endpoint: &Endpoint, timeout: Duration) -> PingResult {
+    match tokio::time::timeout(timeout, pinger.ping(endpoint, timeout)).await {
+        Ok(result) => result,
+        Err(_) => Err(PingFailure::Timeout {
+            address: endpoint.url(),
+            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        }),
+    }
+}
+
+/// What a helper command printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandOutput {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs a helper command with a deadline (for the `docker -H ssh://` fallback).
+pub trait CommandRunner {
+    fn run(
+        &self,
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+    ) -> impl Future<Output = io::Result<CommandOutput>>;
+}
+
+/// std::process with a deadline-bound poll; kills the helper at the deadline.
+/// Uses Child::try_wait, so it must not run while berth's reaper runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessRunner;
+
+/// How often a running helper is polled; helpers here take 100s of ms.
+const HELPER_POLL: Duration = Duration::from_millis(20);
+
+impl CommandRunner for ProcessRunner {
+    async fn run(
+        &self,
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+    ) -> io::Result<CommandOutput> {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("{} did not finish within {timeout:?}", program.display()),
+                ));
+            }
+            tokio::time::sleep(HELPER_POLL).await;
+        };
+        let output = child.wait_with_output()?;
+        Ok(CommandOutput {
+            success: status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+}
+
+/// The real pinger: bollard for unix, tcp(+TLS) and ssh; for ssh, when
+/// bollard's openssh session fails and a docker CLI is available, it retries
+/// with `docker -H ssh://... version`, which uses plain ssh without a
+/// ControlMaster socket.
+#[derive(Debug, Clone, Default)]
+pub struct BollardPinger<R = ProcessRunner> {
+    pub docker_cli: Option<PathBuf>,
+    pub runner: R,
+}
+
+impl BollardPinger<ProcessRunner> {
+    pub fn new(docker_cli: Option<PathBuf>) -> Self {
+        Self {
+            docker_cli,
+            runner: ProcessRunner,
+        }
+    }
+}
+
+impl<R: CommandRunner> Pinger for BollardPinger<R> {
+    async fn ping(&self, endpoint: &Endpoint, timeout: Duration) -> PingResult {
+        match endpoint {
+            Endpoint::Unix { path } => ping_unix(path, timeout).await,
+            Endpoint::Tcp { host, port, tls } => {
+                ping_tcp(endpoint, host, *port, tls.as_ref(), timeout).await
+            }
+            Endpoint::Ssh { url } => self.ping_ssh(endpoint, url, timeout).await,
+        }
+    }
+}
+
+impl<R: CommandRunner> BollardPinger<R> {
+    async fn ping_ssh(&self, endpoint: &Endpoint, url: &str, timeout: Duration) -> PingResult {
+        // bollard 0.21 hands `user@host:port` to ssh(1) as the host name
+        // ("Could not resolve hostname host:port"), so an explicit port never
+        // works through it: go to the docker CLI directly then.
+        let first = if ssh_url_has_port(url) {
+            format!("not tried: bollard's ssh transport cannot use the port in {url}")
+        } else {
+            match query_engine(endpoint, timeout, false).await {
+                Ok(info) => return Ok(info),
+                Err(f @ PingFailure::Http { .. }) => {
+                    return Err(PingFailure::Ssh {
+                        url: url.to_owned(),
+                        detail: f.to_string(),
+                    })
+                }
+                Err(f) => ssh_detail(&f),
+            }
+        };
+        match &self.docker_cli {
+            Some(cli) => self.ping_ssh_with_cli(cli, url, &first, timeout).await,
+            None => Err(PingFailure::Ssh {
+                url: url.to_owned(),
+                detail: first,
+            }),
+        }
+    }
+
+    async fn ping_ssh_with_cli(
+        &self,
+        cli: &Path,
+        url: &str,
+        first: &str,
+        timeout: Duration,
+    ) -> PingResult {
+        let args = ["-H", url, "version", "--format", "{{json .Server}}"].map(str::to_owned);
+        let ssh_failure = |detail: String| PingFailure::Ssh {
+            url: url.to_owned(),
+            detail: format!("bollard: {first}; docker CLI: {detail}"),
+        };
+        let out = self
+            .runner
+            .run(cli, &args, timeout)
+            .await
+            .map_err(|e| ssh_failure(e.to_string()))?;
+        if !out.success {
+            return Err(ssh_failure(out.stderr.trim().to_owned()));
+        }
+        parse_cli_server_version(&out.stdout)
+            .ok_or_else(|| ssh_failure(format!("unexpected output {:?}", out.stdout.trim())))
+    }
+}
+
+#[derive(Deserialize)]
+struct CliServerVersion {
+    #[serde(rename = "Version", default)]
+    version: String,
+    #[serde(rename = "ApiVersion", default)]
+    api_version: String,
+    #[serde(rename = "Os", default)]
+    os: String,
+}
+
+/// `docker version --format '{{json .Server}}'` output.
+fn parse_cli_server_version(stdout: &str) -> Option<EngineInfo> {
+    let v: CliServerVersion = serde_json::from_str(stdout.trim()).ok()?;
+    Some(EngineInfo {
+        version: v.version,
+        api_version: v.api_version,
+        os: v.os,
+        rootless: None,
+    })
+}
+
+async fn ping_unix(path: &Path, timeout: Duration) -> PingResult {
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_socket() => {}
+        Ok(_) => {
+            return Err(PingFailure::NotASocket {
+                path: path.to_owned(),
+            })
+        }
+        Err(_) => {
+            return Err(PingFailure::SocketMissing {
+                path: path.to_owned(),
+            })
+        }
+    }
+    let endpoint = Endpoint::Unix {
+        path: path.to_owned(),
+    };
+    query_engine(&endpoint, timeout, true).await
+}
+
+async fn ping_tcp(
+    endpoint: &Endpoint,
+    host: &str,
+    port: u16,
+    tls: Option<&TlsFiles>,
+    timeout: Duration,
+) -> PingResult {
+    // Resolve first: a DNS failure is then a fact, not a guess from an error string.
+    if let Err(e) = tokio::net::lookup_host((host, port)).await {
+        return Err(PingFailure::Dns {
+            host: host.to_owned(),
+            detail: e.to_string(),
+        });
+    }
+    if let Some(missing) = tls.map(TlsFiles::missing).filter(|m| !m.is_empty()) {
+        return Err(PingFailure::MissingCertFiles { missing });
+    }
+    query_engine(endpoint, timeout, false).await
+}
+
+/// A bollard client for `endpoint` speaking API `version`.
+fn connect(
+    endpoint: &Endpoint,
+    timeout: Duration,
+    version: &ClientVersion,
+) -> Result<Docker, PingFailure> {
+    let t = secs(timeout);
+    let url = endpoint.url();
+    match endpoint {
+        Endpoint::Unix { path } => Docker::connect_with_unix(&path.to_string_lossy(), t, version),
+        Endpoint::Tcp {
+            tls: Some(files), ..
+        } => Docker::connect_with_ssl(&url, &files.key, &files.cert, &files.ca, t, version),
+        Endpoint::Tcp { tls: None, .. } => Docker::connect_with_http(&url, t, version),
+        Endpoint::Ssh { url } => Docker::connect_with_ssh(url, t, version, None),
+    }
+    .map_err(|e| classify(&e, endpoint))
+}
+
+/// The tcp-oriented hints of [`PingFailure`] would mislead for ssh.
+fn ssh_detail(failure: &PingFailure) -> String {
+    match failure {
+        PingFailure::Refused { .. } => {
+            "connection refused: is sshd running on that host and port?".into()
+        }
+        PingFailure::Timeout { .. } => "no answer in time: check the host and firewalls".into(),
+        PingFailure::Transport { detail, .. } => detail.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `ssh://[user@]host:port` or `ssh://[user@][v6]:port`.
+fn ssh_url_has_port(url: &str) -> bool {
+    let rest = url.strip_prefix("ssh://").unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host.strip_prefix('[') {
+        Some(v6) => v6.contains("]:"),
+        None => host.contains(':'),
+    }
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs().max(1)
+}
+
+/// /_ping, then /version (and /info for local sockets). bollard prefixes
+/// every path with its own API version (1.53 in bollard 0.21), which older
+/// and newer engines refuse with HTTP 400 "client version X is too new/old";
+/// in that case the version the engine names is used for one more try.
+async fn query_engine(endpoint: &Endpoint, timeout: Duration, ask_rootless: bool) -> PingResult {
+    let docker = connect(endpoint, timeout, bollard::API_DEFAULT_VERSION)?;
+    match query_once(&docker, endpoint, ask_rootless).await {
+        Err(PingFailure::Http {
+            status: 400,
+            message,
+        }) => match supported_api_version(&message) {
+            Some(version) => {
+                let docker = connect(endpoint, timeout, &version)?;
+                query_once(&docker, endpoint, ask_rootless).await
+            }
+            None => Err(PingFailure::Http {
+                status: 400,
+                message,
+            }),
+        },
+        other => other,
+    }
+}
+
+async fn query_once(docker: &Docker, endpoint: &Endpoint, ask_rootless: bool) -> PingResult {
+    docker.ping().await.map_err(|e| classify(&e, endpoint))?;
+    let version = docker.version().await.map_err(|e| classify(&e, endpoint))?;
+    let rootless = if ask_rootless {
+        let info = docker.info().await.map_err(|e| classify(&e, endpoint))?;
+        Some(
+            info.security_options
+                .unwrap_or_default()
+                .iter()
+                .any(|o| o.split(',').any(|kv| kv == "name=rootless")),
+        )
+    } else {
+        None
+    };
+    Ok(EngineInfo {
+        version: version.version.unwrap_or_default(),
+        api_version: version.api_version.unwrap_or_default(),
+        os: version.os.unwrap_or_default(),
+        rootless,
+    })
+}
+
+/// Extracts X.Y from dockerd's "... Maximum supported API version is X.Y"
+/// or "... Minimum supported API version is X.Y" (api/server/middleware/version.go).
+pub fn supported_api_version(message: &str) -> Option<ClientVersion> {
+    let (_, rest) = message.split_once("supported API version is ")?;
+    let version = rest
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()?;
+    let (major, minor) = version.split_once('.')?;
+    Some(ClientVersion {
+        major_version: major.parse().ok()?,
+        minor_version: minor.parse().ok()?,
+    })
+}
+
+/// Turns a bollard error into a diagnosis by variant and by the io/rustls
+/// errors in its source chain (never by matching message text).
+pub fn classify(err: &bollard::errors::Error, endpoint: &Endpoint) -> PingFailure {
+    use bollard::errors::Error as B;
+    let address = endpoint.url();
+    match err {
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => PingFailure::Http {
+            status: *status_code,
+            message: message.clone(),
+        },
+        B::RequestTimeoutError => PingFailure::Timeout {
+            address,
+            after_ms: 0,
+        },
+        B::CertPathError { path }
+        | B::CertParseError { path }
+        | B::CertMultipleKeys { path, .. } => PingFailure::CertUnreadable {
+            path: path.clone(),
+            detail: err.to_string(),
+        },
+        B::SocketNotFoundError(path) => PingFailure::SocketMissing {
+            path: PathBuf::from(path),
+        },
+        // These are `#[error(transparent)]`: their source() skips the wrapped
+        // error itself, so the walk has to start at the wrapped error.
+        B::IOError { err } => classify_chain(err, endpoint),
+        B::HyperLegacyError { err } => classify_chain(err, endpoint),
+        _ => classify_chain(err, endpoint),
+    }
+}
+
+fn classify_chain(err: &(dyn StdError + 'static), endpoint: &Endpoint) -> PingFailure {
+    let address = endpoint.url();
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return classify_tls(tls, endpoint);
+        }
+        current = match e.downcast_ref::<io::Error>() {
+            Some(io_err) => {
+                match io_err.kind() {
+                    io::ErrorKind::ConnectionRefused => return PingFailure::Refused { address },
+                    io::ErrorKind::TimedOut => {
+                        return PingFailure::Timeout {
+                            address,
+                            after_ms: 0,
+                        }
+                    }
+                    io::ErrorKind::PermissionDenied => {
+                        return PingFailure::PermissionDenied { address }
+                    }
+                    _ => {}
+                }
+                // io::Error::source() skips the error it wraps (hyper-rustls
+                // wraps tokio-rustls' io::Error in another one), so descend
+                // through get_ref() instead.
+                io_err
+                    .get_ref()
+                    .map(|inner| inner as &(dyn StdError + 'static))
+            }
+            None => e.source(),
+        };
+    }
+    PingFailure::Transport {
+        address,
+        detail: error_chain(err),
+    }
+}
+
+fn classify_tls(err: &rustls::Error, endpoint: &Endpoint) -> PingFailure {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    match err {
+        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => PingFailure::TlsUnknownCa {
+            detail: err.to_string(),
+        },
+        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            PingFailure::TlsWrongName {
+                host: match endpoint {
+                    Endpoint::Tcp { host, .. } => host.clone(),
+                    _ => endpoint.url(),
+                },
+            }
+        }
+        E::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => PingFailure::TlsExpired {
+            detail: err.to_string(),
+        },
+        E::AlertReceived(
+            alert @ (A::BadCertificate
+            | A::UnknownCA
+            | A::CertificateRequired
+            | A::CertificateUnknown
+            | A::CertificateExpired),
+        ) => PingFailure::TlsClientCertRejected {
+            alert: format!("{alert:?}"),
+        },
+        E::InvalidMessage(_) => PingFailure::TlsToPlainServer,
+        _ => PingFailure::TlsHandshake {
+            detail: err.to_string(),
+        },
+    }
+}
+
+fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut current = err.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::collections::VecDeque;
+
+    /// Answers from a script, one per call; records the endpoints it was asked about.
+    #[derive(Default)]
+    pub(crate) struct ScriptedPinger {
+        pub(crate) answers: RefCell<VecDeque<PingResult>>,
+        pub(crate) asked: RefCell<Vec<String>>,
+    }
+
+    impl ScriptedPinger {
+        pub(crate) fn new(answers: Vec<PingResult>) -> Self {
+            Self {
+                answers: RefCell::new(answers.into()),
+                asked: RefCell::default(),
+            }
+        }
+    }
+
+    impl Pinger for ScriptedPinger {
+        async fn ping(&self, endpoint: &Endpoint, _timeout: Duration) -> PingResult {
+            self.asked.borrow_mut().push(endpoint.url());
+            self.answers
+                .borrow_mut()
+                .pop_front()
+                .unwrap_or(Err(PingFailure::Refused {
+                    address: endpoint.url(),
+                }))
+        }
+    }
+
+    pub(crate) fn engine() -> EngineInfo {
+        EngineInfo {
+            version: "20.10.24".into(),
+            api_version: "1.41".into(),
+            os: "linux".into(),
+            rootless: Some(false),
+        }
+    }
+
+    fn tcp() -> Endpoint {
+        Endpoint::Tcp {
+            host: "docker".into(),
+            port: 2376,
+            tls: None,
+        }
+    }
+
+    fn quick() -> RetryPolicy {
+        RetryPolicy {
+            total: Duration::from_millis(200),
+            attempt_timeout: Duration::from_millis(50),
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+        }
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .enable_io()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn retries_retryable_failures_until_success() {
+        let refused = || {
+            Err(PingFailure::Refused {
+                address: "x".into(),
+            })
+        };
+        let missing = Err(PingFailure::MissingCertFiles {
+            missing: vec!["/c/ca.pem".into()],
+        });
+        let pinger = ScriptedPinger::new(vec![refused(), missing, refused(), Ok(engine())]);
+        let report = block_on(ping_with_retry(&pinger, &tcp(), quick()));
+        assert!(report.answered());
+        assert_eq!(report.attempts, 4);
+    }
+
+    #[test]
+    fn stops_at_once_on_non_retryable() {
+        let pinger = ScriptedPinger::new(vec![
+            Err(PingFailure::TlsUnknownCa { detail: "x".into() }),
+            Ok(engine()),
+        ]);
+        let report = block_on(ping_with_retry(&pinger, &tcp(), quick()));
+        assert_eq!(report.attempts, 1);
+        assert!(matches!(
+            report.failure,
+            Some(PingFailure::TlsUnknownCa { .. })
+        ));
+    }
+
+    #[test]
+    fn budget_bounds_the_retries() {
+        let pinger = ScriptedPinger::default();
+        let started = std::time::Instant::now();
+        let report = block_on(ping_with_retry(&pinger, &tcp(), quick()));
+        assert!(!report.answered());
+        assert!(report.attempts > 2, "attempts {}", report.attempts);
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn once_policy_makes_one_attempt() {
+        let pinger = ScriptedPinger::default();
+        let report = block_on(ping_with_retry(
+            &pinger,
+            &tcp(),
+            RetryPolicy::once(Duration::from_millis(50)),
+        ));
+        assert_eq!(report.attempts, 1);
+    }
+
+    struct Hangs;
+    impl Pinger for Hangs {
+        async fn ping(&self, _: &Endpoint, _: Duration) -> PingResult {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Ok(engine())
+        }
+    }
+
+    #[test]
+    fn a_hanging_engine_is_a_timeout() {
+        let report = block_on(ping_with_retry(
+            &Hangs,
+            &tcp(),
+            RetryPolicy::once(Duration::from_millis(20)),
+        ));
+        assert!(matches!(
+            report.failure,
+            Some(PingFailure::Timeout { after_ms: 20, .. })
+        ));
+    }
+
+    #[test]
+    fn parses_supported_version_from_dockerd_messages() {
+        let v = supported_api_version(
+            "client version 1.53 is too new. Maximum supported API version is 1.41",
+        )
+        .expect("parsed");
+        assert_eq!((v.major_version, v.minor_version), (1, 41));
+        let v = supported_api_version(
+            "client version 1.24 is too old. Minimum supported API version is 1.44, please upgrade",
+        )
+        .expect("parsed");
+        assert_eq!((v.major_version, v.minor_version), (1, 44));
+        assert!(supported_api_version("page not found").is_none());
+    }
+
+    #[test]
+    fn classifies_io_errors_in_the_chain() {
+        let e = bollard::errors::Error::from(io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(matches!(classify(&e, &tcp()), PingFailure::Refused { .. }));
+        let e = bollard::errors::Error::from(io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(
+            classify(&e, &tcp()),
+            PingFailure::PermissionDenied { .. }
+        ));
+        let e = bollard::errors::Error::from(io::Error::other("weird"));
+        assert!(
+            matches!(classify(&e, &tcp()), PingFailure::Transport { ref detail, .. } if detail.contains("weird"))
+        );
+    }
+
+    #[test]
+    fn classifies_tls_errors_wrapped_in_io() {
+        let wrap = |t: rustls::Error| {
+            bollard::errors::Error::from(io::Error::new(io::ErrorKind::InvalidData, t))
+        };
+        let cases = [
+            (
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+                "tls_unknown_ca",
+            ),
+            (
+                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
+                "tls_wrong_name",
+            ),
+            (
+                rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+                "tls_expired",
+            ),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate),
+                "tls_client_cert_rejected",
+            ),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+                "tls_client_cert_rejected",
+            ),
+            (
+                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
+                "tls_to_plain_server",
+            ),
+            (rustls::Error::DecryptError, "tls_handshake"),
+        ];
+        for (tls, want) in cases {
+            let failure = classify(&wrap(tls), &tcp());
+            let json = serde_json::to_value(&failure).expect("serialize");
+            assert_eq!(json["failure"], want, "{failure}");
+        }
+    }
+
+    #[test]
+    fn classifies_http_and_cert_errors() {
+        let e = bollard::errors::Error::DockerResponseServerError {
+            status_code: 503,
+            message: "starting".into(),
+        };
+        let f = classify(&e, &tcp());
+        assert!(matches!(f, PingFailure::Http { status: 503, .. }) && f.is_retryable());
+        let e = bollard::errors::Error::CertPathError {
+            path: "/c/ca.pem".into(),
+        };
+        assert!(matches!(
+            classify(&e, &tcp()),
+            PingFailure::CertUnreadable { .. }
+        ));
+    }
+
+    #[test]
+    fn messages_name_the_fix() {
+        let f = PingFailure::MissingCertFiles {
+            missing: vec!["/certs/ca.pem".into()],
+        };
+        assert!(f.to_string().contains("DOCKER_CERT_PATH"));
+        assert!(f.to_string().contains("/certs/ca.pem"));
+        let f = PingFailure::Refused {
+            address: "tcp://d:2376".into(),
+        };
+        assert!(f.to_string().contains("tcp://d:2376"));
+    }
+
+    #[test]
+    fn real_pinger_reports_missing_and_non_socket_paths() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pinger = BollardPinger::new(None);
+        let missing = Endpoint::Unix {
+            path: dir.path().join("docker.sock"),
+        };
+        let r = block_on(pinger.ping(&missing, Duration::from_millis(200)));
+        assert!(matches!(r, Err(PingFailure::SocketMissing { .. })));
+        let not_socket = Endpoint::Unix {
+            path: dir.path().to_owned(),
+        };
+        let r = block_on(pinger.ping(&not_socket, Duration::from_millis(200)));
+        assert!(matches!(r, Err(PingFailure::NotASocket { .. })));
+    }
+
+    #[test]
+    fn real_pinger_refused_on_dead_unix_socket() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("docker.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+        let r = block_on(
+            BollardPinger::new(None).ping(&Endpoint::Unix { path }, Duration::from_secs(1)),
+        );
+        assert!(matches!(r, Err(PingFailure::Refused { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn real_pinger_refused_on_closed_tcp_port() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let endpoint = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+            tls: None,
+        };
+        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(1)));
+        assert!(matches!(r, Err(PingFailure::Refused { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn real_pinger_reports_dns_failure_by_name() {
+        // RFC 6761: .invalid never resolves.
+        let endpoint = Endpoint::Tcp {
+            host: "no-such-engine.invalid".into(),
+            port: 2376,
+            tls: None,
+        };
+        let report = block_on(ping_with_retry(
+            &BollardPinger::new(None),
+            &endpoint,
+            RetryPolicy::once(Duration::from_secs(5)),
+        ));
+        match report.failure {
+            Some(PingFailure::Dns { ref host, .. }) => assert_eq!(host, "no-such-engine.invalid"),
+            Some(PingFailure::Timeout { .. }) => {
+                eprintln!("skipped: the resolver did not answer in time")
+            }
+            other => panic!("expected a DNS failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn real_pinger_reports_missing_tls_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let endpoint = Endpoint::Tcp {
+            host: "127.0.0.1".into(),
+            port: 2376,
+            tls: Some(TlsFiles::in_dir(dir.path())),
+        };
+        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(1)));
+        assert!(
+            matches!(r, Err(PingFailure::MissingCertFiles { ref missing }) if missing.len() == 3)
+        );
+    }
+
+    /// Against a real engine (read-only: ping, version, info). Set
+    /// BERTH_TEST_DOCKER_SOCK to its socket path to run it.
+    #[test]
+    fn real_engine_answers_after_api_version_negotiation() {
+        let Some(sock) = std::env::var_os("BERTH_TEST_DOCKER_SOCK") else {
+            eprintln!("skipped: BERTH_TEST_DOCKER_SOCK is not set");
+            return;
+        };
+        let endpoint = Endpoint::Unix { path: sock.into() };
+        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(5)));
+        let info = r.expect("the engine answers");
+        assert!(
+            !info.version.is_empty() && !info.api_version.is_empty(),
+            "{info:?}"
+        );
+        assert_eq!(info.rootless, Some(false));
+    }
+
+    #[test]
+    fn ssh_to_closed_port_is_an_ssh_failure_with_both_attempts() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let endpoint = Endpoint::Ssh {
+            url: format!("ssh://nobody@127.0.0.1:{port}"),
+        };
+        let cli = find_docker_cli();
+        let pinger = BollardPinger::new(cli.clone());
+        let r = block_on(pinger.ping(&endpoint, Duration::from_secs(5)));
+        let Err(PingFailure::Ssh { detail, .. }) = r else {
+            panic!("expected an ssh failure, got {r:?}");
+        };
+        eprintln!("ssh failure detail: {detail}");
+        if cli.is_some() {
+            assert!(detail.contains("docker CLI:"), "{detail}");
+        }
+    }
+
+    fn find_docker_cli() -> Option<PathBuf> {
+        which::which("docker").ok()
+    }
+
+    #[test]
+    fn ssh_port_detection() {
+        assert!(ssh_url_has_port("ssh://me@host:2222"));
+        assert!(ssh_url_has_port("ssh://[::1]:22"));
+        assert!(!ssh_url_has_port("ssh://me@host"));
+        assert!(!ssh_url_has_port("ssh://[::1]"));
+        assert!(!ssh_url_has_port("ssh://host/path:x"));
+    }
+
+    /// Answers every command with a fixed output and records the arguments.
+    struct FakeRunner {
+        output: CommandOutput,
+        calls: RefCell<Vec<Vec<String>>>,
+    }
+
+    impl CommandRunner for FakeRunner {
+        async fn run(&self, _: &Path, args: &[String], _: Duration) -> io::Result<CommandOutput> {
+            self.calls.borrow_mut().push(args.to_vec());
+            Ok(self.output.clone())
+        }
+    }
+
+    #[test]
+    fn ssh_with_port_goes_to_the_docker_cli() {
+        let pinger = BollardPinger {
+            docker_cli: Some(PathBuf::from("/usr/bin/docker")),
+            runner: FakeRunner {
+                output: CommandOutput {
+                    success: true,
+                    stdout: r#"{"Version":"27.1.1","ApiVersion":"1.46","Os":"linux"}"#.into(),
+                    stderr: String::new(),
+                },
+                calls: RefCell::default(),
+            },
+        };
+        let endpoint = Endpoint::Ssh {
+            url: "ssh://me@builder:2222".into(),
+        };
+        let info = block_on(pinger.ping(&endpoint, Duration::from_secs(1))).expect("answers");
+        assert_eq!(info.api_version, "1.46");
+        assert_eq!(
+            pinger.runner.calls.borrow()[0][..2],
+            ["-H", "ssh://me@builder:2222"]
+        );
+    }
+
+    #[test]
+    fn failing_docker_cli_reports_its_stderr() {
+        let pinger = BollardPinger {
+            docker_cli: Some(PathBuf::from("/usr/bin/docker")),
+            runner: FakeRunner {
+                output: CommandOutput {
+                    success: false,
+                    stdout: String::new(),
+                    stderr: "Permission denied (publickey).\n".into(),
+                },
+                calls: RefCell::default(),
+            },
+        };
+        let endpoint = Endpoint::Ssh {
+            url: "ssh://me@builder:2222".into(),
+        };
+        let r = block_on(pinger.ping(&endpoint, Duration::from_secs(1)));
+        assert!(
+            matches!(r, Err(PingFailure::Ssh { ref detail, .. }) if detail.contains("publickey")),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn cli_version_json_is_parsed() {
+        let info = parse_cli_server_version(
+            r#"{"Platform":{"Name":""},"Version":"24.0.7","ApiVersion":"1.43","Os":"linux"}"#,
+        )
+        .expect("parsed");
+        assert_eq!(info.version, "24.0.7");
+        assert!(parse_cli_server_version("garbage").is_none());
+    }
+
+    /// Real handshakes against a one-shot rustls server on 127.0.0.1, with
+    /// certificates from rcgen, to prove the classification on live errors.
+    mod live_tls {
+        use super::*;
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        use std::io::{Read, Write};
+        use std::sync::Arc;
+
+        struct Ca {
+            issuer: Issuer<'static, KeyPair>,
+            pem: String,
+            der: CertificateDer<'static>,
+        }
+
+        fn ca(name: &str) -> Ca {
+            let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            let key = KeyPair::generate().expect("key");
+            let cert = params.self_signed(&key).expect("self-signed");
+            Ca {
+                pem: cert.pem(),
+                der: cert.der().clone(),
+                issuer: Issuer::new(params, key),
+            }
+        }
+
+        fn leaf(ca: &Ca, sans: &[&str]) -> (CertificateDer<'static>, String, KeyPair) {
+            let sans: Vec<String> = sans.iter().map(|s| (*s).to_owned()).collect();
+            let key = KeyPair::generate().expect("key");
+            let cert = CertificateParams::new(sans)
+                .expect("params")
+                .signed_by(&key, &ca.issuer)
+                .expect("signed");
+            (cert.der().clone(), cert.pem(), key)
+        }
+
+        fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+            Arc::new(rustls::crypto::ring::default_provider())
+        }
+
+        /// Serves one TLS connection; answers plain HTTP when `config` is None.
+        fn serve_once(config: Option<Arc<rustls::ServerConfig>>) -> u16 {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            let port = listener.local_addr().expect("addr").port();
+            std::thread::spawn(move || {
+                let Ok((mut sock, _)) = listener.accept() else {
+                    return;
+                };
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(3)));
+                let mut buf = [0u8; 4096];
+                match config {
+                    None => {
+                        let _ = sock.read(&mut buf);
+                        let _ = sock
+                            .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+                    }
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        let mut tls = rustls::StreamOwned::new(conn, sock);
+                        let _ = tls.read(&mut buf);
+                    }
+                }
+            });
+            port
+        }
+
+        fn server_config(
+            ca: &Ca,
+            sans: &[&str],
+            client_ca: Option<&Ca>,
+        ) -> Arc<rustls::ServerConfig> {
+            let (cert, _, key) = leaf(ca, sans);
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+            let builder = rustls::ServerConfig::builder_with_provider(provider())
+                .with_safe_default_protocol_versions()
+                .expect("versions");
+            let builder = match client_ca {
+                Some(client_ca) => {
+                    let mut roots = rustls::RootCertStore::empty();
+                    roots.add(client_ca.der.clone()).expect("root");
+                    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider(),
+                    )
+                    .build()
+                    .expect("verifier");
+                    builder.with_client_cert_verifier(verifier)
+                }
+                None => builder.with_no_client_auth(),
+            };
+            Arc::new(
+                builder
+                    .with_single_cert(vec![cert], key)
+                    .expect("server config"),
+            )
+        }
+
+        /// Client files: trusts `trusted`, presents a cert from `client_issuer`.
+        fn client_files(dir: &Path, trusted: &Ca, client_issuer: &Ca) -> TlsFiles {
+            let (_, cert_pem, key) = leaf(client_issuer, &["client"]);
+            std::fs::write(dir.join("ca.pem"), &trusted.pem).expect("write");
+            std::fs::write(dir.join("cert.pem"), cert_pem).expect("write");
+            std::fs::write(dir.join("key.pem"), key.serialize_pem()).expect("write");
+            TlsFiles::in_dir(dir)
+        }
+
+        fn ping_tls(host: &str, port: u16, files: TlsFiles) -> PingResult {
+            let endpoint = Endpoint::Tcp {
+                host: host.into(),
+                port,
+                tls: Some(files),
+            };
+            block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(3)))
+        }
+
+        #[test]
+        fn server_signed_by_another_ca() {
+            let (engine_ca, other_ca) = (ca("engine"), ca("other"));
+            let port = serve_once(Some(server_config(&engine_ca, &["127.0.0.1"], None)));
+            let dir = tempfile::tempdir().expect("tempdir");
+            let r = ping_tls(
+                "127.0.0.1",
+                port,
+                client_files(dir.path(), &other_ca, &engine_ca),
+            );
+            assert!(matches!(r, Err(PingFailure::TlsUnknownCa { .. })), "{r:?}");
+        }
+
+        #[test]
+        fn server_cert_for_another_name() {
+            let engine_ca = ca("engine");
+            let port = serve_once(Some(server_config(&engine_ca, &["docker.example"], None)));
+            let dir = tempfile::tempdir().expect("tempdir");
+            let r = ping_tls(
+                "127.0.0.1",
+                port,
+                client_files(dir.path(), &engine_ca, &engine_ca),
+            );
+            assert!(matches!(r, Err(PingFailure::TlsWrongName { .. })), "{r:?}");
+        }
+
+        #[test]
+        fn client_cert_from_another_ca_is_rejected() {
+            let (engine_ca, other_ca) = (ca("engine"), ca("other"));
+            let port = serve_once(Some(server_config(
+                &engine_ca,
+                &["127.0.0.1"],
+                Some(&engine_ca),
+            )));
+            let dir = tempfile::tempdir().expect("tempdir");
+            let r = ping_tls(
+                "127.0.0.1",
+                port,
+                client_files(dir.path(), &engine_ca, &other_ca),
+            );
+            assert!(
+                matches!(r, Err(PingFailure::TlsClientCertRejected { .. })),
+                "{r:?}"
+            );
+        }
+
+        #[test]
+        fn tls_client_against_plain_http_engine() {
+            let engine_ca = ca("engine");
+            let port = serve_once(None);
+            let dir = tempfile::tempdir().expect("tempdir");
+            let r = ping_tls(
+                "127.0.0.1",
+                port,
+                client_files(dir.path(), &engine_ca, &engine_ca),
+            );
+            assert!(matches!(r, Err(PingFailure::TlsToPlainServer)), "{r:?}");
+        }
+    }
+}
