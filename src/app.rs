@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::docker::dockerd_args::Flavor;
-use crate::docker::engine;
-use crate::docker::policy::{DockerChoice, FailurePolicy, Mode};
+use crate::docker::{access, engine};
 use crate::exit::Failure;
 use crate::init::reaper::Reaper;
 use crate::init::signals::{self, KernelSigSet, SignalFd};
@@ -118,11 +116,26 @@ async fn supervise_command(
     let reaper = Rc::new(Reaper::new());
     let (mut events, _pump) = supervisor::start_pump(signals, reaper.clone());
 
-    let credentials = match &config.user {
+    let euid = nix::unistd::geteuid().as_raw();
+    // Who the command runs as: the --user target, or, for a non-root berth,
+    // berth's own user (rootless Docker needs to know it).
+    let identity = match &config.user {
         Some(spec) => Some(credentials_for(spec, &paths)?),
+        None if euid != 0 => resolve_user(&euid.to_string(), &paths).ok(),
         None => None,
     };
-    let docker = prepare_docker(&config, credentials.as_ref(), reaper.clone()).await?;
+    let docker = access::prepare(&config, identity.as_ref(), reaper.clone())
+        .await
+        .map_err(|err| AppError::Docker(err.0))?;
+    // Switching identity (setgroups, setgid, setuid) needs root.
+    let mut credentials = identity.filter(|_| euid == 0);
+    if let Some(creds) = credentials.as_mut() {
+        for gid in &docker.extra_groups {
+            if !creds.groups.contains(gid) {
+                creds.groups.push(*gid);
+            }
+        }
+    }
     let mut child = child_spec(&config, credentials, &paths)?;
     child.env.extend(docker.child_env.iter().cloned());
     let main = reaper
@@ -156,76 +169,6 @@ async fn supervise_command(
     match ended.command {
         Some(exit) => Ok(config.remap(exit.shell_code())),
         None => Err(AppError::LostSignals),
-    }
-}
-
-/// What the command gets from the Docker set-up.
-#[derive(Default)]
-struct DockerAccess {
-    child_env: Vec<(OsString, OsString)>,
-    engine: Option<Rc<engine::Engine>>,
-}
-
-/// Decides the mode and prepares it. In auto mode a failure is a warning
-/// (or, with --on-docker-failure=fail, an error); a forced mode must work.
-async fn prepare_docker(
-    config: &Config,
-    user: Option<&Credentials>,
-    reaper: Rc<Reaper>,
-) -> Result<DockerAccess, AppError> {
-    let (mode, forced) = match config.docker {
-        DockerChoice::Off => return Ok(DockerAccess::default()),
-        DockerChoice::Forced(mode) => (mode, true),
-        DockerChoice::Auto => (guess_mode(), false),
-    };
-    let started = match mode {
-        Mode::Dind => {
-            engine::start_dind(&config.dind, Flavor::Privileged, user, config.grace, reaper).await
-        }
-        Mode::Sysbox => {
-            engine::start_dind(&config.dind, Flavor::Sysbox, user, config.grace, reaper).await
-        }
-        Mode::Rootless => {
-            // Without --user, rootless dockerd runs as whoever berth is.
-            let me = nix::unistd::geteuid().as_raw().to_string();
-            let paths = Paths::default();
-            match user.cloned().map_or_else(|| resolve_user(&me, &paths), Ok) {
-                Ok(user) => engine::start_rootless(&config.dind, &user, reaper).await,
-                Err(err) => Err(engine::EngineError::Rootless(err.to_string())),
-            }
-        }
-        _ => return Ok(DockerAccess::default()),
-    };
-    match started {
-        Ok(started) => Ok(DockerAccess {
-            child_env: started.child_env,
-            engine: Some(started.engine),
-        }),
-        Err(err) if forced || config.on_docker_failure == FailurePolicy::Fail => {
-            Err(AppError::Docker(err.to_string()))
-        }
-        Err(err) => {
-            tracing::warn!("Docker is not available: {err}. Running the command without it (set BERTH_ON_DOCKER_FAILURE=fail to stop instead)");
-            Ok(DockerAccess::default())
-        }
-    }
-}
-
-/// Interim auto-detection: a privileged container with dockerd gets dind.
-fn guess_mode() -> Mode {
-    let privileged = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .is_some_and(|caps| caps & (1 << 21) != 0);
-    let socket = Path::new(engine::DIND_SOCKET).exists();
-    if !socket && privileged && which::which("dockerd").is_ok() {
-        Mode::Dind
-    } else {
-        Mode::Off
     }
 }
 

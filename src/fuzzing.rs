@@ -15,7 +15,7 @@ use crate::docker::detect::{is_identity_uid_map, sysbox_fingerprints};
 use crate::docker::endpoint::{parse_host, TlsSetting};
 use crate::docker::mountinfo::{unescape, MountInfo};
 use crate::docker::ping::supported_api_version;
-use crate::docker::rootless_check::parse_subids;
+use crate::docker::rootless::parse_subid;
 use crate::docker::socket_group::{
     fix_socket_group, AccountFiles, GroupPaths, GroupUser, Outcome, Plan, RootGroupPolicy,
 };
@@ -58,7 +58,7 @@ pub fn group_file(data: &[u8]) {
     let passwd = Passwd::parse(Path::new("/etc/passwd"), &text);
     let spec: String = text.chars().take(12).collect();
     let _ = resolve_target(&spec, &passwd, &groups);
-    let _ = parse_subids(&text);
+    let _ = parse_subid(&text);
     let gid = data.first().map_or(0, |b| u32::from(*b % 8) * 500);
     rewrite_keeps_other_lines(&text, gid);
 }

@@ -22,9 +22,10 @@ use super::endpoint::{
     configured_endpoint, ConfiguredEndpoint, DockerEnv, Endpoint, EndpointError,
 };
 use super::evidence::{Evidence, Verdict};
+use super::hostops::NixHostOps;
 use super::mountinfo::MountInfo;
 use super::ping::{ping_with_retry, EngineInfo, PingReport, Pinger, RetryPolicy};
-use super::rootless_check::{find_in_path, rootless_prerequisites, RootlessPaths, RootlessUser};
+use super::rootless::{self, RootlessPaths, RootlessUser, Status};
 
 /// PATH used when the environment has none (Debian's default for root).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -821,9 +822,32 @@ impl<P: Pinger> Probe<'_, P> {
             );
             return Found::No("no target user is set for rootless dockerd".into());
         };
-        let check = rootless_prerequisites(&self.paths.rootless, &user);
-        self.evidence.extend(check.evidence.iter().cloned());
-        if check.ready() {
+        // As root, berth fixes some of these before starting rootlesskit
+        // (rootless::prepare); a root berth is only here when forced.
+        let findings = rootless::inspect(&self.paths.rootless, &user, &NixHostOps);
+        let mut missing = Vec::new();
+        for finding in &findings {
+            let probe = finding.check.as_str();
+            match &finding.status {
+                Status::Ok { detail } | Status::Fixed { detail } => {
+                    self.note(probe, Verdict::Ok, detail.clone())
+                }
+                Status::Missing {
+                    berth_can_fix: true,
+                    problem,
+                    fix,
+                } if self.options.euid == 0 => self.note(
+                    probe,
+                    Verdict::Ok,
+                    format!("{problem}; berth will fix it as root: {fix}"),
+                ),
+                Status::Missing { problem, fix, .. } => {
+                    missing.push(probe.to_owned());
+                    self.note(probe, Verdict::Missing, format!("{problem}; fix: {fix}"));
+                }
+            }
+        }
+        if missing.is_empty() {
             self.note(
                 "rootless",
                 Verdict::Chosen,
@@ -831,20 +855,18 @@ impl<P: Pinger> Probe<'_, P> {
             );
             return Found::Yes(Box::new(self.finish(Some(Mode::Rootless))));
         }
-        let reason = format!(
-            "rootless prerequisites are missing: {}",
-            check.missing.join(", ")
-        );
+        let reason = format!("rootless prerequisites are missing: {}", missing.join(", "));
         self.note("rootless", Verdict::Rejected, reason.clone());
         Found::No(reason)
     }
 
     fn which(&self, tool: &str) -> Option<PathBuf> {
+        let default = self.paths.rootless.search_path.to_string_lossy();
         let path = self
             .env
             .get("PATH")
-            .map_or(self.paths.rootless.search_path.as_str(), String::as_str);
-        find_in_path(tool, path)
+            .map_or(default.as_ref(), String::as_str);
+        which::which_in(tool, Some(path), "/").ok()
     }
 }
 
@@ -960,7 +982,10 @@ mod tests {
                     subgid: dir.path().join("subgid"),
                     max_user_namespaces: dir.path().join("max_user_namespaces"),
                     dev_net_tun: PathBuf::from("/dev/null"),
-                    search_path: search_path.clone(),
+                    mountinfo: dir.path().join("proc-self/mountinfo"),
+                    run_user: dir.path().join("run-user"),
+                    run_dir: dir.path().join("run"),
+                    search_path: search_path.clone().into(),
                 },
             };
             let quick = RetryPolicy {
@@ -1398,8 +1423,19 @@ mod tests {
 
     #[test]
     fn rootless_for_non_root_with_prerequisites() {
+        if !nix::unistd::geteuid().is_root() {
+            // setuid-root helpers, a tun node and uid 1000's dirs need root to make.
+            eprintln!("skipped: needs root to build the fake host");
+            return;
+        }
         let mut h = FakeHost::plain();
-        for tool in ["dockerd", "rootlesskit", "newuidmap", "newgidmap"] {
+        for tool in [
+            "dockerd",
+            "rootlesskit",
+            "newuidmap",
+            "newgidmap",
+            "slirp4netns",
+        ] {
             h.install(tool);
         }
         for tool in ["newuidmap", "newgidmap"] {
@@ -1409,22 +1445,32 @@ mod tests {
         fs::write(&h.paths.rootless.subuid, "dev:100000:65536\n").expect("write");
         fs::write(&h.paths.rootless.subgid, "dev:100000:65536\n").expect("write");
         fs::write(&h.paths.rootless.max_user_namespaces, "100\n").expect("write");
-        let run = h.dir.path().join("run-user");
-        fs::create_dir(&run).expect("mkdir");
-        fs::set_permissions(&run, fs::Permissions::from_mode(0o777)).expect("chmod");
+        // The container's own tun node, usable by the user.
+        let tun = h.dir.path().join("tun");
+        nix::sys::stat::mknod(
+            &tun,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(10, 200),
+        )
+        .expect("mknod");
+        fs::set_permissions(&tun, fs::Permissions::from_mode(0o666)).expect("chmod");
+        h.paths.rootless.dev_net_tun = tun;
+        let home = h.dir.path().join("home");
+        let runtime = h.paths.rootless.run_user.join("1000");
+        for (dir, mode) in [(&home, 0o755), (&runtime, 0o700)] {
+            fs::create_dir_all(dir).expect("mkdir");
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode)).expect("chmod");
+            std::os::unix::fs::chown(dir, Some(1000), Some(1000)).expect("chown");
+        }
         h.options.euid = 1000;
         h.options.rootless_user = Some(RootlessUser {
-            name: Some("dev".into()),
+            name: "dev".into(),
             uid: 1000,
             gid: 1000,
             groups: vec![1000],
-            home: Some(run.clone()),
-            xdg_runtime_dir: Some(run),
+            home,
         });
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: setuid-root test binaries need root");
-            return;
-        }
         let d = h.detect(vec![]).0.expect("ok");
         assert_eq!(d.mode, Some(Mode::Rootless), "{:#?}", d.evidence);
     }
@@ -1433,13 +1479,14 @@ mod tests {
     fn forced_rootless_lists_missing_pieces() {
         let mut h = FakeHost::plain();
         h.set(MODE_VAR, "rootless");
+        // A non-root berth cannot fix anything itself: all of it is missing.
+        h.options.euid = 1000;
         h.options.rootless_user = Some(RootlessUser {
-            name: Some("dev".into()),
+            name: "dev".into(),
             uid: 1000,
             gid: 1000,
             groups: vec![],
-            home: None,
-            xdg_runtime_dir: None,
+            home: PathBuf::from("/nonexistent"),
         });
         let err = h.detect(vec![]).0.expect_err("missing");
         let text = err.to_string();

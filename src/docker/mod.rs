@@ -1,5 +1,6 @@
 //! Docker access: detection, socket group, dockerd lifecycle.
 
+pub mod access;
 pub mod caps;
 pub mod daemon;
 pub mod detect;
@@ -13,6 +14,5 @@ pub mod ping;
 pub mod policy;
 pub mod preflight;
 pub mod rootless;
-pub mod rootless_check;
 pub mod socket_group;
 pub mod tls;

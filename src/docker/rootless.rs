@@ -151,6 +151,25 @@ pub enum Check {
     RunCopyUp,
 }
 
+impl Check {
+    /// The check's name, as in `berth doctor` output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Subuid => "subuid",
+            Check::Subgid => "subgid",
+            Check::Newuidmap => "newuidmap",
+            Check::Newgidmap => "newgidmap",
+            Check::MaxUserNamespaces => "max_user_namespaces",
+            Check::DevNetTun => "dev_net_tun",
+            Check::XdgRuntimeDir => "xdg_runtime_dir",
+            Check::Home => "home",
+            Check::Rootlesskit => "rootlesskit",
+            Check::Slirp4netns => "slirp4netns",
+            Check::RunCopyUp => "run_copy_up",
+        }
+    }
+}
+
 /// State of one prerequisite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
