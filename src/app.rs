@@ -117,13 +117,7 @@ async fn supervise_command(
     let (mut events, _pump) = supervisor::start_pump(signals, reaper.clone());
 
     let euid = nix::unistd::geteuid().as_raw();
-    // Who the command runs as: the --user target, or, for a non-root berth,
-    // berth's own user (rootless Docker needs to know it).
-    let identity = match &config.user {
-        Some(spec) => Some(credentials_for(spec, &paths)?),
-        None if euid != 0 => resolve_user(&euid.to_string(), &paths).ok(),
-        None => None,
-    };
+    let identity = identity(&config, &paths)?;
     let docker = access::prepare(&config, identity.as_ref(), reaper.clone())
         .await
         .map_err(|err| AppError::Docker(err.0))?;
@@ -210,6 +204,17 @@ fn login_arg0(shell: &Path) -> OsString {
     let mut arg0 = OsString::from("-");
     arg0.push(shell.file_name().unwrap_or(shell.as_os_str()));
     arg0
+}
+
+/// Who the command runs as: the --user target, or, for a non-root berth,
+/// berth's own user (rootless Docker needs to know it). None: root, as is.
+pub fn identity(config: &Config, paths: &Paths) -> Result<Option<Credentials>, AppError> {
+    let euid = nix::unistd::geteuid().as_raw();
+    Ok(match &config.user {
+        Some(spec) => Some(credentials_for(spec, paths)?),
+        None if euid != 0 => resolve_user(&euid.to_string(), paths).ok(),
+        None => None,
+    })
 }
 
 /// The target user as the child will run: uid, gid and every group.

@@ -49,9 +49,8 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_LOG_TARGET=auto      --log-target
 
 Subcommands (only as the first argument; use `berth -- doctor` to run a program named doctor):
-  berth doctor [--json]      what berth detects about Docker here, and what to fix
-  berth health               exit 0 when the Docker engine answers a ping
-  berth host-path DIR        the host path of DIR, for sibling containers";
+  berth doctor [--json] [--user USER]  what berth detects about Docker here, and what to fix
+  berth health [--timeout 3s]          exit 0 when the Docker engine answers a ping";
 
 /// `berth [OPTIONS] [--] [COMMAND [ARGS...]]`
 #[derive(Debug, Parser)]
@@ -59,7 +58,7 @@ Subcommands (only as the first argument; use `berth -- doctor` to run a program 
     name = "berth",
     version,
     about = "PID 1 for containers that need Docker: prepares Docker access, reaps zombies, forwards signals, runs your command.",
-    override_usage = "berth [OPTIONS] [--] [COMMAND [ARGS...]]\n       berth doctor [--json] | health | host-path DIR",
+    override_usage = "berth [OPTIONS] [--] [COMMAND [ARGS...]]\n       berth doctor [--json] | berth health",
     after_help = ENV_HELP
 )]
 pub struct InitArgs {
@@ -102,6 +101,33 @@ pub struct InitArgs {
     /// The command and its arguments; default: the user's login shell.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+/// `berth doctor [--json] [--user USER]`
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth doctor",
+    about = "Report what berth detects about Docker here, what it would do, and what to fix."
+)]
+pub struct DoctorArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Check for this user (default: BERTH_USER, else the current user).
+    #[arg(short = 'u', long, value_name = "USER")]
+    pub user: Option<String>,
+}
+
+/// `berth health [--timeout DURATION]`
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth health",
+    about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK)."
+)]
+pub struct HealthArgs {
+    /// How long the ping may take.
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
+    pub timeout: Duration,
 }
 
 /// Everything berth needs to know, validated.

@@ -8,9 +8,11 @@
 pub mod app;
 pub mod config;
 pub mod docker;
+pub mod doctor;
 pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 pub mod init;
 pub mod logging;
 pub mod users;

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use berth::config::{Config, InitArgs};
+use berth::config::{Config, DoctorArgs, HealthArgs, InitArgs};
 use berth::docker::engine;
 use berth::exit::Failure;
-use berth::{app, logging};
+use berth::{app, doctor, health, logging};
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
@@ -21,6 +21,11 @@ fn run(argv: Vec<OsString>) -> u8 {
         let err = engine::rootless_child(&argv[2..]);
         eprintln!("berth {}: {err}", engine::ROOTLESS_CHILD);
         return Failure::Os.code();
+    }
+    match argv.get(1).and_then(|a| a.to_str()) {
+        Some("doctor") => return doctor(&argv[1..]),
+        Some("health") => return health(&argv[1..]),
+        _ => {}
     }
     let args = match InitArgs::try_parse_from(&argv) {
         Ok(args) => args,
@@ -55,6 +60,73 @@ fn run(argv: Vec<OsString>) -> u8 {
             err.exit_code()
         }
     }
+}
+
+fn parse_or_exit<T: Parser>(argv: &[OsString]) -> Result<T, u8> {
+    T::try_parse_from(argv).map_err(|err| {
+        let _ = err.print();
+        if err.use_stderr() {
+            Failure::Usage.code()
+        } else {
+            0
+        }
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime needs only an epoll fd")
+}
+
+fn doctor(argv: &[OsString]) -> u8 {
+    let args: DoctorArgs = match parse_or_exit(argv) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let init = InitArgs::try_parse_from(["berth"]).expect("no flags parse");
+    let mut config = match Config::resolve(init, &|key| std::env::var(key).ok()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("berth: {err}");
+            return Failure::Usage.code();
+        }
+    };
+    if args.user.is_some() {
+        config.user = args.user;
+    }
+    let user = match app::identity(&config, &app::Paths::default()) {
+        Ok(user) => user,
+        Err(err) => {
+            eprintln!("berth doctor: {err}");
+            return err.exit_code();
+        }
+    };
+    let report = runtime().block_on(doctor::examine(&config, user.as_ref()));
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(err) => {
+                eprintln!("berth doctor: cannot encode the report: {err}");
+                return Failure::Internal.code();
+            }
+        }
+    } else {
+        print!("{}", doctor::render(&report));
+    }
+    report.exit_code()
+}
+
+fn health(argv: &[OsString]) -> u8 {
+    let args: HealthArgs = match parse_or_exit(argv) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let env = std::env::vars().collect();
+    let verdict = runtime().block_on(health::check(&env, args.timeout));
+    println!("{}", verdict.message);
+    u8::from(!verdict.healthy)
 }
 
 /// Errors must reach the user even with logging sent to journald.
