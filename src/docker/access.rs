@@ -123,6 +123,18 @@ pub async fn prepare(
         return Ok(DockerAccess::default());
     };
     tracing::info!(%mode, "{detection}");
+    if starts_an_engine(mode) && !forced && std::process::id() != 1 {
+        // Auto mode starts dockerd only as a container's init: berth run by
+        // hand on a privileged host must not start a second engine there.
+        let message = format!(
+            "berth is not PID 1, so in auto mode it does not start dockerd ({mode} was detected);              set BERTH_DOCKER={mode} to start it anyway"
+        );
+        if must_work {
+            return Err(AccessError(message));
+        }
+        tracing::warn!("{message}");
+        return Ok(DockerAccess::default());
+    }
     let result = match mode {
         Mode::Off | Mode::Remote => Ok(DockerAccess {
             mode: Some(mode),
@@ -156,6 +168,11 @@ pub async fn prepare(
             Ok(DockerAccess::default())
         }
     }
+}
+
+/// Modes in which berth starts an engine of its own.
+pub fn starts_an_engine(mode: Mode) -> bool {
+    matches!(mode, Mode::Dind | Mode::Sysbox | Mode::Rootless)
 }
 
 fn started_access(mode: Mode, started: engine::Started) -> DockerAccess {

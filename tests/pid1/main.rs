@@ -45,7 +45,11 @@ fn berth_cmd(place: Place, args: &[&str]) -> Command {
         }
         Place::Subreaper => Command::new(berth()),
     };
-    command.args(args).env("BERTH_LOG_LEVEL", "warn");
+    // These tests are about the init: no Docker detection, no engine.
+    command
+        .args(args)
+        .env("BERTH_LOG_LEVEL", "warn")
+        .env("BERTH_DOCKER", "off");
     command
 }
 
@@ -331,7 +335,7 @@ fn parent_death_signal_reaches_the_command() {
     );
     // A parent that starts berth -p TERM in the background and exits.
     let parent = format!(
-        "'{b}' -p TERM -- sh -c '{inner}' & sleep 0.3; exit 0",
+        "BERTH_DOCKER=off '{b}' -p TERM -- sh -c '{inner}' & sleep 0.3; exit 0",
         b = berth().display()
     );
     let status = Command::new("sh").args(["-c", &parent]).status().unwrap();
