@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# A Docker engine for the end-to-end tests.
+#
+#   eval "$(bash tests/engine.sh up)"   make an engine available; prints
+#                                       `export DOCKER_HOST=...` on stdout
+#   bash tests/engine.sh down           stop the engine `up` started, if any
+#   bash tests/engine.sh status         say which engine `up` would use
+#
+# `up` uses an engine that already answers (DOCKER_HOST, then the default
+# socket). Only when there is none, and we are root, does it install Debian's
+# docker.io and the other packages the tests need, then start a PRIVATE
+# dockerd: its own socket, data root, exec root, pidfile, bridge and address
+# pools, configured by a file generated here (never /etc/docker/daemon.json),
+# so a user's engine and its configuration are never touched.
+#
+# Where this machine's capability bounding set is not full, `--privileged`
+# containers cannot start ("unable to apply caps: operation not permitted");
+# the private engine then runs every container through tests/tools/runc-capbnd,
+# which trims the OCI spec to the bounding set before calling runc.
+#
+# `up` exits non-zero with the reason on stderr when no engine can be had.
+set -euo pipefail
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BERTH_LOG_TAG=engine
+
+RUN_DIR=${BERTH_TEST_RUN_DIR:-/run/berth-test}
+# Images and build cache survive `down`, so the next run starts warm.
+DATA_ROOT=${BERTH_TEST_DATA_ROOT:-/var/lib/berth-test/docker}
+SOCKET="$RUN_DIR/docker.sock"
+PRIVATE_HOST="unix://$SOCKET"
+PIDFILE="$RUN_DIR/dockerd.pid"
+CONFIG="$RUN_DIR/daemon.json"
+LOGFILE="$RUN_DIR/dockerd.log"
+# A bridge of our own, with addresses unlikely to collide with a user's engine
+# (docker0, 172.17/16) or with each other.
+BRIDGE=${BERTH_TEST_BRIDGE:-berthtest0}
+BRIDGE_CIDR=${BERTH_TEST_BRIDGE_CIDR:-172.31.213.1/24}
+ADDRESS_POOL=${BERTH_TEST_ADDRESS_POOL:-10.213.0.0/16}
+READY_TIMEOUT=${BERTH_TEST_ENGINE_TIMEOUT:-90}
+STOP_TIMEOUT=30
+SHIM="$BERTH_REPO/tests/tools/runc-capbnd"
+
+# What the tests need on a fresh Debian machine. python3 runs the runtime shim.
+PACKAGES=(docker.io containerd runc iptables iproute2 uidmap rootlesskit slirp4netns
+	debootstrap debian-archive-keyring tini dumb-init catatonit busybox-static
+	fuse-overlayfs hyperfine python3 ca-certificates procps)
+
+# bounding_set_is_full: does our CapBnd hold every capability the kernel has?
+bounding_set_is_full() {
+	local bnd last want
+	bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+	last=$(cat /proc/sys/kernel/cap_last_cap)
+	want=$(((1 << (last + 1)) - 1))
+	(((16#$bnd & want) == want))
+}
+
+private_pid() {
+	local pid
+	[[ -s $PIDFILE ]] || return 1
+	pid=$(<"$PIDFILE")
+	# Only a dockerd that runs with our config file is ours to signal.
+	[[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "--config-file $CONFIG" || return 1
+	printf '%s\n' "$pid"
+}
+
+private_answers() { DOCKER_HOST=$PRIVATE_HOST engine_answers; }
+
+write_config() {
+	local runtimes='' default_runtime=''
+	if ! bounding_set_is_full; then
+		log "capability bounding set is not full ($(awk '/^CapBnd:/ {print $2}' /proc/self/status)): default runtime is $SHIM"
+		runtimes=$(printf '"runtimes": {"capbnd": {"path": "%s"}},' "$SHIM")
+		default_runtime='"default-runtime": "capbnd",'
+	fi
+	cat >"$CONFIG" <<EOF
+{
+  "hosts": ["$PRIVATE_HOST"],
+  "data-root": "$DATA_ROOT",
+  "exec-root": "$RUN_DIR/exec",
+  "pidfile": "$PIDFILE",
+  "bridge": "$BRIDGE",
+  "default-address-pools": [{"base": "$ADDRESS_POOL", "size": 24}],
+  "containerd-namespace": "berth-test",
+  "containerd-plugins-namespace": "berth-test-plugins",
+  $runtimes
+  $default_runtime
+  "iptables": true,
+  "log-level": "info"
+}
+EOF
+}
+
+ensure_bridge() {
+	if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+		ip link add "$BRIDGE" type bridge
+		ip addr add "$BRIDGE_CIDR" dev "$BRIDGE"
+	fi
+	ip link set "$BRIDGE" up
+}
+
+start_private() {
+	apt_install "${PACKAGES[@]}"
+	[[ -x $SHIM ]] || die "$SHIM missing or not executable"
+	mkdir -p "$RUN_DIR" "$DATA_ROOT"
+	if private_pid >/dev/null && private_answers; then
+		log "private engine already running (pid $(private_pid))"
+		return 0
+	fi
+	# A pidfile left by an unclean stop blocks the next start.
+	if [[ -e $PIDFILE ]] && ! private_pid >/dev/null; then
+		rm -f "$PIDFILE"
+	fi
+	write_config
+	ensure_bridge
+	log "starting private dockerd on $PRIVATE_HOST (log: $LOGFILE)"
+	# setsid + nohup: the engine outlives this script, `down` stops it.
+	setsid nohup dockerd --config-file "$CONFIG" >"$LOGFILE" 2>&1 </dev/null &
+	local pid=$!
+	local deadline=$((SECONDS + READY_TIMEOUT))
+	until private_answers; do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 40 "$LOGFILE" >&2
+			die "dockerd exited during start (log above)"
+		fi
+		if ((SECONDS >= deadline)); then
+			tail -n 40 "$LOGFILE" >&2
+			die "dockerd did not answer within ${READY_TIMEOUT}s (log above)"
+		fi
+		sleep 0.2
+	done
+	log "private engine ready (pid $pid, $(DOCKER_HOST=$PRIVATE_HOST docker version --format '{{.Server.Version}}'))"
+}
+
+# choose: print the DOCKER_HOST to use, starting the private engine if needed.
+choose() {
+	if [[ -n ${DOCKER_HOST:-} ]]; then
+		if engine_answers; then
+			log "using the engine at DOCKER_HOST=$DOCKER_HOST"
+			printf '%s\n' "$DOCKER_HOST"
+			return 0
+		fi
+		log "DOCKER_HOST=$DOCKER_HOST does not answer; looking further"
+	fi
+	if [[ -S /var/run/docker.sock ]] && DOCKER_HOST=unix:///var/run/docker.sock engine_answers; then
+		log "using the engine at /var/run/docker.sock"
+		printf '%s\n' unix:///var/run/docker.sock
+		return 0
+	fi
+	is_root || die "no Docker engine answers and not root: cannot provision one (set DOCKER_HOST, or run as root)"
+	start_private
+	printf '%s\n' "$PRIVATE_HOST"
+}
+
+up() {
+	local host
+	host=$(choose)
+	printf 'export DOCKER_HOST=%q\n' "$host"
+}
+
+down() {
+	local pid
+	if ! pid=$(private_pid); then
+		log "no private engine running; nothing to stop"
+		return 0
+	fi
+	log "stopping private dockerd (pid $pid)"
+	kill -TERM "$pid"
+	if ! wait_until "$STOP_TIMEOUT" "dockerd $pid to exit" bash -c "! kill -0 $pid 2>/dev/null"; then
+		log "dockerd ignored SIGTERM for ${STOP_TIMEOUT}s; SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$PIDFILE"
+	if ip link show "$BRIDGE" >/dev/null 2>&1; then
+		ip link delete "$BRIDGE" || log "could not delete bridge $BRIDGE"
+	fi
+	log "private engine stopped (data root $DATA_ROOT kept)"
+}
+
+status() {
+	if pid=$(private_pid); then
+		log "private engine running: pid $pid, $PRIVATE_HOST"
+	else
+		log "private engine not running"
+	fi
+	if [[ -n ${DOCKER_HOST:-} ]] && engine_answers; then
+		log "DOCKER_HOST=$DOCKER_HOST answers"
+	fi
+	if [[ -S /var/run/docker.sock ]] && DOCKER_HOST=unix:///var/run/docker.sock engine_answers; then
+		log "/var/run/docker.sock answers"
+	fi
+}
+
+case ${1:-} in
+up) up ;;
+down) down ;;
+status) status ;;
+*) die "usage: $0 up|down|status" ;;
+esac
