@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{
-    image_args, init_is_stand_in, require_e2e, unique_name, wait_until, workspace_image, Container,
-    Docker, Pty, LABEL,
+    image_args, init_is_stand_in, require_e2e, skip, unique_name, wait_until, workspace_image,
+    Container, Docker, Pty, LABEL,
 };
 
 /// Long enough for a slow, loaded machine; a healthy run takes a second or two.
@@ -243,8 +243,9 @@ fn the_command_runs_as_berth_user() {
         return;
     };
     if init_is_stand_in() {
-        eprintln!(
-            "e2e_init: the_command_runs_as_berth_user is berth-only; skipped under BERTH_E2E_INIT"
+        skip(
+            "the_command_runs_as_berth_user",
+            "berth-only; BERTH_E2E_INIT is set",
         );
         return;
     }
@@ -263,8 +264,9 @@ fn a_missing_command_exits_127() {
         return;
     };
     if init_is_stand_in() {
-        eprintln!(
-            "e2e_init: a_missing_command_exits_127 is berth-only; skipped under BERTH_E2E_INIT"
+        skip(
+            "a_missing_command_exits_127",
+            "berth-only; BERTH_E2E_INIT is set",
         );
         return;
     }

@@ -2,7 +2,8 @@
 # A Docker engine for the end-to-end tests.
 #
 #   eval "$(bash tests/engine.sh up)"   make an engine available; prints
-#                                       `export DOCKER_HOST=...` on stdout
+#                                       `export DOCKER_HOST=...` (and
+#                                       BERTH_TEST_ENGINE_STARTED=0|1) on stdout
 #   bash tests/engine.sh down           stop the engine `up` started, if any
 #   bash tests/engine.sh status         say which engine `up` would use
 #
@@ -104,7 +105,7 @@ start_private() {
 	[[ -x $SHIM ]] || die "$SHIM missing or not executable"
 	mkdir -p "$RUN_DIR" "$DATA_ROOT"
 	if private_pid >/dev/null && private_answers; then
-		log "private engine already running (pid $(private_pid))"
+		log "private engine already running (pid $(private_pid)); leaving it to whoever started it"
 		return 0
 	fi
 	# A pidfile left by an unclean stop blocks the next start.
@@ -130,32 +131,38 @@ start_private() {
 		sleep 0.2
 	done
 	log "private engine ready (pid $pid, $(DOCKER_HOST=$PRIVATE_HOST docker version --format '{{.Server.Version}}'))"
+	STARTED=1
 }
 
-# choose: print the DOCKER_HOST to use, starting the private engine if needed.
+# choose: set HOST to the engine to use, starting the private engine if
+# needed (then STARTED=1).
+HOST=
+STARTED=0
 choose() {
 	if [[ -n ${DOCKER_HOST:-} ]]; then
 		if engine_answers; then
 			log "using the engine at DOCKER_HOST=$DOCKER_HOST"
-			printf '%s\n' "$DOCKER_HOST"
+			HOST=$DOCKER_HOST
 			return 0
 		fi
 		log "DOCKER_HOST=$DOCKER_HOST does not answer; looking further"
 	fi
 	if [[ -S /var/run/docker.sock ]] && DOCKER_HOST=unix:///var/run/docker.sock engine_answers; then
 		log "using the engine at /var/run/docker.sock"
-		printf '%s\n' unix:///var/run/docker.sock
+		HOST=unix:///var/run/docker.sock
 		return 0
 	fi
 	is_root || die "no Docker engine answers and not root: cannot provision one (set DOCKER_HOST, or run as root)"
 	start_private
-	printf '%s\n' "$PRIVATE_HOST"
+	HOST=$PRIVATE_HOST
 }
 
+# up: stdout is shell for eval: DOCKER_HOST, and BERTH_TEST_ENGINE_STARTED=1
+# when this call started the private engine (so the caller owns its `down`).
 up() {
-	local host
-	host=$(choose)
-	printf 'export DOCKER_HOST=%q\n' "$host"
+	choose
+	printf 'export DOCKER_HOST=%q\n' "$HOST"
+	printf 'export BERTH_TEST_ENGINE_STARTED=%d\n' "$STARTED"
 }
 
 down() {
