@@ -20,6 +20,8 @@
 # which trims the OCI spec to the bounding set before calling runc.
 #
 # `up` exits non-zero with the reason on stderr when no engine can be had.
+# BERTH_TEST_PROVISION=0: never install packages or start a dockerd; use an
+# engine that already answers, or fail.
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -152,6 +154,7 @@ choose() {
 		HOST=unix:///var/run/docker.sock
 		return 0
 	fi
+	[[ ${BERTH_TEST_PROVISION:-1} != 0 ]] || die "no Docker engine answers and BERTH_TEST_PROVISION=0 forbids starting one"
 	is_root || die "no Docker engine answers and not root: cannot provision one (set DOCKER_HOST, or run as root)"
 	start_private
 	HOST=$PRIVATE_HOST
