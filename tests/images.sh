@@ -16,7 +16,7 @@ BERTH_LOG_TAG=images
 
 WORKSPACE_TAG=${BERTH_IMAGE:-berth/workspace}
 ROOTLESS_TAG=${BERTH_IMAGE_ROOTLESS:-berth/workspace-rootless}
-DEFAULT_BIN="$BERTH_REPO/target/x86_64-unknown-linux-gnu/release/berth"
+DEFAULT_BIN="${CARGO_TARGET_DIR:-$BERTH_REPO/target}/x86_64-unknown-linux-gnu/release/berth"
 
 berth_binary() {
 	if [[ -n ${BERTH_BIN:-} ]]; then

@@ -63,33 +63,30 @@ skip_banner() {
 EOF
 }
 
-# Test targets cargo would run, minus the e2e ones: tests/NAME.rs and
-# tests/NAME/main.rs, as cargo discovers them.
-non_e2e_test_args() {
-	local f name
-	for f in tests/*.rs tests/*/main.rs; do
-		[[ -e $f ]] || continue
-		if [[ $f == */main.rs ]]; then
-			name=$(basename "$(dirname "$f")")
-		else
-			name=$(basename "$f" .rs)
-		fi
-		[[ $name == e2e_* ]] && continue
-		printf -- '--test\n%s\n' "$name"
-	done
+# test_targets: names of the package's integration test targets, as cargo
+# sees them (tests/NAME.rs, tests/NAME/main.rs, [[test]] entries).
+test_targets() {
+	cargo metadata --no-deps --format-version 1 |
+		grep -o '"kind":\["test"\][^}]*"name":"[^"]*"' |
+		sed 's/.*"name":"\([^"]*\)"$/\1/'
 }
 
-e2e_test_args() {
-	local f
-	for f in tests/e2e_*.rs; do
-		[[ -e $f ]] || continue
-		printf -- '--test\n%s\n' "$(basename "$f" .rs)"
-	done
+# --test NAME arguments for the targets that are (e2e) or are not (other)
+# end-to-end tests: e2e targets are the ones named e2e_*.
+test_args() {
+	local which=$1 name
+	while read -r name; do
+		case $which:$name in
+		e2e:e2e_*) ;;
+		other:e2e_* | e2e:*) continue ;;
+		esac
+		printf -- '--test\n%s\n' "$name"
+	done < <(test_targets)
 }
 
 unit_and_integration_tests() {
 	local args=()
-	mapfile -t args < <(non_e2e_test_args)
+	mapfile -t args < <(test_args other)
 	cargo test --lib --bins --examples "${args[@]}" && cargo test --doc
 }
 
@@ -103,9 +100,9 @@ result_total() {
 # cargo's "test result:" lines and the harness's "E2E SKIPPED:" lines.
 run_e2e() {
 	local args=() log="$LOG_DIR/e2e.log" rc=0
-	mapfile -t args < <(e2e_test_args)
+	mapfile -t args < <(test_args e2e)
 	if ((${#args[@]} == 0)); then
-		E2E_SUMMARY="e2e: 0 ran, 0 skipped (no tests/e2e_*.rs)"
+		E2E_SUMMARY="e2e: 0 ran, 0 skipped (no e2e_* test targets)"
 		return 0
 	fi
 	cargo test "${args[@]}" -- --nocapture --test-threads="$E2E_THREADS" 2>&1 | tee "$log" || rc=$?
