@@ -36,10 +36,12 @@ PIDFILE="$RUN_DIR/dockerd.pid"
 CONFIG="$RUN_DIR/daemon.json"
 LOGFILE="$RUN_DIR/dockerd.log"
 # A bridge of our own, with addresses unlikely to collide with a user's engine
-# (docker0, 172.17/16) or with each other.
+# (docker0, 172.17/16). pick_subnets chooses the first free pair, so a private
+# engine nested inside a container of another one does not take its parent's
+# subnet (then replies, DNS first, are routed into the wrong bridge).
 BRIDGE=${BERTH_TEST_BRIDGE:-berthtest0}
-BRIDGE_CIDR=${BERTH_TEST_BRIDGE_CIDR:-172.31.213.1/24}
-ADDRESS_POOL=${BERTH_TEST_ADDRESS_POOL:-10.213.0.0/16}
+BRIDGE_CIDR=${BERTH_TEST_BRIDGE_CIDR:-}
+ADDRESS_POOL=${BERTH_TEST_ADDRESS_POOL:-}
 READY_TIMEOUT=${BERTH_TEST_ENGINE_TIMEOUT:-90}
 STOP_TIMEOUT=30
 SHIM="$BERTH_REPO/tests/tools/runc-capbnd"
@@ -57,6 +59,17 @@ bounding_set_is_full() {
 	want=$(((1 << (last + 1)) - 1))
 	(((16#$bnd & want) == want))
 }
+
+# alive PID: running, not merely a zombie nobody has reaped (kill -0 says yes
+# to those; in a container whose PID 1 does not reap, that is forever).
+alive() {
+	local state
+	# The state follows the last ')': the command name may hold spaces.
+	state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+	[[ -n $state && $state != Z && $state != X ]]
+}
+
+not_alive() { ! alive "$1"; }
 
 private_pid() {
 	local pid
@@ -94,6 +107,30 @@ write_config() {
 EOF
 }
 
+# pick_subnets: set BRIDGE_CIDR and ADDRESS_POOL (unless given) to the first
+# candidate pair no local address or route uses yet. An existing bridge of
+# ours keeps its address.
+pick_subnets() {
+	local existing i used
+	existing=$(ip -4 -o addr show dev "$BRIDGE" 2>/dev/null | awk '{print $4}' | head -n 1 || true)
+	if [[ -z $BRIDGE_CIDR && -n $existing ]]; then
+		BRIDGE_CIDR=$existing
+	fi
+	used=$(
+		ip -4 -o addr show | awk '{print $4}'
+		ip -4 route show | awk '{print $1}'
+	)
+	for ((i = 0; i < 16; i++)); do
+		if [[ -z $BRIDGE_CIDR ]] && ! grep -q "^172\.31\.$((213 + i))\." <<<"$used"; then
+			BRIDGE_CIDR="172.31.$((213 + i)).1/24"
+		fi
+		if [[ -z $ADDRESS_POOL ]] && ! grep -q "^10\.$((213 + i))\." <<<"$used"; then
+			ADDRESS_POOL="10.$((213 + i)).0.0/16"
+		fi
+	done
+	[[ -n $BRIDGE_CIDR && -n $ADDRESS_POOL ]] || die "no free subnet for the test bridge; set BERTH_TEST_BRIDGE_CIDR and BERTH_TEST_ADDRESS_POOL"
+}
+
 ensure_bridge() {
 	if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
 		ip link add "$BRIDGE" type bridge
@@ -114,15 +151,20 @@ start_private() {
 	if [[ -e $PIDFILE ]] && ! private_pid >/dev/null; then
 		rm -f "$PIDFILE"
 	fi
+	pick_subnets
 	write_config
 	ensure_bridge
+	# dockerd restores the bridge network it stored last time, address
+	# included, over the one just chosen. Containers of this engine never
+	# outlive a run, so its network store holds nothing worth keeping.
+	rm -f "$DATA_ROOT/network/files/local-kv.db"
 	log "starting private dockerd on $PRIVATE_HOST (log: $LOGFILE)"
 	# setsid + nohup: the engine outlives this script, `down` stops it.
 	setsid nohup dockerd --config-file "$CONFIG" >"$LOGFILE" 2>&1 </dev/null &
 	local pid=$!
 	local deadline=$((SECONDS + READY_TIMEOUT))
 	until private_answers; do
-		if ! kill -0 "$pid" 2>/dev/null; then
+		if ! alive "$pid"; then
 			tail -n 40 "$LOGFILE" >&2
 			die "dockerd exited during start (log above)"
 		fi
@@ -176,7 +218,7 @@ down() {
 	fi
 	log "stopping private dockerd (pid $pid)"
 	kill -TERM "$pid"
-	if ! wait_until "$STOP_TIMEOUT" "dockerd $pid to exit" bash -c "! kill -0 $pid 2>/dev/null"; then
+	if ! wait_until "$STOP_TIMEOUT" "dockerd $pid to exit" not_alive "$pid"; then
 		log "dockerd ignored SIGTERM for ${STOP_TIMEOUT}s; SIGKILL"
 		kill -KILL "$pid" 2>/dev/null || true
 	fi
