@@ -59,9 +59,15 @@ apt_install() {
 	command -v apt-get >/dev/null 2>&1 || die "missing packages ${missing[*]} and no apt-get"
 	log "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	if [[ -z ${BERTH_APT_UPDATED:-} ]]; then
-		apt-get update -q >&2
+	local out
+	out=$(mktemp)
+	if { [[ -n ${BERTH_APT_UPDATED:-} ]] || apt-get update -q; } >"$out" 2>&1 &&
+		apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$out" 2>&1; then
 		BERTH_APT_UPDATED=1
+		rm -f "$out"
+		return 0
 	fi
-	apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+	tail -n 30 "$out" >&2
+	rm -f "$out"
+	die "apt-get could not install ${missing[*]} (output above)"
 }
