@@ -22,6 +22,9 @@
 # `up` exits non-zero with the reason on stderr when no engine can be had.
 # BERTH_TEST_PROVISION=0: never install packages or start a dockerd; use an
 # engine that already answers, or fail.
+# BERTH_TEST_ENGINE=private: always the private engine, even when another
+# answers (on a machine where others start and stop engines at the default
+# socket, or to keep test images out of your own engine).
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -183,6 +186,17 @@ start_private() {
 HOST=
 STARTED=0
 choose() {
+	case ${BERTH_TEST_ENGINE:-auto} in
+	auto) ;;
+	private)
+		log "BERTH_TEST_ENGINE=private: not looking for another engine"
+		is_root || die "BERTH_TEST_ENGINE=private needs root"
+		start_private
+		HOST=$PRIVATE_HOST
+		return 0
+		;;
+	*) die "BERTH_TEST_ENGINE must be auto or private, not ${BERTH_TEST_ENGINE}" ;;
+	esac
 	if [[ -n ${DOCKER_HOST:-} ]]; then
 		if engine_answers; then
 			log "using the engine at DOCKER_HOST=$DOCKER_HOST"

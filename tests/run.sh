@@ -26,6 +26,9 @@ cd "$BERTH_REPO"
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$BERTH_REPO/target}
 RELEASE_BIN="$TARGET_DIR/x86_64-unknown-linux-gnu/release/berth"
+# The binary the images get: this checkout's release build, unless BERTH_BIN
+# names another (e.g. to run the e2e tests against a build from elsewhere).
+IMAGE_BIN=${BERTH_BIN:-$RELEASE_BIN}
 # e2e tests share a 2-core machine with each other and the engine.
 E2E_THREADS=${BERTH_E2E_THREADS:-2}
 
@@ -153,14 +156,14 @@ step "cargo test (unit, integration, doc)" unit_and_integration_tests
 E2E_SKIP_REASON=
 ENGINE_READY=0
 banner "Docker engine"
-if [[ ! -x $RELEASE_BIN ]]; then
-	E2E_SKIP_REASON="no release binary at $RELEASE_BIN (cargo build --release failed)"
+if [[ ! -x $IMAGE_BIN ]]; then
+	E2E_SKIP_REASON="no berth binary at $IMAGE_BIN (cargo build --release failed?)"
 elif engine_env=$(bash tests/engine.sh up 2>"$LOG_DIR/engine.err"); then
 	cat "$LOG_DIR/engine.err" >&2
 	eval "$engine_env"
 	ENGINE_READY=1
 	banner "images"
-	if ! BERTH_BIN=$RELEASE_BIN bash tests/images.sh; then
+	if ! BERTH_BIN=$IMAGE_BIN bash tests/images.sh; then
 		E2E_SKIP_REASON="building the images failed (output above)"
 	fi
 else
