@@ -334,6 +334,32 @@ impl Container {
         start.elapsed()
     }
 
+    /// Copy `image` from the outer engine into the engine running inside this
+    /// container (`docker save | docker exec -i NAME docker load`): there is
+    /// no registry to pull from in the test environment.
+    pub fn load_image(&self, image: &str) {
+        let mut save = self
+            .docker
+            .command(["save", image])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn docker save");
+        let tar = save.stdout.take().expect("docker save stdout");
+        let load = self
+            .docker
+            .command(["exec", "-i", &self.name, "docker", "load", "-q"])
+            .stdin(tar)
+            .output()
+            .expect("run docker load");
+        let saved = save.wait().expect("wait docker save");
+        assert!(
+            saved.success() && load.status.success(),
+            "loading {image} into {} failed: {}",
+            self.name,
+            String::from_utf8_lossy(&load.stderr)
+        );
+    }
+
     /// `docker kill -s SIGNAL NAME`.
     pub fn kill(&self, signal: &str) {
         self.docker.ok(["kill", "-s", signal, &self.name]);
