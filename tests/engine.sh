@@ -8,7 +8,8 @@
 #   bash tests/engine.sh status         say which engine `up` would use
 #
 # `up` uses an engine that already answers (DOCKER_HOST, then the default
-# socket). Only when there is none, and we are root, does it install Debian's
+# socket; the default socket is passed over when the bounding set is short,
+# see below). Only when there is none, and we are root, does it install Debian's
 # docker.io and the other packages the tests need, then start a PRIVATE
 # dockerd: its own socket, data root, exec root, pidfile, bridge and address
 # pools, configured by a file generated here (never /etc/docker/daemon.json),
@@ -206,9 +207,17 @@ choose() {
 		log "DOCKER_HOST=$DOCKER_HOST does not answer; looking further"
 	fi
 	if [[ -S /var/run/docker.sock ]] && DOCKER_HOST=unix:///var/run/docker.sock engine_answers; then
-		log "using the engine at /var/run/docker.sock"
-		HOST=unix:///var/run/docker.sock
-		return 0
+		# With a short bounding set only an engine running runc-capbnd can
+		# start --privileged containers, and a stock engine does not. An
+		# explicit DOCKER_HOST is taken as is; the default socket is not,
+		# when we may start the private engine instead.
+		if bounding_set_is_full || ! is_root || [[ ${BERTH_TEST_PROVISION:-1} == 0 ]]; then
+			bounding_set_is_full || log "warning: short capability bounding set; --privileged containers fail on this engine unless it runs tests/tools/runc-capbnd"
+			log "using the engine at /var/run/docker.sock"
+			HOST=unix:///var/run/docker.sock
+			return 0
+		fi
+		log "/var/run/docker.sock answers, but the capability bounding set is short and --privileged needs tests/tools/runc-capbnd: using the private engine"
 	fi
 	[[ ${BERTH_TEST_PROVISION:-1} != 0 ]] || die "no Docker engine answers and BERTH_TEST_PROVISION=0 forbids starting one"
 	is_root || die "no Docker engine answers and not root: cannot provision one (set DOCKER_HOST, or run as root)"
