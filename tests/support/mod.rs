@@ -15,7 +15,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -435,21 +435,29 @@ impl Pty {
             ws_ypixel: 0,
         };
         let pty = nix::pty::openpty(Some(&winsize), None).expect("openpty");
+        // Close-on-exec, so processes other tests spawn meanwhile do not hold
+        // our terminal open (the child gets the slave as its stdio anyway).
+        for fd in [&pty.master, &pty.slave] {
+            nix::fcntl::fcntl(
+                fd,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+            )
+            .expect("set FD_CLOEXEC on the pty");
+        }
         let slave: OwnedFd = pty.slave;
-        let slave_raw = slave.as_raw_fd();
         cmd.stdin(slave.try_clone().expect("dup pty slave"))
             .stdout(slave.try_clone().expect("dup pty slave"))
             .stderr(slave.try_clone().expect("dup pty slave"));
         // SAFETY: between fork and exec the closure only calls setsid(2) and
-        // ioctl(2), both async-signal-safe, and touches no heap or locks. The
-        // slave fd it names stays open in the parent until spawn returns.
+        // ioctl(2), both async-signal-safe, and touches no heap or locks. By
+        // the time it runs, std has made the pty slave the child's stdin.
         unsafe {
             use std::os::unix::process::CommandExt;
             cmd.pre_exec(move || {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                if libc::ioctl(slave_raw, libc::TIOCSCTTY, 0) < 0 {
+                if libc::ioctl(libc::STDIN_FILENO, libc::TIOCSCTTY, 0) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
