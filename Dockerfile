@@ -1,0 +1,35 @@
+# berth workspace image: berth is PID 1, Docker works however the container is
+# started (host socket mounted, --privileged for docker-in-docker, remote
+# DOCKER_HOST), and the shell runs as the non-root user `dev`.
+#
+#   bash tests/images.sh      builds it as berth/workspace from a staged context
+#
+# By hand, from the repository root after `cargo build --release`:
+#   docker build --build-arg BERTH_BIN=target/x86_64-unknown-linux-gnu/release/berth -t berth/workspace .
+FROM debian:bookworm
+
+# docker.io brings dockerd, containerd, runc and the CLI; iptables is what
+# dockerd needs for bridge networking inside the container.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      bash ca-certificates docker.io iptables procps \
+ && rm -rf /var/lib/apt/lists/*
+
+# `dev` is deliberately in no docker group: berth grants access at start, to
+# whichever group owns the socket it finds.
+RUN useradd --create-home --uid 1000 --user-group --shell /bin/bash dev
+
+COPY rootfs/ /
+ARG BERTH_BIN=berth
+COPY ${BERTH_BIN} /usr/local/bin/berth
+RUN chmod 0755 /usr/local/bin/berth
+
+# Inner engine's storage: a volume lets dockerd use overlay2 instead of
+# falling back to vfs on the container's overlay root.
+VOLUME /var/lib/docker
+ENV BERTH_USER=dev
+WORKDIR /home/dev
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+  CMD ["/usr/local/bin/berth", "health"]
+ENTRYPOINT ["/usr/local/bin/berth"]
+CMD ["bash"]

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Every test berth has, in one command:
+#
+#   bash tests/run.sh
+#
+#  1. cargo fmt --check
+#  2. cargo clippy --all-targets -- -D warnings
+#  3. cargo build --release
+#  4. cargo test: unit, integration and doc tests (all but tests/e2e_*.rs)
+#  5. a Docker engine (tests/engine.sh up) and the images (tests/images.sh)
+#  6. cargo test --test e2e_*: end-to-end tests against that engine, with
+#     BERTH_E2E=1 and DOCKER_HOST exported
+#
+# Teardown (a trap, so it also runs on failure or Ctrl-C) removes containers,
+# volumes and networks labelled berth-test, and stops the engine if this run
+# started it.
+#
+# Without an engine (not root, no socket) the e2e tests are skipped with a loud
+# banner and everything else still runs; under CI=true that is a failure.
+# Exit status: 0 only when every step that ran passed.
+set -euo pipefail
+# shellcheck source=tests/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+BERTH_LOG_TAG=run
+cd "$BERTH_REPO"
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$BERTH_REPO/target}
+RELEASE_BIN="$TARGET_DIR/x86_64-unknown-linux-gnu/release/berth"
+# The binary the images get: this checkout's release build, unless BERTH_BIN
+# names another (e.g. to run the e2e tests against a build from elsewhere).
+IMAGE_BIN=${BERTH_BIN:-$RELEASE_BIN}
+# e2e tests share a 2-core machine with each other and the engine.
+E2E_THREADS=${BERTH_E2E_THREADS:-2}
+
+LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/berth-run.XXXXXX")
+FAILED=()
+PASSED=()
+E2E_SUMMARY="e2e: not reached"
+
+banner() {
+	printf '\n==== %s ====\n' "$*" >&2
+}
+
+# step NAME COMMAND...: run, record the outcome, never abort the script.
+step() {
+	local name=$1
+	shift
+	banner "$name"
+	if "$@"; then
+		PASSED+=("$name")
+	else
+		FAILED+=("$name")
+		log "FAILED: $name"
+	fi
+}
+
+skip_banner() {
+	local reason=$1
+	cat >&2 <<EOF
+
+################################################################
+###  E2E SKIPPED: $reason
+###  (the Docker end-to-end tests did not run; CI=true makes this a failure)
+################################################################
+
+EOF
+}
+
+# test_targets: names of the package's integration test targets, as cargo
+# sees them (tests/NAME.rs, tests/NAME/main.rs, [[test]] entries).
+test_targets() {
+	cargo metadata --no-deps --format-version 1 |
+		grep -o '"kind":\["test"\][^}]*"name":"[^"]*"' |
+		sed 's/.*"name":"\([^"]*\)"$/\1/'
+}
+
+# --test NAME arguments for the targets that are (e2e) or are not (other)
+# end-to-end tests: e2e targets are the ones named e2e_*.
+test_args() {
+	local which=$1 name
+	while read -r name; do
+		case $which:$name in
+		e2e:e2e_*) ;;
+		other:e2e_* | e2e:*) continue ;;
+		esac
+		printf -- '--test\n%s\n' "$name"
+	done < <(test_targets)
+}
+
+unit_and_integration_tests() {
+	local args=()
+	mapfile -t args < <(test_args other)
+	cargo test --lib --bins --examples "${args[@]}" && cargo test --doc
+}
+
+# result_total WORD LOG: sum of "N WORD;" over cargo's "test result:" lines,
+# e.g. "test result: ok. 8 passed; 0 failed; 0 ignored; ...".
+result_total() {
+	awk -v word="$1;" '/^test result:/ { for (i = 2; i <= NF; i++) if ($i == word) n += $(i - 1) } END { print n + 0 }' "$2"
+}
+
+# run_e2e: run the e2e binaries, tee their output, and set E2E_SUMMARY from
+# cargo's "test result:" lines and the harness's "E2E SKIPPED:" lines.
+run_e2e() {
+	local args=() log="$LOG_DIR/e2e.log" rc=0
+	mapfile -t args < <(test_args e2e)
+	if ((${#args[@]} == 0)); then
+		E2E_SUMMARY="e2e: 0 ran, 0 skipped (no e2e_* test targets)"
+		return 0
+	fi
+	cargo test "${args[@]}" -- --nocapture --test-threads="$E2E_THREADS" 2>&1 | tee "$log" || rc=$?
+	local passed failed ignored skipped
+	passed=$(result_total passed "$log")
+	failed=$(result_total failed "$log")
+	ignored=$(result_total ignored "$log")
+	skipped=$(grep -c 'E2E SKIPPED:' "$log" || true)
+	E2E_SUMMARY="e2e: $((passed + failed - skipped)) ran, $((skipped + ignored)) skipped ($failed failed)"
+	return "$rc"
+}
+
+cleanup_labelled() {
+	local ids
+	ids=$(docker ps -aq --filter "label=$BERTH_TEST_LABEL" 2>/dev/null || true)
+	# shellcheck disable=SC2086 # one id per word
+	[[ -z $ids ]] || docker rm -f -v $ids >/dev/null 2>&1 || true
+	ids=$(docker volume ls -q --filter "label=$BERTH_TEST_LABEL" 2>/dev/null || true)
+	# shellcheck disable=SC2086
+	[[ -z $ids ]] || docker volume rm -f $ids >/dev/null 2>&1 || true
+	ids=$(docker network ls -q --filter "label=$BERTH_TEST_LABEL" 2>/dev/null || true)
+	# shellcheck disable=SC2086
+	[[ -z $ids ]] || docker network rm $ids >/dev/null 2>&1 || true
+}
+
+teardown() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [[ ${ENGINE_READY:-0} == 1 ]]; then
+		banner "teardown"
+		cleanup_labelled
+		if [[ ${BERTH_TEST_ENGINE_STARTED:-0} == 1 ]]; then
+			bash tests/engine.sh down || log "engine down failed"
+		fi
+	fi
+	rm -rf "$LOG_DIR"
+	exit "$rc"
+}
+trap teardown EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "cargo fmt --check" cargo fmt --check
+step "cargo clippy" cargo clippy --all-targets -- -D warnings
+step "cargo build --release" cargo build --release
+step "cargo test (unit, integration, doc)" unit_and_integration_tests
+
+E2E_SKIP_REASON=
+ENGINE_READY=0
+banner "Docker engine"
+if [[ ! -x $IMAGE_BIN ]]; then
+	E2E_SKIP_REASON="no berth binary at $IMAGE_BIN (cargo build --release failed?)"
+elif engine_env=$(bash tests/engine.sh up 2>"$LOG_DIR/engine.err"); then
+	cat "$LOG_DIR/engine.err" >&2
+	eval "$engine_env"
+	ENGINE_READY=1
+	banner "images"
+	if ! BERTH_BIN=$IMAGE_BIN bash tests/images.sh; then
+		E2E_SKIP_REASON="building the images failed (output above)"
+	fi
+else
+	cat "$LOG_DIR/engine.err" >&2
+	E2E_SKIP_REASON="no Docker engine: $(grep 'error:' "$LOG_DIR/engine.err" | tail -n 1 | sed 's/.*error: //')"
+fi
+
+if [[ -z $E2E_SKIP_REASON ]]; then
+	export BERTH_E2E=1 DOCKER_HOST
+	step "e2e tests (DOCKER_HOST=$DOCKER_HOST)" run_e2e
+else
+	skip_banner "$E2E_SKIP_REASON"
+	if in_ci; then
+		FAILED+=("e2e: $E2E_SKIP_REASON")
+		E2E_SUMMARY="e2e: 0 ran (CI=true: not provisioning the engine/images is a failure)"
+	else
+		# Run them anyway: each one skips itself and is counted as skipped.
+		unset BERTH_E2E
+		step "e2e tests (skipping)" run_e2e
+	fi
+fi
+
+banner "summary"
+for name in "${PASSED[@]}"; do printf '  ok      %s\n' "$name" >&2; done
+for name in "${FAILED[@]}"; do printf '  FAILED  %s\n' "$name" >&2; done
+printf '%s\n' "$E2E_SUMMARY" >&2
+[[ -z $E2E_SKIP_REASON ]] || printf 'E2E SKIPPED: %s\n' "$E2E_SKIP_REASON" >&2
+((${#FAILED[@]} == 0))
