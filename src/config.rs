@@ -38,6 +38,7 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_ON_DOCKER_FAILURE=warn  --on-docker-failure
   BERTH_DOCKERD_ARGS=FLAGS   extra dockerd flags (berth's own dockerd)
   BERTH_DOCKERD_LOG=PATH     also append dockerd's output to PATH
+  BERTH_DOCKERD_DATA_ROOT=DIR  dockerd's data root (default /var/lib/docker)
   BERTH_DOCKERD_READY_TIMEOUT=60s  how long dockerd may take to answer
   BERTH_IPTABLES=auto        iptables backend for dockerd: auto, legacy, nft
   BERTH_STORAGE_DRIVER=...   dockerd's storage driver (default: chosen by pre-flight)
@@ -308,6 +309,11 @@ impl Config {
                     )
                     .map(|raw| raw.value)
                     .filter(|addr| !addr.trim().is_empty()),
+                data_root: r
+                    .pick("BERTH_DOCKERD_DATA_ROOT", None, "BERTH_DOCKERD_DATA_ROOT")
+                    .map(|raw| raw.value)
+                    .filter(|dir| !dir.trim().is_empty())
+                    .map(PathBuf::from),
                 iptables: r
                     .parsed("BERTH_IPTABLES", None, "BERTH_IPTABLES", |v| {
                         v.parse()

@@ -179,7 +179,10 @@ fn split_fix(saw: &str) -> Problem {
 
 /// The pre-flight steps that only look.
 fn dockerd_checks(config: &Config) -> Vec<StepRecord> {
-    let paths = PreflightPaths::default();
+    let mut paths = PreflightPaths::default();
+    if let Some(root) = &config.dind.data_root {
+        paths.data_root = root.clone();
+    }
     let options = PreflightOptions {
         iptables: config.dind.iptables,
         storage_driver: config.dind.storage_driver.clone(),

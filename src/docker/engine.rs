@@ -41,6 +41,8 @@ pub struct DindSettings {
     pub tls_san: Vec<String>,
     /// Listen on plain TCP here: only when asked by name.
     pub insecure_tcp: Option<String>,
+    /// dockerd's `--data-root` (default /var/lib/docker).
+    pub data_root: Option<PathBuf>,
     pub iptables: preflight::IptablesChoice,
     pub storage_driver: Option<String>,
     pub extra_args: Vec<String>,
@@ -132,7 +134,10 @@ pub async fn start_dind(
     reaper: Rc<Reaper>,
 ) -> Result<Started, EngineError> {
     let program = which::which("dockerd").map_err(|_| EngineError::NoDockerd)?;
-    let paths = PreflightPaths::default();
+    let mut paths = PreflightPaths::default();
+    if let Some(root) = &settings.data_root {
+        paths.data_root = root.clone();
+    }
     let options = PreflightOptions {
         iptables: settings.iptables,
         storage_driver: settings.storage_driver.clone(),
@@ -144,6 +149,7 @@ pub async fn start_dind(
         program,
         flavor,
         unix_socket: DIND_SOCKET.into(),
+        data_root: settings.data_root.clone(),
         socket_group: user.map(|u| u.gid),
         // dockerd stops containers within this; it must fit berth's grace.
         shutdown_timeout_secs: Some(grace.as_secs().saturating_sub(2).max(1) as u32),

@@ -1,0 +1,513 @@
+//! berth's Docker modes against a real engine, checked the way a user would:
+//! `docker exec -u dev CONTAINER docker ps`, exit codes, files on volumes,
+//! `berth doctor`.
+//!
+//! - socket mode: the host socket (through a proxy socket this test owns, so
+//!   its gid can be chosen without touching the engine's) and the group fix;
+//! - remote mode: tcp with TLS, certificates made here, and a wrong one;
+//! - dind: readiness, a SIGKILLed dockerd restarted, `docker stop` reaching
+//!   the inner containers, the storage fallback without a volume;
+//! - rootless: dockerd under rootlesskit as `dev`.
+//!
+//! Needs `bash tests/run.sh` (engine and images); see tests/support/mod.rs.
+
+mod support;
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use support::{require_e2e, rootless_image, wait_until, workspace_image, Container, Docker};
+
+/// Generous: a loaded 2-core machine starts dockerd in well under this.
+const READY: Duration = Duration::from_secs(90);
+/// The rootless engine's socket for uid 1000.
+const ROOTLESS_HOST: &str = "DOCKER_HOST=unix:///run/user/1000/docker.sock";
+
+fn engine_socket() -> Option<PathBuf> {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    host.strip_prefix("unix://").map(PathBuf::from)
+}
+
+/// A unix socket owned by `gid` (mode 0660) that forwards every connection to
+/// the engine's socket: the "host socket" a container gets mounted, with a gid
+/// this test chooses, and without changing the engine's own socket.
+struct SocketProxy {
+    dir: tempfile::TempDir,
+}
+
+impl SocketProxy {
+    fn start(target: PathBuf, gid: u32) -> SocketProxy {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&path).expect("bind proxy socket");
+        std::os::unix::fs::chown(&path, Some(0), Some(gid)).expect("chown proxy socket");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).unwrap();
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let target = target.clone();
+                thread::spawn(move || {
+                    if let Ok(upstream) = UnixStream::connect(&target) {
+                        pipe_both_ways(client, upstream);
+                    }
+                });
+            }
+        });
+        SocketProxy { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+}
+
+fn pipe_both_ways(a: UnixStream, b: UnixStream) {
+    let (mut a_read, mut b_write) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let forward = thread::spawn(move || {
+        let _ = io::copy(&mut a_read, &mut b_write);
+        let _ = b_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut b_read, mut a_write) = (b, a);
+    let _ = io::copy(&mut b_read, &mut a_write);
+    let _ = a_write.shutdown(std::net::Shutdown::Write);
+    let _ = forward.join();
+}
+
+/// Loads a busybox image (`bb`) into the engine inside `c`, as `user`, with
+/// `env` (`DOCKER_HOST=...` for a rootless engine).
+fn import_busybox(docker: &Docker, c: &Container, user: &str, env: &[&str]) {
+    let busybox = which::which("busybox").expect("busybox-static on the test host");
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("bin")).unwrap();
+    fs::copy(&busybox, root.path().join("bin/busybox")).unwrap();
+    for tool in ["sh", "sleep", "echo", "cat", "id"] {
+        std::os::unix::fs::symlink("busybox", root.path().join("bin").join(tool)).unwrap();
+    }
+    let mut tar = Command::new("tar")
+        .args(["-C", root.path().to_str().unwrap(), "-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar");
+    let mut args = vec!["exec", "-i", "-u", user];
+    for var in env {
+        args.extend(["-e", var]);
+    }
+    args.extend([c.name.as_str(), "docker", "import", "-", "bb:latest"]);
+    let out = docker
+        .command(args)
+        .stdin(tar.stdout.take().unwrap())
+        .output()
+        .expect("docker import");
+    assert!(tar.wait().unwrap().success());
+    assert!(
+        out.status.success(),
+        "docker import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits until `docker version` works for `user` in a later `docker exec`
+/// session, with nothing exported: what a developer attaching would do.
+fn wait_for_inner_docker(c: &Container, user: &str) {
+    let ready = wait_until(READY, || {
+        c.exec_as(user, &["docker", "version"]).status.success()
+    });
+    assert!(
+        ready,
+        "inner Docker did not answer as {user} within {READY:?}; logs:\n{}",
+        c.logs()
+    );
+}
+
+trait ExecAs {
+    fn exec_as(&self, user: &str, args: &[&str]) -> std::process::Output;
+}
+
+impl ExecAs for Container {
+    fn exec_as(&self, user: &str, args: &[&str]) -> std::process::Output {
+        let mut full = vec!["-u", user];
+        full.extend_from_slice(args);
+        self.exec(&full)
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn group_line(c: &Container, gid: u32) -> String {
+    c.exec_ok(&["getent", "group", &gid.to_string()])
+}
+
+// ------------------------------------------------------------- socket mode
+
+fn socket_mode_case(test: &str, gid: u32, expect_group: impl Fn(&str)) {
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let Some(engine) = engine_socket() else {
+        support::skip(test, "DOCKER_HOST is not a unix socket: no socket to mount");
+        return;
+    };
+    let proxy = SocketProxy::start(engine, gid);
+    let before = fs::metadata(proxy.path()).unwrap();
+    let mount = format!("{}:/var/run/docker.sock", proxy.path().display());
+    let c = docker.run_detached(&[
+        "-v",
+        &mount,
+        "--no-healthcheck",
+        "-e",
+        "BERTH_LOG_LEVEL=info",
+        &workspace_image(),
+        "sh",
+        "-c",
+        "id -un; docker ps --format '{{.ID}}' >/dev/null && echo first-docker-ps-ok; exec sleep infinity",
+    ]);
+    c.wait_for_log("first-docker-ps-ok", READY);
+    let logs = c.logs();
+    assert!(
+        logs.lines().any(|l| l == "dev"),
+        "the command runs as dev:\n{logs}"
+    );
+    // A later session, as a user would open it: no exports, no sudo.
+    let later = c.exec_as("dev", &["docker", "ps", "--format", "{{.ID}}"]);
+    assert!(
+        later.status.success(),
+        "docker exec -u dev docker ps: {}",
+        String::from_utf8_lossy(&later.stderr)
+    );
+    expect_group(&group_line(&c, gid));
+    // Never a chmod: the socket is exactly as it was.
+    let after = fs::metadata(proxy.path()).unwrap();
+    assert_eq!(after.mode(), before.mode(), "socket mode changed");
+    assert_eq!(after.gid(), before.gid(), "socket group changed");
+    let doctor = c.exec_ok(&["berth", "doctor"]);
+    assert!(doctor.contains("Mode:   socket"), "{doctor}");
+}
+
+#[test]
+fn socket_mode_with_a_gid_the_image_lacks() {
+    // 4242 is in no group of the image: berth creates one for it.
+    socket_mode_case("socket_mode_with_a_gid_the_image_lacks", 4242, |line| {
+        assert!(
+            line.starts_with("docker-host") && line.ends_with(":4242:dev"),
+            "{line}"
+        );
+    });
+}
+
+#[test]
+fn socket_mode_with_a_gid_another_group_owns() {
+    // gid 50 is `staff` in Debian: berth adds dev to it and renumbers nothing.
+    socket_mode_case("socket_mode_with_a_gid_another_group_owns", 50, |line| {
+        assert_eq!(line, "staff:x:50:dev");
+    });
+}
+
+// -------------------------------------------------------------------- dind
+
+#[test]
+fn dind_restarts_a_killed_dockerd_and_stops_its_containers_cleanly() {
+    let test = "dind_restarts_a_killed_dockerd_and_stops_its_containers_cleanly";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let data = docker.volume();
+    let marks = docker.volume();
+    let c = docker.run_detached(&[
+        "--privileged".to_string(),
+        "-v".into(),
+        format!("{}:/var/lib/docker", data.name),
+        "-v".into(),
+        format!("{}:/marks", marks.name),
+        "-e".into(),
+        "BERTH_LOG_LEVEL=info".into(),
+        workspace_image(),
+        "sh".into(),
+        "-c".into(),
+        "echo $$ > /tmp/main.pid; exec sleep infinity".into(),
+    ]);
+    wait_for_inner_docker(&c, "dev");
+    assert_eq!(
+        c.exec_ok(&["docker", "info", "--format", "{{.Driver}}"]),
+        "overlay2"
+    );
+    let health = c.exec_ok(&["berth", "health"]);
+    assert!(health.contains("answered"), "berth health: {health}");
+    let main_pid = c.exec_ok(&["cat", "/tmp/main.pid"]);
+
+    // dockerd killed: berth restarts it, the command keeps running.
+    let first = c.exec_ok(&["pgrep", "-x", "dockerd"]);
+    c.exec_ok(&["kill", "-9", &first]);
+    let restarted = wait_until(READY, || {
+        let now = stdout(&c.exec(&["pgrep", "-x", "dockerd"]));
+        !now.is_empty() && now != first && c.exec_as("dev", &["docker", "ps"]).status.success()
+    });
+    assert!(restarted, "dockerd was not restarted; logs:\n{}", c.logs());
+    assert!(
+        c.exec(&["kill", "-0", &main_pid]).status.success(),
+        "the command died with dockerd"
+    );
+
+    // An inner container that needs its SIGTERM to save its work.
+    import_busybox(&docker, &c, "dev", &[]);
+    c.exec_ok(&[
+        "docker", "run", "-d", "--name", "saver", "-v", "/marks:/marks", "bb", "sh", "-c",
+        "trap 'echo saved > /marks/saver; exit 0' TERM; echo up > /marks/up; while true; do sleep 0.1; done",
+    ]);
+    assert!(wait_until(READY, || c
+        .exec(&["test", "-f", "/marks/up"])
+        .status
+        .success()));
+    let took = c.stop(10);
+    eprintln!("e2e_docker: docker stop of a dind workspace with a trapping inner container took {took:.2?}");
+    let check = docker.run_detached(&[
+        "-v".to_string(),
+        format!("{}:/marks", marks.name),
+        "--entrypoint".into(),
+        "cat".into(),
+        workspace_image(),
+        "/marks/saver".into(),
+    ]);
+    assert_eq!(
+        check.wait_exit_code(READY),
+        0,
+        "no marker: the inner container never got SIGTERM; logs:\n{}",
+        c.logs()
+    );
+    assert_eq!(check.logs().trim(), "saved");
+    assert_eq!(
+        c.inspect("{{.State.ExitCode}}"),
+        "143",
+        "sleep got SIGTERM from docker stop"
+    );
+}
+
+#[test]
+fn dind_without_a_volume_reports_the_storage_fallback() {
+    let test = "dind_without_a_volume_reports_the_storage_fallback";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    // The image declares a volume for /var/lib/docker; a data root elsewhere
+    // sits on the container's own overlay root, as without that volume.
+    let c = docker.run_detached(&[
+        "--privileged",
+        "--no-healthcheck",
+        "-e",
+        "BERTH_DOCKERD_DATA_ROOT=/var/lib/docker-on-overlay",
+        &workspace_image(),
+        "sleep",
+        "infinity",
+    ]);
+    wait_for_inner_docker(&c, "dev");
+    let driver = c.exec_ok(&["docker", "info", "--format", "{{.Driver}}"]);
+    assert!(
+        driver == "vfs" || driver == "fuse-overlayfs",
+        "driver {driver}"
+    );
+    let logs = c.logs();
+    assert!(
+        logs.contains("overlay") && logs.contains("volume"),
+        "no warning naming the fix:\n{logs}"
+    );
+    let doctor = c.exec(&[
+        "env",
+        "BERTH_DOCKERD_DATA_ROOT=/var/lib/docker-on-overlay",
+        "berth",
+        "doctor",
+    ]);
+    let report = stdout(&doctor);
+    assert!(
+        report.contains("fix:") && report.contains("/var/lib/docker-on-overlay"),
+        "{report}"
+    );
+}
+
+// ------------------------------------------------------------ TLS, remote
+
+/// Certificates made by the test itself, through berth's own TLS code.
+fn make_certs(dir: &Path, hostname: &str) {
+    berth::docker::tls::ensure_certs(
+        &berth::docker::tls::TlsRequest {
+            certdir: dir.to_path_buf(),
+            hostname: hostname.to_string(),
+            ip_addresses: Vec::new(),
+            extra_sans: Vec::new(),
+            client_owner: Some((1000, 1000)),
+            now: SystemTime::now(),
+        },
+        &berth::docker::hostops::NixHostOps,
+    )
+    .expect("certificates");
+}
+
+#[test]
+fn remote_engine_over_tls_and_a_wrong_certificate() {
+    let test = "remote_engine_over_tls_and_a_wrong_certificate";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let net = docker.network();
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path(), "dind-server");
+    let server = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--network".into(),
+        net.name.clone(),
+        "--network-alias".into(),
+        "dind-server".into(),
+        "--hostname".into(),
+        "dind-server".into(),
+        "-v".into(),
+        format!("{}:/certs", certs.path().display()),
+        "-e".into(),
+        "DOCKER_TLS_CERTDIR=/certs".into(),
+        workspace_image(),
+        "sleep".into(),
+        "infinity".into(),
+    ]);
+    wait_for_inner_docker(&server, "dev");
+
+    let client = |cert_dir: &Path, policy: &str, command: &str| {
+        docker.run_detached(&[
+            "--network".to_string(),
+            net.name.clone(),
+            "--no-healthcheck".into(),
+            "-v".into(),
+            format!("{}:/client:ro", cert_dir.display()),
+            "-e".into(),
+            "DOCKER_HOST=tcp://dind-server:2376".into(),
+            "-e".into(),
+            "DOCKER_TLS_VERIFY=1".into(),
+            "-e".into(),
+            "DOCKER_CERT_PATH=/client".into(),
+            "-e".into(),
+            format!("BERTH_ON_DOCKER_FAILURE={policy}"),
+            workspace_image(),
+            "sh".into(),
+            "-c".into(),
+            command.into(),
+        ])
+    };
+    // With the client certificates berth's dind made: it works.
+    let good = client(
+        &certs.path().join("client"),
+        "fail",
+        "docker version --format 'server {{.Server.Version}}'",
+    );
+    assert_eq!(good.wait_exit_code(READY), 0, "logs:\n{}", good.logs());
+    assert!(good.logs().contains("server "), "{}", good.logs());
+    let doctor = client(&certs.path().join("client"), "fail", "berth doctor");
+    doctor.wait_exit_code(READY);
+    assert!(
+        doctor.logs().contains("Mode:   remote"),
+        "{}",
+        doctor.logs()
+    );
+
+    // A client certificate from another CA: refused, and berth says why.
+    let other = tempfile::tempdir().unwrap();
+    make_certs(other.path(), "elsewhere");
+    let bad = client(&other.path().join("client"), "fail", "docker version");
+    assert_eq!(
+        bad.wait_exit_code(READY),
+        69,
+        "BERTH_ON_DOCKER_FAILURE=fail exits 69; logs:\n{}",
+        bad.logs()
+    );
+    let logs = bad.logs().to_lowercase();
+    assert!(
+        logs.contains("certificate") || logs.contains("tls"),
+        "no TLS diagnosis:\n{logs}"
+    );
+    // Without client certificates at all: refused too.
+    let none = docker.run_detached(&[
+        "--network".to_string(),
+        net.name.clone(),
+        "--no-healthcheck".into(),
+        "-e".into(),
+        "BERTH_DOCKER=off".into(),
+        workspace_image(),
+        "sh".into(),
+        "-c".into(),
+        "docker -H tcp://dind-server:2376 version".into(),
+    ]);
+    assert_ne!(
+        none.wait_exit_code(READY),
+        0,
+        "the engine answered without a client certificate"
+    );
+}
+
+// ---------------------------------------------------------------- rootless
+
+#[test]
+fn rootless_workspace_runs_an_inner_container() {
+    let test = "rootless_workspace_runs_an_inner_container";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    // berth starts as root to prepare what only root can (the container's
+    // /dev/net/tun for dev), then runs rootlesskit and the command as dev.
+    let c = docker.run_detached(&[
+        "--privileged",
+        "--user",
+        "0",
+        "--no-healthcheck",
+        "-e",
+        "BERTH_LOG_LEVEL=info",
+        &rootless_image(),
+        "sleep",
+        "infinity",
+    ]);
+    let ready = wait_until(READY, || {
+        c.exec_as("dev", &["env", ROOTLESS_HOST, "docker", "version"])
+            .status
+            .success()
+    });
+    assert!(
+        ready,
+        "rootless dockerd did not answer; logs:\n{}",
+        c.logs()
+    );
+    let info = c.exec_as(
+        "dev",
+        &[
+            "env",
+            ROOTLESS_HOST,
+            "docker",
+            "info",
+            "--format",
+            "{{.SecurityOptions}}",
+        ],
+    );
+    assert!(stdout(&info).contains("rootless"), "{}", stdout(&info));
+    import_busybox(&docker, &c, "dev", &[ROOTLESS_HOST]);
+    let out = c.exec_as(
+        "dev",
+        &[
+            "env",
+            ROOTLESS_HOST,
+            "docker",
+            "run",
+            "--rm",
+            "bb",
+            "echo",
+            "inner-ok",
+        ],
+    );
+    assert_eq!(
+        stdout(&out),
+        "inner-ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
