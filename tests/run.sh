@@ -90,7 +90,7 @@ test_args() {
 unit_and_integration_tests() {
 	local args=()
 	mapfile -t args < <(test_args other)
-	cargo test --lib --bins --examples "${args[@]}" && cargo test --doc
+	cargo test --no-fail-fast --lib --bins --examples "${args[@]}" && cargo test --doc
 }
 
 # result_total WORD LOG: sum of "N WORD;" over cargo's "test result:" lines,
@@ -108,7 +108,8 @@ run_e2e() {
 		E2E_SUMMARY="e2e: 0 ran, 0 skipped (no e2e_* test targets)"
 		return 0
 	fi
-	cargo test "${args[@]}" -- --nocapture --test-threads="$E2E_THREADS" 2>&1 | tee "$log" || rc=$?
+	# --no-fail-fast: a failing e2e binary must not hide the others' results.
+	cargo test --no-fail-fast "${args[@]}" -- --nocapture --test-threads="$E2E_THREADS" 2>&1 | tee "$log" || rc=$?
 	local passed failed ignored skipped
 	passed=$(result_total passed "$log")
 	failed=$(result_total failed "$log")

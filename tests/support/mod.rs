@@ -499,14 +499,29 @@ impl Pty {
     pub fn expect(&mut self, needle: &str, timeout: Duration) -> String {
         let needle_bytes = needle.as_bytes();
         let mut found = None;
+        // Once the child has exited, its last output may still be on its way
+        // through the reader thread: allow one more look, then give up
+        // rather than wait out the whole timeout.
+        let mut exited_at: Option<Instant> = None;
+        let (output, seen, child) = (&self.output, self.seen, &mut self.child);
         wait_until(timeout, || {
-            let out = self.output.lock().expect("pty buffer");
-            let fresh = &out[self.seen..];
-            found = fresh
+            let out = output.lock().expect("pty buffer");
+            found = out[seen..]
                 .windows(needle_bytes.len())
                 .position(|w| w == needle_bytes)
                 .map(|at| at + needle_bytes.len());
-            found.is_some()
+            if found.is_some() {
+                return true;
+            }
+            match exited_at {
+                Some(at) => at.elapsed() > Duration::from_millis(500),
+                None => {
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        exited_at = Some(Instant::now());
+                    }
+                    false
+                }
+            }
         });
         match found {
             Some(end) => {
@@ -517,7 +532,12 @@ impl Pty {
                 text
             }
             None => panic!(
-                "{needle:?} did not appear within {timeout:?}; transcript:\n{}",
+                "{needle:?} did not appear within {timeout:?}{}; transcript:\n{}",
+                if exited_at.is_some() {
+                    " (the command exited)"
+                } else {
+                    ""
+                },
                 self.transcript()
             ),
         }
