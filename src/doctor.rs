@@ -101,8 +101,11 @@ pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
             }
         }
     }
+    // berth's own dockerd, once running, shows up as socket mode: check it too.
+    let own_dockerd =
+        crate::init::procs::find_by_comm(std::path::Path::new("/proc"), "dockerd").is_some();
     let dockerd_checks = if which::which("dockerd").is_ok()
-        && matches!(mode, Some(Mode::Dind | Mode::Sysbox) | None)
+        && (own_dockerd || matches!(mode, Some(Mode::Dind | Mode::Sysbox) | None))
     {
         dockerd_checks(config)
     } else {

@@ -126,18 +126,6 @@ fn wait_for_inner_docker(c: &Container, user: &str) {
     );
 }
 
-trait ExecAs {
-    fn exec_as(&self, user: &str, args: &[&str]) -> std::process::Output;
-}
-
-impl ExecAs for Container {
-    fn exec_as(&self, user: &str, args: &[&str]) -> std::process::Output {
-        let mut full = vec!["-u", user];
-        full.extend_from_slice(args);
-        self.exec(&full)
-    }
-}
-
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -622,10 +622,16 @@ impl<P: Pinger> Probe<'_, P> {
         let holder = fs::canonicalize(path)
             .ok()
             .and_then(|c| self.facts.mounts.mount_containing(&c).cloned());
-        match holder {
-            Some(m) if m.mount_point != "/" => (
+        let proc_root = self.paths.proc_self.parent().unwrap_or(Path::new("/proc"));
+        let local_dockerd = crate::init::procs::find_by_comm(proc_root, "dockerd");
+        match (holder, local_dockerd) {
+            (Some(m), _) if m.mount_point != "/" => (
                 Verdict::Supports,
                 format!("not a mount point, but on mount {} (source {}{}), so its directory was mounted in", m.mount_point, m.source, m.root),
+            ),
+            (_, Some(pid)) => (
+                Verdict::Supports,
+                format!("served by dockerd (pid {pid}) running in this container"),
             ),
             _ => (
                 Verdict::Warning,

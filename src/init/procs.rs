@@ -49,6 +49,14 @@ pub fn list(proc_root: &Path) -> Vec<ProcInfo> {
         .collect()
 }
 
+/// The pid of a process named `comm` under `proc_root`, if one runs.
+pub fn find_by_comm(proc_root: &Path, comm: &str) -> Option<i32> {
+    list(proc_root)
+        .into_iter()
+        .find(|info| info.comm == comm)
+        .map(|info| info.pid)
+}
+
 /// The processes to stop at shutdown: all but `me` when berth is PID 1 of
 /// its namespace, else the descendants of `me`. `spare(info)` exempts a
 /// process and its whole subtree (dockerd stops its own containers).

@@ -239,6 +239,19 @@ impl Container {
         self.docker.output(full)
     }
 
+    /// `docker exec -u USER NAME args...` (output whatever the status): a
+    /// later session as that user, with nothing exported.
+    pub fn exec_as<S: AsRef<OsStr>>(&self, user: &str, args: &[S]) -> Output {
+        let mut full: Vec<&OsStr> = vec![
+            OsStr::new("exec"),
+            OsStr::new("-u"),
+            OsStr::new(user),
+            OsStr::new(&self.name),
+        ];
+        full.extend(args.iter().map(AsRef::as_ref));
+        self.docker.output(full)
+    }
+
     /// `docker exec NAME args...`, panic unless it succeeds; trimmed stdout.
     pub fn exec_ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         let out = self.exec(args);
