@@ -308,24 +308,12 @@ impl<R: CommandRunner> Pinger for BollardPinger<R> {
 }
 
 impl<R: CommandRunner> BollardPinger<R> {
-    async fn ping_ssh(&self, endpoint: &Endpoint, url: &str, timeout: Duration) -> PingResult {
-        // bollard 0.21 hands `user@host:port` to ssh(1) as the host name
-        // ("Could not resolve hostname host:port"), so an explicit port never
-        // works through it: go to the docker CLI directly then.
-        let first = if ssh_url_has_port(url) {
-            format!("not tried: bollard's ssh transport cannot use the port in {url}")
-        } else {
-            match query_engine(endpoint, timeout, false).await {
-                Ok(info) => return Ok(info),
-                Err(f @ PingFailure::Http { .. }) => {
-                    return Err(PingFailure::Ssh {
-                        url: url.to_owned(),
-                        detail: f.to_string(),
-                    })
-                }
-                Err(f) => ssh_detail(&f),
-            }
-        };
+    async fn ping_ssh(&self, _endpoint: &Endpoint, url: &str, timeout: Duration) -> PingResult {
+        // Over ssh the docker CLI does the work (`docker -H ssh://... version`
+        // runs `docker system dial-stdio` on the far side), as it does for
+        // users; bollard's own ssh transport cannot take a port in the URL
+        // and would add a second ssh stack to the binary.
+        let first = "ssh goes through the docker CLI".to_string();
         match &self.docker_cli {
             Some(cli) => self.ping_ssh_with_cli(cli, url, &first, timeout).await,
             None => Err(PingFailure::Ssh {
@@ -435,32 +423,14 @@ fn connect(
             tls: Some(files), ..
         } => Docker::connect_with_ssl(&url, &files.key, &files.cert, &files.ca, t, version),
         Endpoint::Tcp { tls: None, .. } => Docker::connect_with_http(&url, t, version),
-        Endpoint::Ssh { url } => Docker::connect_with_ssh(url, t, version, None),
+        Endpoint::Ssh { url } => {
+            return Err(PingFailure::Ssh {
+                url: url.clone(),
+                detail: "ssh endpoints are reached through the docker CLI".into(),
+            })
+        }
     }
     .map_err(|e| classify(&e, endpoint))
-}
-
-/// The tcp-oriented hints of [`PingFailure`] would mislead for ssh.
-fn ssh_detail(failure: &PingFailure) -> String {
-    match failure {
-        PingFailure::Refused { .. } => {
-            "connection refused: is sshd running on that host and port?".into()
-        }
-        PingFailure::Timeout { .. } => "no answer in time: check the host and firewalls".into(),
-        PingFailure::Transport { detail, .. } => detail.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// `ssh://[user@]host:port` or `ssh://[user@][v6]:port`.
-fn ssh_url_has_port(url: &str) -> bool {
-    let rest = url.strip_prefix("ssh://").unwrap_or(url);
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    match host.strip_prefix('[') {
-        Some(v6) => v6.contains("]:"),
-        None => host.contains(':'),
-    }
 }
 
 fn secs(d: Duration) -> u64 {
@@ -1006,15 +976,6 @@ pub(crate) mod tests {
 
     fn find_docker_cli() -> Option<PathBuf> {
         which::which("docker").ok()
-    }
-
-    #[test]
-    fn ssh_port_detection() {
-        assert!(ssh_url_has_port("ssh://me@host:2222"));
-        assert!(ssh_url_has_port("ssh://[::1]:22"));
-        assert!(!ssh_url_has_port("ssh://me@host"));
-        assert!(!ssh_url_has_port("ssh://[::1]"));
-        assert!(!ssh_url_has_port("ssh://host/path:x"));
     }
 
     /// Answers every command with a fixed output and records the arguments.
