@@ -26,8 +26,6 @@ use support::{require_e2e, rootless_image, wait_until, workspace_image, Containe
 
 /// Generous: a loaded 2-core machine starts dockerd in well under this.
 const READY: Duration = Duration::from_secs(90);
-/// The rootless engine's socket for uid 1000.
-const ROOTLESS_HOST: &str = "DOCKER_HOST=unix:///run/user/1000/docker.sock";
 
 fn engine_socket() -> Option<PathBuf> {
     let host =
@@ -456,42 +454,16 @@ fn rootless_workspace_runs_an_inner_container() {
         "sleep",
         "infinity",
     ]);
-    let ready = wait_until(READY, || {
-        c.exec_as("dev", &["env", ROOTLESS_HOST, "docker", "version"])
-            .status
-            .success()
-    });
-    assert!(
-        ready,
-        "rootless dockerd did not answer; logs:\n{}",
-        c.logs()
-    );
+    // A later `docker exec -u dev` session, with nothing exported by hand:
+    // the image's DOCKER_HOST names the rootless socket.
+    wait_for_inner_docker(&c, "dev");
     let info = c.exec_as(
         "dev",
-        &[
-            "env",
-            ROOTLESS_HOST,
-            "docker",
-            "info",
-            "--format",
-            "{{.SecurityOptions}}",
-        ],
+        &["docker", "info", "--format", "{{.SecurityOptions}}"],
     );
     assert!(stdout(&info).contains("rootless"), "{}", stdout(&info));
-    import_busybox(&docker, &c, "dev", &[ROOTLESS_HOST]);
-    let out = c.exec_as(
-        "dev",
-        &[
-            "env",
-            ROOTLESS_HOST,
-            "docker",
-            "run",
-            "--rm",
-            "bb",
-            "echo",
-            "inner-ok",
-        ],
-    );
+    import_busybox(&docker, &c, "dev", &[]);
+    let out = c.exec_as("dev", &["docker", "run", "--rm", "bb", "echo", "inner-ok"]);
     assert_eq!(
         stdout(&out),
         "inner-ok",
