@@ -414,6 +414,15 @@ fn remote_engine_over_tls_and_a_wrong_certificate() {
         logs.contains("certificate") || logs.contains("tls"),
         "no TLS diagnosis:\n{logs}"
     );
+    // berth doctor names the problem too (and exits 1: no way to Docker).
+    let doctor = client(&other.path().join("client"), "warn", "berth doctor");
+    assert_eq!(doctor.wait_exit_code(READY), 1, "{}", doctor.logs());
+    let report = doctor.logs();
+    assert!(
+        report.contains("Mode:   none") && report.contains("Problems"),
+        "{report}"
+    );
+    assert!(report.to_lowercase().contains("certificate"), "{report}");
     // Without client certificates at all: refused too.
     let none = docker.run_detached(&[
         "--network".to_string(),
