@@ -247,7 +247,7 @@ fn orphan_storm_leaves_no_zombie() {
     // count zombies in the namespace (or berth's subtree) until none is left.
     let script = r#"
         for i in $(seq 2000); do (sleep 0.01 &) ; done
-        while pgrep -x sleep >/dev/null; do sleep 0.05; done
+        while pgrep -P "$BERTH_PID" -x sleep >/dev/null; do sleep 0.05; done
         for i in $(seq 100); do
             z=$(ps -o stat= --ppid "$BERTH_PID" | grep -c '^Z')
             [ "$z" -eq 0 ] && break
