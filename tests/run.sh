@@ -119,6 +119,17 @@ run_e2e() {
 	return "$rc"
 }
 
+# run_engine_unit: the unit tests #[ignore]d for wanting a real engine
+# socket (detection and the API-version negotiation against it).
+run_engine_unit() {
+	local sock=${DOCKER_HOST#unix://}
+	if [[ $sock == "$DOCKER_HOST" ]]; then
+		printf 'DOCKER_HOST is not a unix socket; engine-backed unit tests not run\n' >&2
+		return 0
+	fi
+	BERTH_TEST_DOCKER_SOCK=$sock cargo test --lib -- --ignored real_
+}
+
 cleanup_labelled() {
 	local ids
 	ids=$(docker ps -aq --filter "label=$BERTH_TEST_LABEL" 2>/dev/null || true)
@@ -175,6 +186,7 @@ fi
 if [[ -z $E2E_SKIP_REASON ]]; then
 	export BERTH_E2E=1 DOCKER_HOST
 	step "e2e tests (DOCKER_HOST=$DOCKER_HOST)" run_e2e
+	step "engine-backed unit tests" run_engine_unit
 else
 	skip_banner "$E2E_SKIP_REASON"
 	if in_ci; then
