@@ -7,9 +7,10 @@
 //! leaves in the resident set only what the loop touches again. The pages
 //! stay in the page cache, shared and clean; nothing is re-read from disk.
 //!
-//! Only read-only executable mappings of berth's own file are dropped: a
-//! private writable page (relocated data, .bss) would revert to the file's
-//! bytes.
+//! Only mappings of berth's own file that are not writable and hold no
+//! anonymous page are dropped (code, read-only data): a page written at
+//! start-up (relocated pointers, ifunc targets) is an anonymous copy that
+//! would revert to the file's bytes, so such a mapping is left alone.
 
 use std::fs;
 
@@ -35,13 +36,38 @@ fn parse_maps_line(line: &str) -> Option<Mapping<'_>> {
     })
 }
 
-/// The executable, non-writable ranges of `exe` in a maps listing.
-fn text_ranges(maps: &str, exe: &str) -> Vec<(usize, usize)> {
-    maps.lines()
-        .filter_map(parse_maps_line)
-        .filter(|m| m.path == exe && m.perms.starts_with("r-x"))
-        .map(|m| (m.start, m.end))
-        .collect()
+/// The clean, non-writable ranges of `exe` in an smaps listing: every page
+/// in them is identical to the file.
+fn clean_ranges(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    let mut current: Option<(usize, usize)> = None;
+    let mut clean = true;
+    let mut close = |current: Option<(usize, usize)>, clean: bool| {
+        if let (Some(range), true) = (current, clean) {
+            ranges.push(range);
+        }
+    };
+    for line in smaps.lines() {
+        // A mapping's header ("start-end perms ..."); field lines ("Rss: ...")
+        // do not parse as one.
+        if let Some(mapping) = parse_maps_line(line) {
+            close(current.take(), clean);
+            clean = true;
+            let ours = mapping.path == exe && !mapping.perms.contains('w');
+            current = ours.then_some((mapping.start, mapping.end));
+            continue;
+        }
+        // A page written since it was mapped is an anonymous copy. A dirty
+        // *file* page (a binary the linker just wrote, not yet flushed) is
+        // still the file's content: Private_Dirty alone says nothing.
+        if let Some(value) = line.strip_prefix("Anonymous:") {
+            if value.trim().trim_end_matches("kB").trim() != "0" {
+                clean = false;
+            }
+        }
+    }
+    close(current, clean);
+    ranges
 }
 
 /// Drops berth's start-up code from its resident set. Best effort: on any
@@ -50,14 +76,15 @@ pub fn release_startup_text() {
     let Ok(exe) = fs::read_link("/proc/self/exe") else {
         return;
     };
-    let Ok(maps) = fs::read_to_string("/proc/self/maps") else {
+    let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
         return;
     };
     let Some(exe) = exe.to_str() else { return };
-    for (start, end) in text_ranges(&maps, exe) {
-        // SAFETY: the range is a read-only, executable, file-backed private
-        // mapping of berth's own binary: it was never written, so dropping it
-        // loses nothing; the next access faults the same bytes back in.
+    for (start, end) in clean_ranges(&smaps, exe) {
+        // SAFETY: the range is a non-writable, file-backed private mapping of
+        // berth's own binary with no dirty or anonymous page: every page
+        // equals the file, so dropping it loses nothing; the next access
+        // faults the same bytes back in.
         let rc =
             unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
         if rc != 0 {
@@ -70,22 +97,41 @@ pub fn release_startup_text() {
 mod tests {
     use super::*;
 
-    const MAPS: &str = "\
-555555554000-555555560000 r--p 00000000 fe:01 123 /usr/local/bin/berth
-555555560000-555555700000 r-xp 0000c000 fe:01 123 /usr/local/bin/berth
-555555700000-555555740000 r--p 001ac000 fe:01 123 /usr/local/bin/berth
-555555740000-555555750000 rw-p 001ec000 fe:01 123 /usr/local/bin/berth
+    const SMAPS: &str = "\
+00200000-00328000 r--p 00000000 fe:01 123 /usr/local/bin/berth
+Rss:                 568 kB
+Private_Dirty:         0 kB
+Anonymous:             0 kB
+00328000-005b8000 r-xp 00128000 fe:01 123 /usr/local/bin/berth
+Rss:                 988 kB
+Private_Dirty:       988 kB
+Anonymous:             0 kB
+005b8000-005bd000 r--p 003b8000 fe:01 123 /usr/local/bin/berth
+Rss:                  20 kB
+Private_Dirty:        20 kB
+Anonymous:            12 kB
+005bd000-005c1000 rw-p 003bd000 fe:01 123 /usr/local/bin/berth
+Private_Dirty:        12 kB
+Anonymous:            12 kB
 7ffff7ff9000-7ffff7ffd000 r-xp 00000000 00:00 0 [vdso]
-7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]
+Private_Dirty:         0 kB
 ";
 
     #[test]
-    fn picks_only_berths_executable_text() {
+    fn picks_only_clean_read_only_mappings_of_berth() {
         assert_eq!(
-            text_ranges(MAPS, "/usr/local/bin/berth"),
-            vec![(0x555555560000, 0x555555700000)]
+            clean_ranges(SMAPS, "/usr/local/bin/berth"),
+            vec![(0x200000, 0x328000), (0x328000, 0x5b8000)]
         );
-        assert!(text_ranges(MAPS, "/other").is_empty());
+        assert!(clean_ranges(SMAPS, "/other").is_empty());
+    }
+
+    #[test]
+    fn the_real_smaps_parses() {
+        let smaps = fs::read_to_string("/proc/self/smaps").unwrap();
+        let exe = fs::read_link("/proc/self/exe").unwrap();
+        // The test binary's code is mapped and was never written.
+        assert!(!clean_ranges(&smaps, exe.to_str().unwrap()).is_empty());
     }
 
     #[test]
