@@ -46,6 +46,7 @@ pub const ID_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.con
 #[derive(Debug, Parser)]
 #[command(
     name = "berth host-path",
+    bin_name = "berth host-path",
     about = "Print the host path of DIR, for `docker run -v HOSTPATH:...` on the host's engine.",
     after_help = "Exit codes: 0 printed; 69 no Docker engine answers; 78 this container is not on \
                   that engine, or DIR is not on a bind mount or volume (or is on a tmpfs)."
