@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::config::Config;
 use crate::docker::access::DockerAccess;
 use crate::docker::endpoint::Endpoint;
+use crate::docker::host_path::with_deadline;
 use crate::docker::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 
 /// The longest request head read; a probe's is under 200 bytes.
@@ -247,7 +248,11 @@ impl EngineProbe for PingProbe {
             ping_with_retry(&pinger, &self.endpoint, RetryPolicy::once(PING_TIMEOUT)).await;
         match report.failure {
             None if report.answered() => Ok(()),
-            Some(failure) => Err(format!("{} did not answer: {failure}", self.endpoint)),
+            Some(failure) => Err(format!(
+                "{} did not answer: {}",
+                self.endpoint,
+                with_deadline(failure, PING_TIMEOUT)
+            )),
             None => Err(format!("{} did not answer", self.endpoint)),
         }
     }

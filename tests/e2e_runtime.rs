@@ -346,10 +346,52 @@ fn health_endpoint_reports_the_engine_going_away() {
     proxy.stop();
     let (status, body) = http_get(&c, "/healthz").expect("an answer");
     assert_eq!(status, 503, "{body}");
+    eprintln!("e2e_runtime: /healthz with the host socket gone: {body}");
     assert!(
         body.starts_with("engine: unix:///var/run/docker.sock did not answer"),
         "{body}"
     );
     // The command still runs: ready, just not healthy.
     assert_eq!(http_get(&c, "/readyz").map(|r| r.0), Some(200));
+}
+
+#[test]
+fn with_berths_own_dockerd_paths_are_their_own_host_paths_and_health_pings_it() {
+    let test = "with_berths_own_dockerd_paths_are_their_own_host_paths_and_health_pings_it";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let c = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--no-healthcheck".into(),
+        "-e".into(),
+        format!("BERTH_HEALTH_ADDR=0.0.0.0:{HEALTH_PORT}"),
+        "-e".into(),
+        "BERTH_EXPORT_HOST_PATH=JOBS=/srv/./jobs".into(),
+        workspace_image(),
+        "sh".into(),
+        "-c".into(),
+        "echo \"jobs=$JOBS\"; exec sleep infinity".into(),
+    ]);
+    // dind: the engine runs in this container and sees its file system.
+    assert_eq!(logged_value(&c, "jobs="), "/srv/jobs");
+    let mut health = None;
+    wait_until(READY, || {
+        health = http_get(&c, "/healthz");
+        matches!(health, Some((200, _)))
+    });
+    assert_eq!(health, Some((200, "ok".to_string())), "logs:\n{}", c.logs());
+    assert_eq!(http_get(&c, "/readyz"), Some((200, "ready".to_string())));
+
+    // A hung engine: the ping is bounded, and the answer says so.
+    c.exec_ok(&["pkill", "-STOP", "-x", "dockerd"]);
+    let hung = http_get(&c, "/healthz");
+    c.exec_ok(&["pkill", "-CONT", "-x", "dockerd"]);
+    let (status, body) = hung.expect("an answer");
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("engine: unix:///var/run/docker.sock did not answer")
+            && body.contains("2000 ms"),
+        "{body}"
+    );
 }

@@ -562,6 +562,21 @@ fn describe_mounts(mounts: &[ContainerMount]) -> String {
 
 // ----------------------------------------------------------- the engine API
 
+/// `ping::classify` cannot know the deadline at which bollard gave up (it
+/// reports 0 ms); the caller does.
+pub fn with_deadline(failure: PingFailure, timeout: Duration) -> PingFailure {
+    match failure {
+        PingFailure::Timeout {
+            address,
+            after_ms: 0,
+        } => PingFailure::Timeout {
+            address,
+            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        },
+        other => other,
+    }
+}
+
 /// Looks a container up on an engine. None: the engine has no such container.
 pub trait ContainerLookup {
     fn inspect(
@@ -624,7 +639,10 @@ impl EngineLookup {
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(None),
-            Err(err) => Err(self.unreachable(ping::classify(&err, &self.endpoint))),
+            Err(err) => Err(self.unreachable(with_deadline(
+                ping::classify(&err, &self.endpoint),
+                self.timeout,
+            ))),
         }
     }
 }
@@ -959,6 +977,17 @@ mod tests {
             resolve_exports(&[&export], &EngineView::None, &never, DEFAULT_API_TIMEOUT).await;
         assert!(matches!(none[0], Err(HostPathError::NoEngine { .. })));
         assert_eq!(none[0].as_ref().unwrap_err().exit_code(), 69);
+    }
+
+    #[test]
+    fn timeouts_get_their_deadline() {
+        let t = |after_ms| PingFailure::Timeout {
+            address: "a".into(),
+            after_ms,
+        };
+        let deadline = Duration::from_secs(2);
+        assert_eq!(with_deadline(t(0), deadline), t(2000));
+        assert_eq!(with_deadline(t(7), deadline), t(7));
     }
 
     #[tokio::test]
