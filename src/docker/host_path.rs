@@ -79,7 +79,7 @@ pub enum HostPathError {
         reference: String,
         origin: String,
     },
-    #[error("{dir} is relative: give an absolute path inside the container")]
+    #[error("{} is relative and the current directory is unknown: give an absolute path inside the container", dir.display())]
     RelativeDir { dir: PathBuf },
     #[error("{} is not on a bind mount or volume of this container (mounts: {mounts}): mount it: -v /host/dir:{} or a named volume", dir.display(), dir.display())]
     NotOnMount { dir: PathBuf, mounts: String },
@@ -242,12 +242,7 @@ pub async fn resolve_exports<L: ContainerLookup>(
                 "Docker was not set up for the command (see the warnings above, or `berth doctor`)"
                     .into(),
         }),
-        EngineView::Own => {
-            return exports
-                .iter()
-                .map(|e| Ok(crate_normalize(&e.dir)))
-                .collect()
-        }
+        EngineView::Own => return exports.iter().map(|e| Ok(normalize(&e.dir))).collect(),
         EngineView::Api(endpoint) => {
             let lookup = lookup_for(endpoint.clone(), timeout);
             let mountinfo = read_own_mountinfo();
@@ -472,7 +467,7 @@ pub async fn find_own_container(
 // ------------------------------------------------------ translation (pure)
 
 /// Lexical normalisation: `.` and `..` resolved, no symlinks followed.
-fn crate_normalize(path: &Path) -> PathBuf {
+fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in path.components() {
         match c {
@@ -488,23 +483,23 @@ fn crate_normalize(path: &Path) -> PathBuf {
 
 /// The mount whose destination is the longest component-wise prefix of `dir`.
 pub fn pick_mount<'a>(dir: &Path, mounts: &'a [ContainerMount]) -> Option<&'a ContainerMount> {
-    let dir = crate_normalize(dir);
+    let dir = normalize(dir);
     mounts
         .iter()
-        .filter(|m| dir.starts_with(crate_normalize(&m.destination)))
-        .max_by_key(|m| crate_normalize(&m.destination).components().count())
+        .filter(|m| dir.starts_with(normalize(&m.destination)))
+        .max_by_key(|m| normalize(&m.destination).components().count())
 }
 
 /// `dir`'s host path through `facts`' mounts.
 pub fn translate(dir: &Path, facts: &ContainerFacts) -> Result<PathBuf, HostPathError> {
-    let normal = crate_normalize(dir);
+    let normal = normalize(dir);
     let Some(mount) = pick_mount(&normal, &facts.mounts) else {
         return Err(HostPathError::NotOnMount {
             dir: normal,
             mounts: describe_mounts(&facts.mounts),
         });
     };
-    let destination = crate_normalize(&mount.destination);
+    let destination = normalize(&mount.destination);
     match mount.kind.as_str() {
         "tmpfs" => {
             return Err(HostPathError::Tmpfs {
@@ -544,7 +539,7 @@ pub fn host_path_for(dir: &Path, facts: &ContainerFacts) -> Result<PathBuf, Host
         return first;
     }
     match std::fs::canonicalize(dir) {
-        Ok(real) if real != crate_normalize(dir) => translate(&real, facts).or(first),
+        Ok(real) if real != normalize(dir) => translate(&real, facts).or(first),
         _ => first,
     }
 }
