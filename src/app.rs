@@ -121,6 +121,7 @@ async fn supervise_command(
     let docker = access::prepare(&config, identity.as_ref(), reaper.clone())
         .await
         .map_err(|err| AppError::Docker(err.0))?;
+    let health = crate::health_server::start(&config, &docker).await;
     // Switching identity (setgroups, setgid, setuid) needs root.
     let mut credentials = identity.filter(|_| euid == 0);
     if let Some(creds) = credentials.as_mut() {
@@ -132,6 +133,9 @@ async fn supervise_command(
     }
     let mut child = child_spec(&config, credentials, &paths)?;
     child.env.extend(docker.child_env.iter().cloned());
+    crate::docker::host_path::export_to_command(&config, &docker, &mut child.env)
+        .await
+        .map_err(|err| AppError::Docker(err.to_string()))?;
     let main = reaper
         .spawn(&mut child.command())
         .map_err(|source| AppError::Spawn {
@@ -139,6 +143,7 @@ async fn supervise_command(
             source,
         })?;
     tracing::info!(pid = main.pid, program = ?child.program, "command started");
+    health.command_started();
     crate::init::memory::release_startup_text();
 
     let settings = Supervision {
@@ -160,6 +165,7 @@ async fn supervise_command(
         None => supervisor::Services::NONE,
     };
     let ended = supervisor::supervise(&mut events, main, &settings, &services).await;
+    health.command_exited();
     match ended.command {
         Some(exit) => Ok(config.remap(exit.shell_code())),
         None => Err(AppError::LostSignals),

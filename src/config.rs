@@ -6,6 +6,7 @@
 //! the process environment.
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -14,7 +15,9 @@ use clap::Parser;
 use tracing_subscriber::filter::Targets;
 
 use crate::docker::engine::DindSettings;
+use crate::docker::host_path::{parse_exports, HostPathExport, EXPORT_VAR};
 use crate::docker::policy::{DockerChoice, FailurePolicy};
+use crate::health_server;
 use crate::init::signals;
 use crate::logging::{LogFormat, LogTarget};
 
@@ -45,13 +48,16 @@ Every option can also be set in the environment; a flag wins over its variable:
   DOCKER_TLS_CERTDIR=/certs  generate TLS certificates there and listen on tcp :2376
   DOCKER_TLS_SAN=SANS        extra names for the server certificate
   BERTH_DOCKERD_INSECURE_TCP=ADDR  plain TCP listener (only when asked by name)
+  BERTH_EXPORT_HOST_PATH=VAR=DIR[,VAR2=DIR2]  give the command VAR = the host path of DIR (sibling containers)
+  BERTH_HEALTH_ADDR=0.0.0.0:9385  serve GET /healthz and /readyz over HTTP there
   BERTH_LOG_LEVEL=warn       --log-level
   BERTH_LOG_FORMAT=text      --log-format
   BERTH_LOG_TARGET=auto      --log-target
 
 Subcommands (only as the first argument; use `berth -- doctor` to run a program named doctor):
   berth doctor [--json] [--user USER]  what berth detects about Docker here, and what to fix
-  berth health [--timeout 3s]          exit 0 when the Docker engine answers a ping";
+  berth health [--timeout 3s]          exit 0 when the Docker engine answers a ping
+  berth host-path DIR                  print DIR's path on the engine's host (exit 69: no engine, 78: not on a mount)";
 
 /// `berth [OPTIONS] [--] [COMMAND [ARGS...]]`
 #[derive(Debug, Parser)]
@@ -59,7 +65,7 @@ Subcommands (only as the first argument; use `berth -- doctor` to run a program 
     name = "berth",
     version,
     about = "PID 1 for containers that need Docker: prepares Docker access, reaps zombies, forwards signals, runs your command.",
-    override_usage = "berth [OPTIONS] [--] [COMMAND [ARGS...]]\n       berth doctor [--json] | berth health",
+    override_usage = "berth [OPTIONS] [--] [COMMAND [ARGS...]]\n       berth doctor [--json] | berth health | berth host-path DIR",
     after_help = ENV_HELP
 )]
 pub struct InitArgs {
@@ -146,6 +152,10 @@ pub struct Config {
     pub log_format: LogFormat,
     pub log_target: LogTarget,
     pub dind: DindSettings,
+    /// BERTH_EXPORT_HOST_PATH: variables set to the host path of a directory.
+    pub export_host_paths: Vec<HostPathExport>,
+    /// BERTH_HEALTH_ADDR: where the HTTP health endpoint listens.
+    pub health_addr: Option<SocketAddr>,
     pub command: Vec<OsString>,
 }
 
@@ -337,6 +347,12 @@ impl Config {
                     parse_duration,
                 )?,
             },
+            export_host_paths: r
+                .parsed(EXPORT_VAR, None, EXPORT_VAR, parse_exports)?
+                .unwrap_or_default(),
+            health_addr: r.parsed("BERTH_HEALTH_ADDR", None, "BERTH_HEALTH_ADDR", |v| {
+                health_server::parse_addr(v)
+            })?,
             command: args.command,
         })
     }
@@ -598,6 +614,33 @@ mod tests {
         assert_eq!(config.dind.tls_certdir, None);
         let err = resolve(&[], &[("BERTH_IPTABLES", "ebtables")]).unwrap_err();
         assert_eq!(err.origin, "BERTH_IPTABLES");
+    }
+
+    #[test]
+    fn host_path_exports_and_health_addr() {
+        let config = resolve(
+            &[],
+            &[
+                ("BERTH_EXPORT_HOST_PATH", "JOBS=/var/lib/app/jobs,OUT=/out"),
+                ("BERTH_HEALTH_ADDR", ":9385"),
+            ],
+        )
+        .unwrap();
+        let vars: Vec<&str> = config
+            .export_host_paths
+            .iter()
+            .map(|e| e.var.as_str())
+            .collect();
+        assert_eq!(vars, ["JOBS", "OUT"]);
+        assert_eq!(config.health_addr, Some("0.0.0.0:9385".parse().unwrap()));
+        let defaults = resolve(&[], &[]).unwrap();
+        assert!(defaults.export_host_paths.is_empty() && defaults.health_addr.is_none());
+        let err = resolve(&[], &[("BERTH_EXPORT_HOST_PATH", "JOBS:/x")]).unwrap_err();
+        assert_eq!(err.origin, "BERTH_EXPORT_HOST_PATH");
+        assert!(err.reason.contains("VAR=/abs/dir"), "{err}");
+        let err = resolve(&[], &[("BERTH_HEALTH_ADDR", "health:9385")]).unwrap_err();
+        assert_eq!(err.origin, "BERTH_HEALTH_ADDR");
+        assert!(err.reason.contains("0.0.0.0:9385"), "{err}");
     }
 
     #[test]

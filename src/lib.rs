@@ -13,6 +13,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;
+pub mod health_server;
 pub mod init;
 pub mod logging;
 pub mod users;

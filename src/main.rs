@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use berth::config::{Config, DoctorArgs, HealthArgs, InitArgs};
-use berth::docker::engine;
+use berth::docker::{engine, host_path};
 use berth::exit::Failure;
 use berth::{app, doctor, health, logging};
 
@@ -25,6 +25,7 @@ fn run(argv: Vec<OsString>) -> u8 {
     match argv.get(1).and_then(|a| a.to_str()) {
         Some("doctor") => return doctor(&argv[1..]),
         Some("health") => return health(&argv[1..]),
+        Some("host-path") => return host_path(&argv[1..]),
         _ => {}
     }
     let args = match InitArgs::try_parse_from(&argv) {
@@ -127,6 +128,24 @@ fn health(argv: &[OsString]) -> u8 {
     let verdict = runtime().block_on(health::check(&env, args.timeout));
     println!("{}", verdict.message);
     u8::from(!verdict.healthy)
+}
+
+fn host_path(argv: &[OsString]) -> u8 {
+    let args: host_path::HostPathArgs = match parse_or_exit(argv) {
+        Ok(args) => args,
+        Err(code) => return code,
+    };
+    let env = std::env::vars().collect();
+    match runtime().block_on(host_path::resolve_here(&args.dir, &env, args.timeout)) {
+        Ok(path) => {
+            println!("{}", path.display());
+            0
+        }
+        Err(err) => {
+            eprintln!("berth host-path: {err}");
+            err.exit_code()
+        }
+    }
 }
 
 /// Errors must reach the user even with logging sent to journald.

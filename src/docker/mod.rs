@@ -8,6 +8,7 @@ pub mod dockerd_args;
 pub mod endpoint;
 pub mod engine;
 pub mod evidence;
+pub mod host_path;
 pub mod hostops;
 pub mod mountinfo;
 pub mod ping;

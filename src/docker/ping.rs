@@ -410,7 +410,7 @@ async fn ping_tcp(
 }
 
 /// A bollard client for `endpoint` speaking API `version`.
-fn connect(
+pub(crate) fn connect(
     endpoint: &Endpoint,
     timeout: Duration,
     version: &ClientVersion,
