@@ -146,7 +146,7 @@ CMD [\"sleep\", \"infinity\"]
     let command_owner = c.exec_ok(&[
         "sh",
         "-c",
-        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && awk '/^PPid:/ { print $2 }' $p/status | grep -qx 1 && stat -c %U $p; done",
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = sleep ] && awk '/^PPid:/ { print $2 }' $p/status | grep -qx 1 && stat -c %U $p; done; true",
     ]);
     assert_eq!(command_owner, "vscode", "berth's child runs as vscode");
     let took = c.stop(10);
@@ -172,9 +172,21 @@ CMD [\"sleep\", \"infinity\"]
     let berth_parent = c.exec_ok(&[
         "sh",
         "-c",
-        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = berth ] && awk '/^PPid:/ { print $2 }' $p/status; done",
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = berth ] && awk '/^PPid:/ { print $2 }' $p/status; done; true",
     ]);
     assert_eq!(berth_parent, "1", "one berth, a child of the CLI's sh");
+    // The entrypoint returned, so the CLI's script went on to its idle loop
+    // (an entrypoint that blocked would hold back everything after it).
+    // PID 1's own script names it too: look for the script's process only.
+    let returned = wait_until(READY, || {
+        let out = c.exec(&[
+            "sh",
+            "-c",
+            "for p in /proc/[0-9]*; do tr '\\0' ' ' <$p/cmdline | grep -q '^/bin/sh /usr/local/share/berth-init[.]sh' && echo $p; done; true",
+        ]);
+        out.status.success() && out.stdout.is_empty()
+    });
+    assert!(returned, "berth-init.sh is still running:\n{}", c.logs());
     assert_group_has_vscode(&c);
     let logs = c.logs();
     assert!(
