@@ -137,7 +137,7 @@ if [ "$INSTALL_DOCKER_IO" = true ]; then
 	rm -rf /var/lib/apt/lists/*
 fi
 
-if ! command -v docker >/dev/null 2>&1; then
+if [ "$MODE" != off ] && ! command -v docker >/dev/null 2>&1; then
 	note "no docker CLI in the image: berth still prepares the socket, but \`docker\` will not be found (set installDockerIo to true to add one)"
 fi
 
