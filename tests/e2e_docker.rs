@@ -14,69 +14,18 @@
 mod support;
 
 use std::fs;
-use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::thread;
 use std::time::{Duration, SystemTime};
 
-use support::{require_e2e, rootless_image, wait_until, workspace_image, Container, Docker};
+use support::{
+    engine_socket, require_e2e, rootless_image, wait_until, workspace_image, Container, Docker,
+    SocketProxy,
+};
 
 /// Generous: a loaded 2-core machine starts dockerd in well under this.
 const READY: Duration = Duration::from_secs(90);
-
-fn engine_socket() -> Option<PathBuf> {
-    let host =
-        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-    host.strip_prefix("unix://").map(PathBuf::from)
-}
-
-/// A unix socket owned by `gid` (mode 0660) that forwards every connection to
-/// the engine's socket: the "host socket" a container gets mounted, with a gid
-/// this test chooses, and without changing the engine's own socket.
-struct SocketProxy {
-    dir: tempfile::TempDir,
-}
-
-impl SocketProxy {
-    fn start(target: PathBuf, gid: u32) -> SocketProxy {
-        let dir = tempfile::tempdir().expect("temp dir");
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let path = dir.path().join("docker.sock");
-        let listener = UnixListener::bind(&path).expect("bind proxy socket");
-        std::os::unix::fs::chown(&path, Some(0), Some(gid)).expect("chown proxy socket");
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).unwrap();
-        thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                let target = target.clone();
-                thread::spawn(move || {
-                    if let Ok(upstream) = UnixStream::connect(&target) {
-                        pipe_both_ways(client, upstream);
-                    }
-                });
-            }
-        });
-        SocketProxy { dir }
-    }
-
-    fn path(&self) -> PathBuf {
-        self.dir.path().join("docker.sock")
-    }
-}
-
-fn pipe_both_ways(a: UnixStream, b: UnixStream) {
-    let (mut a_read, mut b_write) = (a.try_clone().unwrap(), b.try_clone().unwrap());
-    let forward = thread::spawn(move || {
-        let _ = io::copy(&mut a_read, &mut b_write);
-        let _ = b_write.shutdown(std::net::Shutdown::Write);
-    });
-    let (mut b_read, mut a_write) = (b, a);
-    let _ = io::copy(&mut b_read, &mut a_write);
-    let _ = a_write.shutdown(std::net::Shutdown::Write);
-    let _ = forward.join();
-}
 
 /// Loads a busybox image (`bb`) into the engine inside `c`, as `user`, with
 /// `env` (`DOCKER_HOST=...` for a rootless engine).

@@ -16,6 +16,9 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -578,5 +581,110 @@ impl Drop for Pty {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+// ------------------------------------------------------- a host socket
+
+/// The engine's unix socket path from `DOCKER_HOST` (default
+/// /var/run/docker.sock); `None` for a tcp:// or ssh:// engine.
+pub fn engine_socket() -> Option<PathBuf> {
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    host.strip_prefix("unix://").map(PathBuf::from)
+}
+
+/// A unix socket owned by `gid` (mode 0660) that forwards every connection to
+/// the engine's socket: the "host socket" a container gets mounted, with a gid
+/// this test chooses, and without changing the engine's own socket.
+pub struct SocketProxy {
+    dir: tempfile::TempDir,
+}
+
+impl SocketProxy {
+    pub fn start(target: PathBuf, gid: u32) -> SocketProxy {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("docker.sock");
+        let listener = UnixListener::bind(&path).expect("bind proxy socket");
+        std::os::unix::fs::chown(&path, Some(0), Some(gid)).expect("chown proxy socket");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
+        thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let target = target.clone();
+                thread::spawn(move || {
+                    if let Ok(upstream) = UnixStream::connect(&target) {
+                        pipe_both_ways(client, upstream);
+                    }
+                });
+            }
+        });
+        SocketProxy { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+}
+
+fn pipe_both_ways(a: UnixStream, b: UnixStream) {
+    let (mut a_read, mut b_write) = (a.try_clone().unwrap(), b.try_clone().unwrap());
+    let forward = thread::spawn(move || {
+        let _ = std::io::copy(&mut a_read, &mut b_write);
+        let _ = b_write.shutdown(std::net::Shutdown::Write);
+    });
+    let (mut b_read, mut a_write) = (b, a);
+    let _ = std::io::copy(&mut b_read, &mut a_write);
+    let _ = a_write.shutdown(std::net::Shutdown::Write);
+    let _ = forward.join();
+}
+
+// ------------------------------------------------------------------ images
+
+/// An image built by a test, `docker rmi -f`'d when dropped (declare it before
+/// the containers that use it, so it drops after them).
+#[derive(Debug)]
+pub struct Image {
+    docker: Docker,
+    pub tag: String,
+}
+
+impl Docker {
+    /// `docker build --label berth-test=1 -t <unique tag> CONTEXT`: the guard
+    /// exists before the build does, so a build that tags and then fails is
+    /// removed too. Returns the build's combined output on failure.
+    pub fn build(&self, context: &std::path::Path, what: &str) -> Result<Image, String> {
+        let image = Image {
+            docker: self.clone(),
+            tag: format!("{}:latest", unique_name(what)),
+        };
+        let out = self.output([
+            OsStr::new("build"),
+            OsStr::new("--label"),
+            OsStr::new(LABEL),
+            OsStr::new("--tag"),
+            OsStr::new(&image.tag),
+            context.as_os_str(),
+        ]);
+        if out.status.success() {
+            Ok(image)
+        } else {
+            Err(format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        let _ = self
+            .docker
+            .command(["rmi", "-f", &self.tag])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
