@@ -127,7 +127,7 @@ pub async fn prepare(
         // Auto mode starts dockerd only as a container's init: berth run by
         // hand on a privileged host must not start a second engine there.
         let message = format!(
-            "berth is not PID 1, so in auto mode it does not start dockerd ({mode} was detected);              set BERTH_DOCKER={mode} to start it anyway"
+            "berth is not PID 1, so in auto mode it does not start dockerd ({mode} was detected); set BERTH_DOCKER={mode} to start it anyway"
         );
         if must_work {
             return Err(AccessError(message));
