@@ -10,6 +10,7 @@ pub mod config;
 pub mod docker;
 pub mod doctor;
 pub mod exit;
+pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod health;

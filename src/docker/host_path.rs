@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::future::Future;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
@@ -466,20 +466,7 @@ pub async fn find_own_container(
 
 // ------------------------------------------------------ translation (pure)
 
-/// Lexical normalisation: `.` and `..` resolved, no symlinks followed.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in path.components() {
-        match c {
-            Component::Normal(p) => out.push(p),
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
-        }
-    }
-    out
-}
+use super::mountinfo::normalize;
 
 /// The mount whose destination is the longest component-wise prefix of `dir`.
 pub fn pick_mount<'a>(dir: &Path, mounts: &'a [ContainerMount]) -> Option<&'a ContainerMount> {

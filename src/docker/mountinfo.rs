@@ -151,8 +151,9 @@ impl MountInfo {
     }
 }
 
-/// Lexical normalisation (no symlinks resolved: mountinfo paths are already canonical).
-fn normalize(path: &Path) -> PathBuf {
+/// Lexical normalisation: `.` and `..` resolved, no symlinks followed
+/// (mountinfo paths are already canonical).
+pub fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
     for c in path.components() {
         match c {

@@ -27,8 +27,8 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -303,33 +303,13 @@ fn read_optional(path: &Path) -> Result<String, RootlessError> {
 /// Replace `path` with `content` atomically: temp file in the same dir with
 /// the original's mode (0644 for a new file), fsync, rename.
 fn replace_file(path: &Path, content: &str) -> Result<(), RootlessError> {
-    let err = |source| RootlessError::Write {
-        path: path.to_owned(),
-        source,
-    };
     let mode = fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o7777);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.berth-tmp"));
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    file.write_all(content.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(err)
+    crate::fsutil::write_atomic(path, content.as_bytes(), mode, None).map_err(|source| {
+        RootlessError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 /// Give `user` a range of [`SUBID_COUNT`] ids in both subuid and subgid when

@@ -9,9 +9,9 @@
 //! read-only root the caller falls back to setgroups(2) for its direct child.
 
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -234,71 +234,15 @@ pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(e),
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{}.berth-{}",
-        file_name.as_deref().unwrap_or("file"),
-        std::process::id()
-    ));
     let mode = original
         .as_ref()
         .map_or(NEW_FILE_MODE, |m| m.mode() & 0o7777);
-    let file = create_temp(&tmp, mode)?;
     let owner = original.as_ref().map(|m| (m.uid(), m.gid()));
-    let result = write_and_rename(file, &tmp, path, dir, mode, owner, contents);
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Creates the temp file exclusively. berth is PID 1, so the name is the same
-/// on every start: a leftover from a crash between create and rename is
-/// removed once (never followed: create_new does not follow symlinks).
-fn create_temp(tmp: &Path, mode: u32) -> io::Result<File> {
-    let open = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(tmp)
-    };
-    match open() {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            fs::remove_file(tmp)?;
-            open()
-        }
-        other => other,
-    }
+    crate::fsutil::write_atomic(path, contents, mode, owner)
 }
 
 /// Mode for an account file that did not exist before (as Debian ships /etc/group).
 const NEW_FILE_MODE: u32 = 0o644;
-
-fn write_and_rename(
-    mut file: File,
-    tmp: &Path,
-    path: &Path,
-    dir: &Path,
-    mode: u32,
-    owner: Option<(u32, u32)>,
-    contents: &[u8],
-) -> io::Result<()> {
-    // The umask narrowed the create mode; set it exactly, then the owner.
-    file.set_permissions(fs::Permissions::from_mode(mode))?;
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
-    }
-    file.write_all(contents)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(tmp, path)?;
-    File::open(dir)?.sync_all()
-}
 
 /// What happened when the plan was applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -508,6 +452,7 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
 
     const GROUP: &str = "\
@@ -897,9 +842,7 @@ weird:x:notanumber:
         let dir = tempfile::tempdir().expect("tempdir");
         let group = dir.path().join("group");
         fs::write(&group, GROUP).expect("write");
-        let stale = dir
-            .path()
-            .join(format!(".group.berth-{}", std::process::id()));
+        let stale = dir.path().join(".group.berth-tmp");
         fs::write(&stale, "half-written").expect("write");
         replace_atomically(&group, b"new\n").expect("replace despite leftover");
         assert_eq!(fs::read_to_string(&group).expect("read"), "new\n");

@@ -25,9 +25,9 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::net::IpAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -325,33 +325,10 @@ fn read_manifest(certdir: &Path) -> Option<Manifest> {
 /// key is never readable by others, not even for an instant; fchmod on the
 /// open file then undoes any umask narrowing for public files.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    let err = |source| TlsError::Write {
+    crate::fsutil::write_atomic(path, bytes, mode, None).map_err(|source| TlsError::Write {
         path: path.to_owned(),
         source,
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{file_name}.berth-tmp"));
-    // A leftover from an interrupted run would make create_new fail.
-    match fs::remove_file(&tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(err(e)),
-    }
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    file.set_permissions(fs::Permissions::from_mode(mode))
-        .map_err(err)?;
-    file.write_all(bytes).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    drop(file);
-    fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 /// Create `dir` with `mode` if absent; tighten an existing dir's mode only
