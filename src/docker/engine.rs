@@ -201,13 +201,13 @@ pub async fn start_dind(
     tracing::info!(args = ?child.args, "starting dockerd");
     let dockerd = Daemon::start(
         DaemonSpec {
-            name: "dockerd",
-            child,
-            ready: Readiness::DockerApi(DIND_SOCKET.into()),
-            ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
-            max_restarts: MAX_RESTARTS,
-            log_file: settings.log_file.clone(),
             before_start: Some(remove_stale_pid_files),
+            ..daemon_spec(
+                "dockerd",
+                child,
+                Readiness::DockerApi(DIND_SOCKET.into()),
+                settings,
+            )
         },
         reaper,
     )
@@ -298,15 +298,7 @@ pub async fn start_rootless(
     }
     tracing::info!(args = ?child.args, "starting rootless dockerd");
     let dockerd = Daemon::start(
-        DaemonSpec {
-            name: "dockerd",
-            child,
-            ready: Readiness::DockerApi(socket),
-            ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
-            max_restarts: MAX_RESTARTS,
-            log_file: settings.log_file.clone(),
-            before_start: None,
-        },
+        daemon_spec("dockerd", child, Readiness::DockerApi(socket), settings),
         reaper,
     )
     .await?;
@@ -357,19 +349,35 @@ async fn start_containerd(
     let mut child = ChildSpec::new(program);
     child.args = vec!["--config".into(), config.into()];
     let containerd = Daemon::start(
-        DaemonSpec {
-            name: "containerd",
+        daemon_spec(
+            "containerd",
             child,
-            ready: Readiness::Accepts(CONTAINERD_SOCKET.into()),
-            ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
-            max_restarts: MAX_RESTARTS,
-            log_file: settings.log_file.clone(),
-            before_start: None,
-        },
+            Readiness::Accepts(CONTAINERD_SOCKET.into()),
+            settings,
+        ),
         reaper,
     )
     .await?;
     Ok(containerd)
+}
+
+/// A daemon of berth's, with the user's timeout and log file and the
+/// restart budget.
+fn daemon_spec(
+    name: &'static str,
+    child: ChildSpec,
+    ready: Readiness,
+    settings: &DindSettings,
+) -> DaemonSpec {
+    DaemonSpec {
+        name,
+        child,
+        ready,
+        ready_timeout: settings.ready_timeout.unwrap_or(DEFAULT_READY_TIMEOUT),
+        max_restarts: MAX_RESTARTS,
+        log_file: settings.log_file.clone(),
+        before_start: None,
+    }
 }
 
 fn write_config(path: &Path) -> std::io::Result<()> {
