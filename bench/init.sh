@@ -25,6 +25,9 @@ if ((${#need[@]})); then
 fi
 
 cargo build --release --quiet
+# berth as an init only: Docker detection (a stat and a ping or two) is not
+# what tini and the others do, and is measured by bench/dind.sh instead.
+export BERTH_DOCKER=off
 berth=$PWD/target/x86_64-unknown-linux-gnu/release/berth
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -66,6 +69,7 @@ hyperfine "${storm_args[@]}" "${storm_cmds[@]}" >/dev/null
   echo "Produced by \`bash bench/init.sh\` on $(date -u +%Y-%m-%d), one run, all inits side by side."
   echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), $(. /etc/os-release; echo "$PRETTY_NAME")."
   echo "Exec overhead: mean of $runs runs of \`INIT -- true\` (hyperfine -N). Orphan storm: mean of 5 runs of 2000 orphans."
+  echo "Each init runs as a plain process (a subreaper where it has the option); berth with BERTH_DOCKER=off, as an init only."
   echo
   echo "| init | binary | static | exec \`-- true\` (ms) | ratio to tini | RSS supervising (kB) | orphan storm (ms) |"
   echo "|---|---|---|---|---|---|---|"

@@ -144,7 +144,12 @@ async fn supervise_command(
         })?;
     tracing::info!(pid = main.pid, program = ?child.program, "command started");
     health.command_started();
-    crate::init::memory::release_startup_text();
+    // Later, not now: reading /proc/self/smaps costs more than a short
+    // command's whole run, and only a long-running supervision gains.
+    tokio::task::spawn_local(async {
+        tokio::time::sleep(crate::init::memory::TRIM_AFTER).await;
+        crate::init::memory::release_startup_text();
+    });
 
     let settings = Supervision {
         grace: config.grace,

@@ -14,6 +14,9 @@
 
 use std::fs;
 
+/// How long the command must have run before berth trims its resident set.
+pub const TRIM_AFTER: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// One line of /proc/self/maps that matters here.
 #[derive(Debug, PartialEq, Eq)]
 struct Mapping<'a> {
