@@ -101,7 +101,7 @@ stop_run() {
   echo "$took $clean"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 declare -A ready stop_time stop_clean
 for variant in bare berth berth-tls; do
@@ -117,11 +117,11 @@ for variant in berth bare background; do
     times+=("$t") cleans+=("$c")
   done
   stop_time[$variant]=$(printf '%s\n' "${times[@]}" | median)
-  stop_clean[$variant]=$(printf '%s\n' "${cleans[@]}" | median)
+  stop_clean[$variant]=$(printf '%s\n' "${cleans[@]}" | median | awk '{printf "%d", $1}')
   echo "stop $variant: ${times[*]} clean ${cleans[*]}" >&2
 done
 
-ratio() { echo "scale=2; $1 / $2" | bc; }
+ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 diff_ms() { echo "($1 - $2) * 1000 / 1" | bc; }
 {
   echo "# Docker-in-docker benchmark"
