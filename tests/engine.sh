@@ -155,6 +155,15 @@ start_private() {
 	if [[ -e $PIDFILE ]] && ! private_pid >/dev/null; then
 		rm -f "$PIDFILE"
 	fi
+	# So does containerd's: dockerd takes a pid that kill -0 still finds (a
+	# zombie not yet reaped) for a running containerd and waits for its socket.
+	local containerd_pidfile=$RUN_DIR/exec/containerd/containerd.pid containerd_pid
+	if [[ -s $containerd_pidfile ]]; then
+		containerd_pid=$(<"$containerd_pidfile")
+		if ! alive "$containerd_pid"; then
+			rm -f "$containerd_pidfile"
+		fi
+	fi
 	pick_subnets
 	write_config
 	ensure_bridge
