@@ -191,13 +191,7 @@ pub async fn start_dind(
             .insert(0, format!("--containerd={CONTAINERD_SOCKET}"));
     }
     let command = dockerd_args::dockerd_command(&opts)?;
-    let mut child = ChildSpec::new(command.program);
-    child.args = command.args.into_iter().map(OsString::from).collect();
-    child.env = command
-        .env
-        .into_iter()
-        .map(|(k, v)| (OsString::from(k), v))
-        .collect();
+    let child = child_spec(command.program, command.args, command.env);
     tracing::info!(args = ?child.args, "starting dockerd");
     let dockerd = Daemon::start(
         DaemonSpec {
@@ -286,13 +280,7 @@ pub async fn start_rootless(
     let command = rootless::rootless_command(&rootless_user, &paths.run_user, &kit, &dockerd)
         .map_err(|err| EngineError::Rootless(err.to_string()))?;
     let socket = PathBuf::from(command.docker_host.trim_start_matches("unix://"));
-    let mut child = ChildSpec::new(command.program);
-    child.args = command.args.into_iter().map(OsString::from).collect();
-    child.env = command
-        .env
-        .into_iter()
-        .map(|(k, v)| (OsString::from(k), v))
-        .collect();
+    let mut child = child_spec(command.program, command.args, command.env);
     if nix::unistd::geteuid().as_raw() != user.uid {
         child.credentials = Some(user.clone());
     }
@@ -359,6 +347,17 @@ async fn start_containerd(
     )
     .await?;
     Ok(containerd)
+}
+
+/// A daemon's process: program, arguments, and variables on top of berth's.
+fn child_spec(program: PathBuf, args: Vec<String>, env: Vec<(String, OsString)>) -> ChildSpec {
+    let mut child = ChildSpec::new(program);
+    child.args = args.into_iter().map(OsString::from).collect();
+    child.env = env
+        .into_iter()
+        .map(|(k, v)| (OsString::from(k), v))
+        .collect();
+    child
 }
 
 /// A daemon of berth's, with the user's timeout and log file and the

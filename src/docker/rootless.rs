@@ -474,16 +474,21 @@ fn check_idmap(
 
 // ---------------------------------------------------------------- /dev/net/tun
 
-/// Whether the uid/gids may open a file of this owner and mode read-write.
-pub fn can_read_write(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> bool {
-    let bits = if user.uid == file_uid {
+/// The rwx bits that apply to `user` for a file of this owner and mode:
+/// the owner's, else the group's, else the others' (no root override).
+fn permission_bits(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> u32 {
+    if user.uid == file_uid {
         (mode >> 6) & 0o7
     } else if user.gid == file_gid || user.groups.contains(&file_gid) {
         (mode >> 3) & 0o7
     } else {
         mode & 0o7
-    };
-    bits & 0o6 == 0o6
+    }
+}
+
+/// Whether the uid/gids may open a file of this owner and mode read-write.
+pub fn can_read_write(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> bool {
+    permission_bits(file_uid, file_gid, mode, user) & 0o6 == 0o6
 }
 
 /// The mount that holds `path`: the longest mount point that is an
@@ -685,15 +690,10 @@ fn check_home(user: &RootlessUser) -> Finding {
     }
 }
 
+/// Whether the user may create entries in a directory of this owner and mode
+/// (write and search).
 fn can_write(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> bool {
-    let bits = if user.uid == file_uid {
-        (mode >> 6) & 0o7
-    } else if user.gid == file_gid || user.groups.contains(&file_gid) {
-        (mode >> 3) & 0o7
-    } else {
-        mode & 0o7
-    };
-    bits & 0o3 == 0o3
+    permission_bits(file_uid, file_gid, mode, user) & 0o3 == 0o3
 }
 
 // ---------------------------------------------------------------- checklist
