@@ -429,3 +429,42 @@ fn rootless_workspace_runs_an_inner_container() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_dockerd_that_cannot_start_is_explained_and_the_policy_decides() {
+    let test = "a_dockerd_that_cannot_start_is_explained_and_the_policy_decides";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let run = |policy: &str| {
+        docker.run_detached(&[
+            "--privileged".to_string(),
+            "--no-healthcheck".into(),
+            "-e".into(),
+            "BERTH_DOCKERD_ARGS=--no-such-flag".into(),
+            "-e".into(),
+            format!("BERTH_ON_DOCKER_FAILURE={policy}"),
+            workspace_image(),
+            "sh".into(),
+            "-c".into(),
+            "echo the-command-ran".into(),
+        ])
+    };
+    // fail: berth exits 69 and says why, in dockerd's own words.
+    let failing = run("fail");
+    assert_eq!(failing.wait_exit_code(READY), 69, "{}", failing.logs());
+    let logs = failing.logs();
+    assert!(
+        logs.contains("no-such-flag"),
+        "dockerd's error is not quoted:\n{logs}"
+    );
+    assert!(!logs.contains("the-command-ran"), "{logs}");
+    // warn (the default): one warning, and the command runs without Docker.
+    let warning = run("warn");
+    assert_eq!(warning.wait_exit_code(READY), 0, "{}", warning.logs());
+    let logs = warning.logs();
+    assert!(
+        logs.contains("the-command-ran") && logs.contains("no-such-flag"),
+        "{logs}"
+    );
+}

@@ -205,7 +205,17 @@ pub async fn start_dind(
         },
         reaper,
     )
-    .await?;
+    .await;
+    let dockerd = match dockerd {
+        Ok(dockerd) => dockerd,
+        Err(err) => {
+            // No engine after all: containerd has nothing to serve.
+            if let Some(containerd) = &containerd {
+                containerd.stop();
+            }
+            return Err(err.into());
+        }
+    };
     Ok(Started {
         engine: Rc::new(Engine {
             dockerd,
