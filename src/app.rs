@@ -116,11 +116,20 @@ async fn supervise_command(
     let reaper = Rc::new(Reaper::new());
     let (mut events, _pump) = supervisor::start_pump(signals, reaper.clone());
 
+    let settings = Supervision {
+        grace: config.grace,
+        signal_group: config.signal_group,
+        proc_root: paths.proc_root.clone(),
+        me: std::process::id() as i32,
+    };
     let euid = nix::unistd::geteuid().as_raw();
     let identity = identity(&config, &paths)?;
-    let docker = access::prepare(&config, identity.as_ref(), reaper.clone())
-        .await
-        .map_err(|err| AppError::Docker(err.0))?;
+    let prepare = access::prepare(&config, identity.as_ref(), reaper.clone());
+    let docker = match supervisor::unless_stopped(&mut events, &settings, prepare).await {
+        Ok(prepared) => prepared.map_err(|err| AppError::Docker(err.0))?,
+        // Stopped before the command ran: end as a command killed by it would.
+        Err(signal) => return Ok(crate::exit::SIGNAL_BASE.wrapping_add(signal as u8)),
+    };
     let health = crate::health_server::start(&config, &docker).await;
     // Switching identity (setgroups, setgid, setuid) needs root.
     let mut credentials = identity.filter(|_| euid == 0);
@@ -151,12 +160,6 @@ async fn supervise_command(
         crate::init::memory::release_startup_text();
     });
 
-    let settings = Supervision {
-        grace: config.grace,
-        signal_group: config.signal_group,
-        proc_root: paths.proc_root.clone(),
-        me: std::process::id() as i32,
-    };
     let stop_dockerd = || {
         if let Some(engine) = &docker.engine {
             engine::Engine::stop(engine);

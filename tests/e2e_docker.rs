@@ -15,6 +15,7 @@ mod support;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -466,5 +467,51 @@ fn a_dockerd_that_cannot_start_is_explained_and_the_policy_decides() {
     assert!(
         logs.contains("the-command-ran") && logs.contains("no-such-flag"),
         "{logs}"
+    );
+}
+
+#[test]
+fn docker_stop_during_a_slow_dockerd_start_returns_at_once() {
+    let test = "docker_stop_during_a_slow_dockerd_start_returns_at_once";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    // A dockerd that never answers: berth waits for its ping (60 s by default).
+    let fake = tempfile::tempdir().unwrap();
+    fs::set_permissions(fake.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let script = fake.path().join("dockerd");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho fake dockerd never gets ready >&2\nexec sleep 1000\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let c = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--no-healthcheck".into(),
+        "-v".into(),
+        format!("{}:/fake:ro", fake.path().display()),
+        "-e".into(),
+        "PATH=/fake:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        "-e".into(),
+        "BERTH_LOG_LEVEL=info".into(),
+        workspace_image(),
+        "sleep".into(),
+        "infinity".into(),
+    ]);
+    c.wait_for_log("starting dockerd", READY);
+    let took = c.stop(10);
+    eprintln!("e2e_docker: docker stop while dockerd was starting took {took:.2?}");
+    // 143: berth acted on SIGTERM itself; 137 would be docker's SIGKILL after 10 s.
+    assert_eq!(
+        c.inspect("{{.State.ExitCode}}"),
+        "143",
+        "logs:\n{}",
+        c.logs()
+    );
+    assert!(
+        c.logs().contains("stopped while starting up"),
+        "{}",
+        c.logs()
     );
 }

@@ -199,6 +199,37 @@ fn forward(target: i32, received: Received) {
     }
 }
 
+/// Waits for the future `work` (start-up before the command: Docker set-up)
+/// while watching the signals. SIGTERM or SIGINT there cancels it: every
+/// process berth started is SIGKILLed (nothing of the user's runs yet, and a
+/// dockerd still starting has nothing to save) and `Err(signal)` returned, so
+/// `docker stop` during a slow start returns at once instead of after its
+/// timeout. Other signals have no command to go to yet and are dropped.
+pub async fn unless_stopped<T>(
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    settings: &Supervision,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, i32> {
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            event = events.recv() => match event {
+                Some(Event::Signal(received)) if matches!(received.signo, libc::SIGTERM | libc::SIGINT) => {
+                    tracing::warn!(signal = %signals::name(received.signo), "stopped while starting up; killing what was started");
+                    signal_leftovers(settings, &|_| false, libc::SIGKILL);
+                    return Err(received.signo);
+                }
+                Some(Event::Signal(received)) => {
+                    tracing::debug!(signal = %signals::name(received.signo), "no command yet; not forwarded");
+                }
+                Some(Event::Reaped(_)) => {}
+                None => return Err(libc::SIGKILL),
+            },
+        }
+    }
+}
+
 fn signal_leftovers(settings: &Supervision, spare: &dyn Fn(&ProcInfo) -> bool, sig: i32) {
     let all = procs::list(&settings.proc_root);
     let pids = procs::to_stop(&all, settings.me, spare);
