@@ -171,6 +171,24 @@ pub fn normalize(path: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    #[test]
+    fn escapes_and_optional_fields() {
+        let text =
+            "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 shared:2 - ext3 /dev/root rw\n\
+                    garbage\n\
+                    40 1 0:5 / /sys/kernel/security rw - securityfs securityfs rw\n";
+        let info = MountInfo::parse(text);
+        assert_eq!(info.mounts.len(), 2);
+        assert_eq!(info.unparsed_lines, 1);
+        let m = &info.mounts[0];
+        assert_eq!(m.mount_point, "/mnt two");
+        assert_eq!(m.fs_type, "ext3");
+        assert_eq!(m.source, "/dev/root");
+        assert_eq!(m.root, "/mnt1");
+        assert_eq!(m.optional_fields, vec!["master:1", "shared:2"]);
+        assert!(info.is_mount_point(Path::new("/sys/kernel/security")));
+    }
+
     const LINE: &str =
         "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue";
 

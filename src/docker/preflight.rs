@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::dockerd_args::{DockerdFeatures, DockerdOptions};
 use super::hostops::HostOps;
+use super::mountinfo::MountInfo;
 
 /// overlayfs's statfs magic: the data root sits on the container's own
 /// overlay root, so overlay2 cannot stack on it.
@@ -333,61 +334,6 @@ pub fn run_all(
     PreflightReport { steps, decisions }
 }
 
-// ---------------------------------------------------------------- mountinfo
-
-/// One line of `/proc/<pid>/mountinfo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountEntry {
-    /// Path inside the mounted filesystem that is the mount's root.
-    pub root: String,
-    pub mount_point: PathBuf,
-    pub fstype: String,
-    pub source: String,
-}
-
-/// Undo mountinfo's octal escapes (`\040` for space, `\011`, `\012`, `\134`).
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            let octal = field
-                .get(i + 1..i + 4)
-                .filter(|d| d.bytes().all(|b| (b'0'..=b'7').contains(&b)))
-                .and_then(|d| u8::from_str_radix(d, 8).ok());
-            if let Some(v) = octal {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Parse mountinfo text; malformed lines are skipped.
-pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let left: Vec<&str> = left.split(' ').collect();
-            let mut right = right.split(' ');
-            if left.len() < 6 {
-                return None;
-            }
-            Some(MountEntry {
-                root: unescape_mountinfo(left[3]),
-                mount_point: PathBuf::from(unescape_mountinfo(left[4])),
-                fstype: right.next()?.to_owned(),
-                source: unescape_mountinfo(right.next().unwrap_or("")),
-            })
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------- (a) securityfs
 
 /// (a) Mount securityfs at `/sys/kernel/security` when it is not mounted, so
@@ -399,9 +345,7 @@ pub fn mount_securityfs(paths: &PreflightPaths, ops: &dyn HostOps) -> StepRecord
         return StepRecord::skipped(STEP, format!("{} does not exist", target.display()));
     }
     let mounted = match fs::read_to_string(&paths.mountinfo) {
-        Ok(text) => parse_mountinfo(&text)
-            .iter()
-            .any(|m| &m.mount_point == target),
+        Ok(text) => MountInfo::parse(&text).is_mount_point(target),
         Err(err) => {
             return StepRecord::warn(
                 STEP,
@@ -1053,21 +997,6 @@ mod tests {
     }
 
     // ---- mountinfo / securityfs
-
-    #[test]
-    fn mountinfo_parses_escapes_and_optional_fields() {
-        let text =
-            "36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 shared:2 - ext3 /dev/root rw\n\
-                    garbage\n\
-                    40 1 0:5 / /sys/kernel/security rw - securityfs securityfs rw\n";
-        let m = parse_mountinfo(text);
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[0].mount_point, PathBuf::from("/mnt two"));
-        assert_eq!(m[0].fstype, "ext3");
-        assert_eq!(m[0].source, "/dev/root");
-        assert_eq!(m[0].root, "/mnt1");
-        assert_eq!(m[1].fstype, "securityfs");
-    }
 
     #[test]
     fn securityfs_is_mounted_when_absent_from_mountinfo() {

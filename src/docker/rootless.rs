@@ -35,7 +35,7 @@ use serde::Serialize;
 
 use super::dockerd_args::{dockerd_command, DockerdArgsError, DockerdOptions, Flavor};
 use super::hostops::HostOps;
-use super::preflight::{parse_mountinfo, MountEntry};
+use super::mountinfo::MountInfo;
 
 /// First subordinate id berth hands out (shadow's SUB_UID_MIN default).
 pub const SUBID_FLOOR: u64 = 100_000;
@@ -491,33 +491,18 @@ pub fn can_read_write(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUs
     permission_bits(file_uid, file_gid, mode, user) & 0o6 == 0o6
 }
 
-/// The mount that holds `path`: the longest mount point that is an
-/// ancestor, the later line winning among equals (it shadows the earlier).
-fn containing_mount<'a>(mounts: &'a [MountEntry], path: &Path) -> Option<&'a MountEntry> {
-    let mut best: Option<&MountEntry> = None;
-    for m in mounts.iter().filter(|m| path.starts_with(&m.mount_point)) {
-        let deeper = best.is_none_or(|b| {
-            m.mount_point.components().count() >= b.mount_point.components().count()
-        });
-        if deeper {
-            best = Some(m);
-        }
-    }
-    best
-}
-
 /// Whether the tun node is the container's own (safe to chown), judged from
 /// mountinfo: not a bind mount itself, and not on a devtmpfs (the host's).
 fn tun_node_is_private(mountinfo_text: &str, tun: &Path) -> Result<(), String> {
-    let mounts = parse_mountinfo(mountinfo_text);
-    match containing_mount(&mounts, tun) {
-        Some(m) if m.mount_point == tun => {
+    let mounts = MountInfo::parse(mountinfo_text);
+    match mounts.mount_containing(tun) {
+        Some(m) if Path::new(&m.mount_point) == tun => {
             Err(format!("{} is bind-mounted from the host", tun.display()))
         }
-        Some(m) if m.fstype == "devtmpfs" => Err(format!(
+        Some(m) if m.fs_type == "devtmpfs" => Err(format!(
             "{} is on the host's devtmpfs ({})",
             tun.display(),
-            m.mount_point.display()
+            m.mount_point
         )),
         Some(_) => Ok(()),
         None => Err(format!("no mount holding {} in mountinfo", tun.display())),
