@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::docker::detect::MODE_VAR;
+use crate::docker::detect::{HostPaths, MODE_VAR};
 use crate::docker::endpoint::{configured_endpoint, DockerEnv, Endpoint};
 use crate::docker::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 
@@ -38,11 +38,9 @@ pub fn engine_endpoint(
         .get("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(format!("/run/user/{euid}")));
-    let candidates = [
-        PathBuf::from("/var/run/docker.sock"),
-        PathBuf::from("/run/docker.sock"),
-        runtime_dir.join("docker.sock"),
-    ];
+    // Detection's default sockets, then the rootless user's.
+    let mut candidates = HostPaths::default().socket_candidates;
+    candidates.push(runtime_dir.join("docker.sock"));
     Ok(candidates
         .into_iter()
         .find(|path| path.exists())
