@@ -46,7 +46,6 @@ pub struct AccessError(pub String);
 /// request replaced by what the configuration resolved (flags included).
 pub fn detection_env(config: &Config) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = std::env::vars().collect();
-    env.remove(detect::TOGGLE_VAR);
     let request = match config.docker {
         DockerChoice::Auto => "auto".to_string(),
         DockerChoice::Off => "off".to_string(),

@@ -1,8 +1,10 @@
 //! Which Docker access mode applies here, with the evidence for the choice.
 //!
 //! One ordered function ([`detect`]) walks the steps of DESIGN.md: explicit
-//! BERTH_DOCKER / toggle -> remote -> mounted socket -> sysbox -> privileged
-//! (dind) -> rootless -> none. Every probe records what it saw, so `berth
+//! BERTH_DOCKER -> remote -> mounted socket -> sysbox -> privileged (dind) ->
+//! rootless -> none. The WS_DOCKER_ENABLE_CLIENT toggle and the image's
+//! opt-in are folded into BERTH_DOCKER by the configuration
+//! ([`crate::docker::policy::DockerChoice::combine`]) before detection runs. Every probe records what it saw, so `berth
 //! doctor` can say why a mode was or was not chosen. A forced mode that
 //! cannot work is an error naming the missing piece, never a fallback.
 //! All paths and the environment are injected; pings go through [`Pinger`].
@@ -31,8 +33,6 @@ use super::rootless::{self, RootlessPaths, RootlessUser, Status};
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// Selects the mode; unset, empty or `auto` means detect.
 pub const MODE_VAR: &str = "BERTH_DOCKER";
-/// Workspace platforms' switch for "set Docker up" (1/true/yes/on or 0/false/no/off).
-pub const TOGGLE_VAR: &str = "WS_DOCKER_ENABLE_CLIENT";
 
 /// How berth gives the container Docker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -127,8 +127,6 @@ impl fmt::Display for ModeRequest {
 pub enum DetectError {
     #[error("{MODE_VAR}: {0}")]
     BadMode(#[from] ParseModeError),
-    #[error("{TOGGLE_VAR}={value:?}: expected 1/true/yes/on or 0/false/no/off")]
-    BadToggle { value: String },
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     #[error("{MODE_VAR}={mode} but {reason}")]
@@ -170,8 +168,6 @@ impl Default for HostPaths {
 /// Policy knobs that are not environment variables.
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
-    /// The image asks for opt-in: an unset toggle means Off.
-    pub opt_in: bool,
     /// Effective uid of berth (rootless only applies to non-root).
     pub euid: u32,
     /// The user rootless dockerd would run as (None: rootless not considered).
@@ -183,7 +179,6 @@ pub struct DetectOptions {
 impl Default for DetectOptions {
     fn default() -> Self {
         Self {
-            opt_in: false,
             euid: 0,
             rootless_user: None,
             remote_retry: RetryPolicy::default(),
@@ -295,20 +290,6 @@ impl ProcFacts {
     }
 }
 
-/// Reads a boolean toggle; None when unset or empty.
-pub fn parse_toggle(value: Option<&str>) -> Result<Option<bool>, DetectError> {
-    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    match v.to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Ok(Some(true)),
-        "0" | "false" | "no" | "off" => Ok(Some(false)),
-        _ => Err(DetectError::BadToggle {
-            value: v.to_owned(),
-        }),
-    }
-}
-
 /// The detection walk. See the module documentation for the order.
 pub async fn detect(
     paths: &HostPaths,
@@ -321,10 +302,13 @@ pub async fn detect(
         .map(String::as_str)
         .unwrap_or("")
         .parse()?;
-    let toggle = parse_toggle(env.get(TOGGLE_VAR).map(String::as_str))?;
     let mut evidence = Vec::new();
-    if let Some(why) = off_reason(requested, toggle, options.opt_in) {
-        evidence.push(Evidence::new("request", Verdict::Chosen, why));
+    if requested == ModeRequest::Forced(Mode::Off) {
+        evidence.push(Evidence::new(
+            "request",
+            Verdict::Chosen,
+            format!("{MODE_VAR}=off"),
+        ));
         return Ok(Detection::new(requested, Some(Mode::Off), evidence));
     }
     let what = match requested {
@@ -347,20 +331,6 @@ pub async fn detect(
     match requested {
         ModeRequest::Forced(mode) => probe.forced(mode).await,
         ModeRequest::Auto => probe.auto().await,
-    }
-}
-
-/// Step 1: BERTH_DOCKER=off, or the toggle says no (or is unset where the
-/// image asks for opt-in). None: go on detecting.
-fn off_reason(requested: ModeRequest, toggle: Option<bool>, opt_in: bool) -> Option<String> {
-    match (requested, toggle) {
-        (ModeRequest::Forced(Mode::Off), _) => Some(format!("{MODE_VAR}=off")),
-        (ModeRequest::Forced(_), _) => None,
-        (ModeRequest::Auto, Some(false)) => Some(format!("{TOGGLE_VAR} is false")),
-        (ModeRequest::Auto, None) if opt_in => Some(format!(
-            "the image asks for opt-in and {TOGGLE_VAR} is unset"
-        )),
-        (ModeRequest::Auto, _) => None,
     }
 }
 
@@ -1094,37 +1064,12 @@ mod tests {
     }
 
     #[test]
-    fn toggle_values() {
-        assert_eq!(parse_toggle(None).expect("ok"), None);
-        assert_eq!(parse_toggle(Some(" ")).expect("ok"), None);
-        assert_eq!(parse_toggle(Some("1")).expect("ok"), Some(true));
-        assert_eq!(parse_toggle(Some("FALSE")).expect("ok"), Some(false));
-        assert!(parse_toggle(Some("maybe")).is_err());
-    }
-
-    #[test]
-    fn forced_off_and_toggle_off() {
+    fn forced_off_probes_nothing() {
         let mut h = FakeHost::plain();
         h.set(MODE_VAR, "off");
         let (d, asked) = h.detect(vec![]);
         assert_eq!(d.expect("ok").mode, Some(Mode::Off));
         assert!(asked.is_empty());
-        let mut h = FakeHost::plain();
-        h.set(TOGGLE_VAR, "0");
-        assert_eq!(h.detect(vec![]).0.expect("ok").mode, Some(Mode::Off));
-    }
-
-    #[test]
-    fn opt_in_image_with_unset_toggle_is_off_and_set_toggle_detects() {
-        let mut h = FakeHost::plain();
-        h.options.opt_in = true;
-        assert_eq!(h.detect(vec![]).0.expect("ok").mode, Some(Mode::Off));
-        h.set(TOGGLE_VAR, "1");
-        h.add_socket(true);
-        assert_eq!(
-            h.detect(vec![Ok(engine())]).0.expect("ok").mode,
-            Some(Mode::Socket)
-        );
     }
 
     #[test]
