@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{
-    image_args, init_is_stand_in, require_e2e, skip, unique_name, wait_until, workspace_image,
-    Container, Docker, Pty, LABEL,
+    image_args, init_is_stand_in, label, require_e2e, skip, unique_name, wait_until,
+    workspace_image, Container, Docker, Pty,
 };
 
 /// Long enough for a slow, loaded machine; a healthy run takes a second or two.
@@ -193,7 +193,7 @@ fn interactive_shell_ctrl_c_interrupts_the_foreground_job() {
     let name = unique_name("tty");
     let _guard = Container::adopt(&docker, &name);
     let mut cmd = Command::new(std::env::var("BERTH_DOCKER_CLI").unwrap_or("docker".into()));
-    cmd.args(["run", "-it", "--rm", "--label", LABEL, "--name", &name])
+    cmd.args(["run", "-it", "--rm", "--label", &label(), "--name", &name])
         .args(init_args())
         .args(image_args(&workspace_image()))
         .arg("bash");

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use support::{require_e2e, wait_until, workspace_image, Container, Docker};
+use support::{label, require_e2e, wait_until, workspace_image, Container, Docker};
 
 /// Generous: a loaded 2-core machine starts a container in well under this.
 const READY: Duration = Duration::from_secs(60);
@@ -122,9 +122,10 @@ fn worker_script(image: &str) -> String {
     format!(
         "set -e; echo from-worker > {COMPILES}/job.txt; \
          echo \"host-dir=$SANDBOXED_COMPILES_HOST_DIR\"; \
-         seen=$(docker run --rm --label berth-test=1 -v \"$SANDBOXED_COMPILES_HOST_DIR:/job\" \
+         seen=$(docker run --rm --label {label} -v \"$SANDBOXED_COMPILES_HOST_DIR:/job\" \
            --entrypoint sh {image} -c 'cat /job/job.txt; echo from-sibling > /job/result.txt'); \
-         echo \"sibling-saw=$seen\"; exec sleep infinity"
+         echo \"sibling-saw=$seen\"; exec sleep infinity",
+        label = label()
     )
 }
 

@@ -7,8 +7,9 @@
 BERTH_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Where tarballs and other slow-to-make inputs are kept between runs.
 BERTH_TEST_CACHE=${BERTH_TEST_CACHE:-/var/cache/berth-test}
-# Every container, volume and network the tests create carries this label, so
-# a teardown can find what a crashed run left behind.
+# Every container, volume and network the tests create carries the label
+# berth-test=<run id> (tests/support's label()), so a run's teardown removes
+# its own objects and never those of another run sharing the engine.
 # shellcheck disable=SC2034
 BERTH_TEST_LABEL=berth-test
 

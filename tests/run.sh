@@ -11,9 +11,9 @@
 #  6. cargo test --test e2e_*: end-to-end tests against that engine, with
 #     BERTH_E2E=1 and DOCKER_HOST exported
 #
-# Teardown (a trap, so it also runs on failure or Ctrl-C) removes containers,
-# volumes and networks labelled berth-test, and stops the engine if this run
-# started it.
+# Teardown (a trap, so it also runs on failure or Ctrl-C) removes the
+# containers, volumes and networks labelled berth-test=<this run's id>, and
+# stops the engine if this run started it.
 #
 # Without an engine (not root, no socket) the e2e tests are skipped with a loud
 # banner and everything else still runs; under CI=true that is a failure.
@@ -33,6 +33,9 @@ IMAGE_BIN=${BERTH_BIN:-$RELEASE_BIN}
 E2E_THREADS=${BERTH_E2E_THREADS:-2}
 
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/berth-run.XXXXXX")
+# This run's label value: the teardown sweeps berth-test=$BERTH_TEST_RUN_ID
+# only, so two runs on one engine do not remove each other's containers.
+export BERTH_TEST_RUN_ID=${BERTH_TEST_RUN_ID:-run-$$-$(date +%s)}
 FAILED=()
 PASSED=()
 E2E_SUMMARY="e2e: not reached"
@@ -131,14 +134,14 @@ run_engine_unit() {
 }
 
 cleanup_labelled() {
-	local ids
-	ids=$(docker ps -aq --filter "label=$BERTH_TEST_LABEL" 2>/dev/null || true)
+	local ids filter="label=$BERTH_TEST_LABEL=$BERTH_TEST_RUN_ID"
+	ids=$(docker ps -aq --filter "$filter" 2>/dev/null || true)
 	# shellcheck disable=SC2086 # one id per word
 	[[ -z $ids ]] || docker rm -f -v $ids >/dev/null 2>&1 || true
-	ids=$(docker volume ls -q --filter "label=$BERTH_TEST_LABEL" 2>/dev/null || true)
+	ids=$(docker volume ls -q --filter "$filter" 2>/dev/null || true)
 	# shellcheck disable=SC2086
 	[[ -z $ids ]] || docker volume rm -f $ids >/dev/null 2>&1 || true
-	ids=$(docker network ls -q --filter "label=$BERTH_TEST_LABEL" 2>/dev/null || true)
+	ids=$(docker network ls -q --filter "$filter" 2>/dev/null || true)
 	# shellcheck disable=SC2086
 	[[ -z $ids ]] || docker network rm $ids >/dev/null 2>&1 || true
 }

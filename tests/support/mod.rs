@@ -4,9 +4,9 @@
 //! `bash tests/run.sh` provisions the engine and the images, then runs the e2e
 //! binaries with `BERTH_E2E=1` and `DOCKER_HOST` set. Every test starts with
 //! [`require_e2e`]: without `BERTH_E2E=1` it skips loudly, or fails under
-//! `CI=true`. Everything a test creates carries the label `berth-test=1` and is
-//! removed by a guard's `Drop`, also when the test panics; run.sh sweeps the
-//! label once more at the end.
+//! `CI=true`. Everything a test creates carries the label `berth-test=<run id>`
+//! ([`label`]) and is removed by a guard's `Drop`, also when the test panics;
+//! run.sh sweeps its own run's label once more at the end.
 //!
 //! Waiting is always deadline-bound polling ([`wait_until`]), never a fixed
 //! sleep standing in for an event.
@@ -25,8 +25,14 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The label on every container, volume and network the tests create.
-pub const LABEL: &str = "berth-test=1";
+/// The label on every container, volume and network the tests create:
+/// `berth-test=<run id>`. tests/run.sh exports `BERTH_TEST_RUN_ID` so its
+/// teardown removes this run's objects only, never those of another run
+/// sharing the engine; by hand the value is `1`.
+pub fn label() -> String {
+    let run = std::env::var("BERTH_TEST_RUN_ID").unwrap_or_else(|_| "1".to_string());
+    format!("berth-test={run}")
+}
 /// How often [`wait_until`] looks again.
 pub const POLL: Duration = Duration::from_millis(100);
 /// Default image under test; `BERTH_IMAGE` overrides it.
@@ -174,7 +180,7 @@ impl Docker {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
-    /// `docker run -d --label berth-test=1 ARGS...`: the container is removed
+    /// `docker run -d --label berth-test=<run> ARGS...`: the container is removed
     /// (with its anonymous volumes) when the returned guard drops.
     pub fn run_detached<S: AsRef<str>>(&self, args: &[S]) -> Container {
         let name = unique_name("c");
@@ -182,7 +188,7 @@ impl Docker {
             "run".to_string(),
             "-d".to_string(),
             "--label".to_string(),
-            LABEL.to_string(),
+            label(),
             "--name".to_string(),
             name.clone(),
         ];
@@ -200,7 +206,7 @@ impl Docker {
     /// A labelled volume, removed on drop.
     pub fn volume(&self) -> Volume {
         let name = unique_name("v");
-        self.ok(["volume", "create", "--label", LABEL, &name]);
+        self.ok(["volume", "create", "--label", &label(), &name]);
         Volume {
             docker: self.clone(),
             name,
@@ -210,7 +216,7 @@ impl Docker {
     /// A labelled user-defined bridge network, removed on drop.
     pub fn network(&self) -> Network {
         let name = unique_name("n");
-        self.ok(["network", "create", "--label", LABEL, &name]);
+        self.ok(["network", "create", "--label", &label(), &name]);
         Network {
             docker: self.clone(),
             name,
@@ -650,7 +656,7 @@ pub struct Image {
 }
 
 impl Docker {
-    /// `docker build --label berth-test=1 -t <unique tag> CONTEXT`: the guard
+    /// `docker build --label berth-test=<run> -t <unique tag> CONTEXT`: the guard
     /// exists before the build does, so a build that tags and then fails is
     /// removed too. Returns the build's combined output on failure.
     pub fn build(&self, context: &std::path::Path, what: &str) -> Result<Image, String> {
@@ -658,10 +664,11 @@ impl Docker {
             docker: self.clone(),
             tag: format!("{}:latest", unique_name(what)),
         };
+        let label = label();
         let out = self.output([
             OsStr::new("build"),
             OsStr::new("--label"),
-            OsStr::new(LABEL),
+            OsStr::new(&label),
             OsStr::new("--tag"),
             OsStr::new(&image.tag),
             context.as_os_str(),
