@@ -247,7 +247,7 @@ fn bad_option_values_fail_with_the_fix_and_change_nothing() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["MODE=bogus"],
-            "mode \"bogus\" is not one of auto, off, socket, dind, rootless, remote",
+            "mode \"bogus\" is not one of auto, off, socket, dind, rootless, sysbox, remote",
         ),
         (
             &["INSTALLDOCKERIO=maybe"],

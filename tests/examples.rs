@@ -529,22 +529,67 @@ fn feature_metadata_matches_install_sh() {
         "semver: {version}"
     );
     assert_eq!(feature["entrypoint"], "/usr/local/share/berth-init.sh");
-    assert!(feature["installsAfter"].as_array().is_some_and(|a| a
-        .iter()
-        .any(|f| f == "ghcr.io/devcontainers/features/common-utils")));
+    // The devcontainer CLI fetches every installsAfter feature's metadata
+    // from its registry, even one devcontainer.json does not use: offline
+    // (or behind a registry mirror without it) `devcontainer up` fails on
+    // it. berth-init.sh resolves the user at start instead, so the order
+    // relative to common-utils does not matter.
+    assert!(
+        feature.get("installsAfter").is_none() && feature.get("dependsOn").is_none(),
+        "no installsAfter/dependsOn: the CLI would reach for a registry"
+    );
+    // As the official docker-in-docker feature: a volume for the inner
+    // engine's data, one per dev container, and BuildKit on.
+    let mounts = feature["mounts"].as_array().expect("mounts");
+    assert!(
+        mounts.iter().any(|m| m["target"] == "/var/lib/docker"
+            && m["type"] == "volume"
+            && m["source"]
+                .as_str()
+                .is_some_and(|s| s.contains("${devcontainerId}"))),
+        "a volume at /var/lib/docker keyed by ${{devcontainerId}}: {mounts:?}"
+    );
+    assert_eq!(feature["containerEnv"]["DOCKER_BUILDKIT"], "1");
     // A feature's privileged flag applies whatever the options say: socket
     // and remote users would get a privileged container for nothing.
     assert!(
         feature.get("privileged").is_none(),
         "privileged belongs in devcontainer.json"
     );
+    let install = fs::read_to_string(repo().join("devcontainer-feature/berth/install.sh"))
+        .expect("read install.sh");
     let options = &feature["options"];
     assert_eq!(options["mode"]["default"], "auto");
     assert_eq!(options["user"]["default"], "automatic");
     assert_eq!(options["installDockerIo"]["type"], "boolean");
+    assert_eq!(options["installDockerBuildx"]["type"], "boolean");
+    assert_eq!(
+        options["dockerDashComposeVersion"]["enum"],
+        serde_json::json!(["none", "v2"])
+    );
+    assert!(
+        mode_enum(&feature).iter().any(|m| m == "sysbox"),
+        "sysbox is a mode"
+    );
+    // Every option reaches install.sh (upper-cased, as the CLI passes it)
+    // and is in its list of known options.
+    for name in options.as_object().expect("options").keys() {
+        let upper = name.to_uppercase();
+        assert!(
+            install.contains(&format!("${{{upper}:-"))
+                || install.contains(&format!("${{{upper}}}")),
+            "install.sh never reads ${upper} (option {name})"
+        );
+        let known = install
+            .lines()
+            .find(|l| l.starts_with("KNOWN_OPTIONS="))
+            .expect("KNOWN_OPTIONS in install.sh");
+        assert!(
+            known.split(['"', ' ']).any(|w| w == upper),
+            "KNOWN_OPTIONS lacks {upper}"
+        );
+    }
     // install.sh accepts exactly the modes the metadata offers.
-    let install = fs::read_to_string(repo().join("devcontainer-feature/berth/install.sh"))
-        .expect("read install.sh");
     let accepted = format!("{})", mode_enum(&feature).join(" | "));
     assert!(
         install.lines().any(|l| l.trim().starts_with(&accepted)),
@@ -591,7 +636,9 @@ fn check_devcontainer(what: &str, doc: &serde_json::Value) {
         );
     }
     if mode == "dind" {
-        let mounts = doc["mounts"].as_array().cloned().unwrap_or_default();
+        // The feature declares the volume; devcontainer.json may too.
+        let mut mounts = doc["mounts"].as_array().cloned().unwrap_or_default();
+        mounts.extend(feature["mounts"].as_array().cloned().unwrap_or_default());
         assert!(
             mounts
                 .iter()
