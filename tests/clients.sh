@@ -14,6 +14,8 @@
 #   kubernetes-validate PyPI, pinned, in a venv under $BERTH_TEST_CACHE/clients
 #                       (it ships the Kubernetes API schemas); exports
 #                       BERTH_KUBERNETES_VALIDATE
+#   helpers             busybox-static (the recipes' tiny image) and
+#                       openssh-client (ssh-keygen), from Debian, as root
 #
 # Idempotent and cached: a warm run checks versions and touches no network.
 # A client that cannot be installed is left out of the exports with a warning
@@ -207,6 +209,10 @@ main() {
 	if wanted devcontainer; then install_devcontainer_cli; fi
 	if wanted compose; then install_compose; fi
 	if wanted k8s; then install_kubernetes_validate; fi
+	if is_root && command -v apt-get >/dev/null 2>&1; then
+		# A subshell: apt_install exits on failure, this records it instead.
+		(apt_install busybox-static openssh-client) || missing "helpers" "apt-get install busybox-static openssh-client failed"
+	fi
 	local kv
 	for kv in "${EXPORTS[@]}"; do
 		printf 'export %s=%q\n' "${kv%%=*}" "${kv#*=}"
