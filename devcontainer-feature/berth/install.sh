@@ -237,14 +237,15 @@ fi
 
 install -D -m 0755 "$BERTH_SRC" "$BERTH_DEST"
 
-# The users berth-init.sh tries at start, first existing one wins: the one
-# found now, and for automatic the users devcontainer.json names and the
-# first uid-1000 user, which may be created by a feature after this one.
+# The users berth-init.sh tries at start, first existing one wins: for
+# automatic, in the official features' order, the remote user, the container
+# user (either may be created by a feature after this one), the one found
+# now, the first uid-1000 user at start; otherwise the one named.
 is_user_name() {
 	printf '%s\n' "$1" | grep -Eq '^([A-Za-z_][A-Za-z0-9_.-]*[$]?|[0-9]+)$'
 }
 start_candidates=""
-for candidate in "$TARGET_USER" "${_REMOTE_USER:-}" "${_CONTAINER_USER:-}"; do
+for candidate in "${_REMOTE_USER:-}" "${_CONTAINER_USER:-}" "$TARGET_USER"; do
 	case $REQUESTED_USER in automatic | auto) ;; *) [ "$candidate" = "$TARGET_USER" ] || continue ;; esac
 	if [ -n "$candidate" ] && [ "$candidate" != root ] && is_user_name "$candidate"; then
 		case " $start_candidates " in *" $candidate "*) ;; *) start_candidates="$start_candidates $candidate" ;; esac

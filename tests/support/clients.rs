@@ -165,13 +165,43 @@ impl DevContainer {
         cmd
     }
 
+    /// Ids of every container the engine has, running or not.
+    fn all_containers(&self) -> Vec<String> {
+        self.docker
+            .ok(["ps", "-aq", "--no-trunc"])
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The classic builder keeps the container of a failed `RUN` (no
+    /// `--force-rm`), unlabelled: remove those of the CLI's feature step
+    /// that appeared during this `up`.
+    fn remove_failed_build_containers(&self, before: &[String]) {
+        for id in self.all_containers() {
+            if before.contains(&id) {
+                continue;
+            }
+            let cmd = self
+                .docker
+                .output(["inspect", "--format", "{{json .Config.Cmd}}", &id]);
+            if String::from_utf8_lossy(&cmd.stdout).contains("devcontainer-features-install.sh") {
+                let _ = self.docker.output(["rm", "-f", "-v", &id]);
+            }
+        }
+    }
+
     /// `devcontainer up`: the container id, or the CLI's whole output.
     pub fn up(&self) -> Result<String, String> {
         let _one_at_a_time = DEVCONTAINER_UP.lock().unwrap_or_else(|e| e.into_inner());
+        let before = self.all_containers();
         let out = self
             .command("up", ["--log-level", "info"])
             .output()
             .expect("run devcontainer up");
+        if !out.status.success() {
+            self.remove_failed_build_containers(&before);
+        }
         let stdout = String::from_utf8_lossy(&out.stdout);
         let result: Option<serde_json::Value> = stdout
             .lines()

@@ -197,7 +197,11 @@ EOF
 		sleep 0.1
 		i=$((i + 1))
 	done
+	# The feature's /var/lib/docker volume is a named one: -v leaves it.
+	volumes=$(docker inspect --format '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}' "$id")
 	docker rm -f -v "$id" >/dev/null
+	# shellcheck disable=SC2086 # one name per word
+	[ -z "$volumes" ] || docker volume rm -f $volumes >/dev/null
 	docker images --format '{{.Repository}}' | grep "^vsc-$(basename "$ws" | tr '[:upper:]' '[:lower:]')-" | xargs -r docker rmi -f >/dev/null
 	rm -rf "$ws"
 	save devcontainer-cli "$work"
