@@ -881,3 +881,50 @@ fn kubernetes_manifests_validate_against_the_api_schemas() {
         );
     }
 }
+
+/// Every recipe in the README names the test that runs it: each
+/// `tests/<file>.rs` mentioned in the "Recipes" section is followed by test
+/// names that exist there as functions, and every recipe has one.
+#[test]
+fn the_readme_recipes_name_tests_that_exist() {
+    let readme = fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme
+        .find("\n## Recipes")
+        .expect("README has a Recipes section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
+    let recipes = section.matches("\n**").count();
+    assert!(
+        recipes >= 4,
+        "the four systems (and more): {recipes} recipes"
+    );
+    let mut named = 0;
+    for paragraph in section.split("\n\n") {
+        let mut file: Option<String> = None;
+        for token in paragraph.split('`') {
+            if token.starts_with("tests/") && token.ends_with(".rs") {
+                file = Some(
+                    fs::read_to_string(repo().join(token))
+                        .unwrap_or_else(|e| panic!("{token}: {e}")),
+                );
+            } else if let Some(source) = &file {
+                let is_name = !token.is_empty()
+                    && token
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && token.contains('_');
+                if is_name {
+                    assert!(
+                        source.contains(&format!("fn {token}()")),
+                        "README names test {token}, which does not exist"
+                    );
+                    named += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        named >= recipes,
+        "{named} tests named for {recipes} recipes"
+    );
+}
