@@ -15,8 +15,15 @@
 //! - devcontainer: the feature's options, and what devcontainer.json files
 //!   pass to it.
 //!
+//! - Stop timeouts: Compose's `stop_grace_period` and Kubernetes'
+//!   `terminationGracePeriodSeconds` cover berth's grace plus its kill wait.
+//! - README: each recipe names tests that exist.
+//!
 //! When `docker compose` is installed, `docker compose config` checks the
-//! Compose files too; otherwise that part says so and is skipped.
+//! Compose files too; otherwise that part says so and is skipped. The
+//! Kubernetes manifests are validated against the API schemas by
+//! `kubernetes-validate --strict` (tests/clients.sh installs it; a loud skip
+//! without it, a failure under CI=true).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
