@@ -247,7 +247,7 @@ fn bad_option_values_fail_with_the_fix_and_change_nothing() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["MODE=bogus"],
-            "mode \"bogus\" is not one of auto, off, socket, dind, rootless, remote",
+            "mode \"bogus\" is not one of auto, off, socket, dind, rootless, sysbox, remote",
         ),
         (
             &["INSTALLDOCKERIO=maybe"],
@@ -289,4 +289,109 @@ fn bad_option_values_fail_with_the_fix_and_change_nothing() {
         let diff = docker.ok(["diff", &c.name]);
         assert!(diff.is_empty(), "{env:?}: the filesystem changed:\n{diff}");
     }
+}
+
+#[test]
+fn options_the_distribution_cannot_meet_fail_before_anything_is_installed() {
+    let test = "options_the_distribution_cannot_meet_fail_before_anything_is_installed";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let image = build_feature_image(&docker, "");
+    // (variables, expected message). The first two read the package lists
+    // (Debian's mirror) to find out: bookworm has neither package.
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["DOCKERDASHCOMPOSEVERSION=v2"],
+            "dockerDashComposeVersion v2: Debian GNU/Linux 12 (bookworm) has no Compose v2 package (its docker-compose is 1.",
+        ),
+        (
+            &["INSTALLDOCKERBUILDX=true"],
+            "installDockerBuildx: Debian GNU/Linux 12 (bookworm) has no docker-buildx package",
+        ),
+        (
+            &["DOCKERDASHCOMPOSEVERSION=v1"],
+            "dockerDashComposeVersion \"v1\" is not offered",
+        ),
+        (
+            &["INSTALLDOCKERBUILDX=yes"],
+            "installDockerBuildx \"yes\" is not a boolean: set it to true or false",
+        ),
+    ];
+    for (env, expected) in cases {
+        let mut args: Vec<&str> = Vec::new();
+        for var in *env {
+            args.extend(["-e", var]);
+        }
+        args.extend([
+            image.tag.as_str(),
+            "sh",
+            "-c",
+            "cd /tmp/berth-feature && ./install.sh",
+        ]);
+        let c = docker.run_detached(&args);
+        let code = c.wait_exit_code(Duration::from_secs(180));
+        let logs = c.logs();
+        assert_eq!(code, 1, "{env:?}: install.sh must fail:\n{logs}");
+        assert!(
+            logs.contains("berth feature: error: ") && logs.contains(expected),
+            "{env:?}: expected {expected:?} in:\n{logs}"
+        );
+        // No package, no berth: at most apt's package lists came and went
+        // (their directories show as changed), nothing else.
+        let diff = docker.ok(["diff", &c.name]);
+        for line in diff.lines() {
+            let path = line.get(2..).unwrap_or_default();
+            assert!(
+                path.starts_with("/var/lib/apt")
+                    || path.starts_with("/var/cache/apt")
+                    || path == "/var/lib"
+                    || path == "/var/cache"
+                    || path == "/var"
+                    || path == "/tmp"
+                    || path.starts_with("/tmp/berth-feature"),
+                "{env:?}: install.sh changed {line}:\n{diff}"
+            );
+            assert!(
+                !path.starts_with("/var/lib/apt/lists/")
+                    || path == "/var/lib/apt/lists/lock"
+                    || path.ends_with("/partial"),
+                "{env:?}: package lists left behind: {line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_option_the_feature_does_not_have_fails_the_install() {
+    let test = "an_option_the_feature_does_not_have_fails_the_install";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    // The devcontainer CLI writes every option of the feature's entry in
+    // devcontainer.json, upper-cased, to devcontainer-features.env next to
+    // install.sh (and sources it before running install.sh).
+    let image = build_feature_image(
+        &docker,
+        "RUN printf 'MODE=\"auto\"\\nMOBY=\"true\"\\n' > /tmp/berth-feature/devcontainer-features.env\n",
+    );
+    let c = docker.run_detached(&[
+        "-e",
+        "MODE=auto",
+        "-e",
+        "MOBY=true",
+        image.tag.as_str(),
+        "sh",
+        "-c",
+        "cd /tmp/berth-feature && ./install.sh",
+    ]);
+    let code = c.wait_exit_code(INSTALL);
+    let logs = c.logs();
+    assert_eq!(code, 1, "{logs}");
+    assert!(
+        logs.contains("berth feature: error: option MOBY (as the devcontainer CLI passes it, upper-cased) is not an option of the berth feature: remove it"),
+        "{logs}"
+    );
+    let diff = docker.ok(["diff", &c.name]);
+    assert!(diff.is_empty(), "the filesystem changed:\n{diff}");
 }

@@ -15,8 +15,15 @@
 //! - devcontainer: the feature's options, and what devcontainer.json files
 //!   pass to it.
 //!
+//! - Stop timeouts: Compose's `stop_grace_period` and Kubernetes'
+//!   `terminationGracePeriodSeconds` cover berth's grace plus its kill wait.
+//! - README: each recipe names tests that exist.
+//!
 //! When `docker compose` is installed, `docker compose config` checks the
-//! Compose files too; otherwise that part says so and is skipped.
+//! Compose files too; otherwise that part says so and is skipped. The
+//! Kubernetes manifests are validated against the API schemas by
+//! `kubernetes-validate --strict` (tests/clients.sh installs it; a loud skip
+//! without it, a failure under CI=true).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -85,9 +92,81 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-/// A berth image: the examples use berth/workspace and berth/workspace-rootless.
+/// A berth image: the examples use berth/workspace and berth/workspace-rootless
+/// (or an image built FROM them), directly or as the default of a Compose
+/// variable (`${BERTH_IMAGE:-berth/workspace:latest}`).
 fn is_berth_image(image: &str) -> bool {
-    image.starts_with("berth/")
+    image_default(image).starts_with("berth/")
+}
+
+/// `${VAR:-default}` -> `default`; anything else as it is.
+fn image_default(image: &str) -> &str {
+    image
+        .strip_prefix("${")
+        .and_then(|rest| rest.strip_suffix('}'))
+        .and_then(|inner| inner.split_once(":-"))
+        .map_or(image, |(_, default)| default)
+}
+
+/// berth's default grace period (src/config.rs, DEFAULT_GRACE) and the time
+/// it waits for SIGKILLed processes after it (src/init/supervisor.rs,
+/// KILL_WAIT). berth stops dockerd inside the grace period (dockerd's
+/// --shutdown-timeout is the grace minus 2 s), so berth is gone at most
+/// grace + KILL_WAIT after its SIGTERM: a platform's stop timeout must be at
+/// least that, or it SIGKILLs berth before berth has stopped its engine.
+const DEFAULT_GRACE_SECS: u64 = 8;
+const KILL_WAIT_SECS: u64 = 2;
+
+/// `8s`, `500ms`, `2m`, `3` (seconds), `1m30s` (Compose's form), as seconds.
+fn duration_secs(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return Some(secs);
+    }
+    let mut total = 0.0;
+    let mut number = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        while chars.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+            unit.push(chars.next()?);
+        }
+        let value: f64 = number.parse().ok()?;
+        number.clear();
+        total += value
+            * match unit.as_str() {
+                "ms" => 0.001,
+                "s" => 1.0,
+                "m" => 60.0,
+                "h" => 3600.0,
+                _ => return None,
+            };
+    }
+    number.is_empty().then_some(total)
+}
+
+/// The stop timeout berth needs: its grace (BERTH_GRACE or the default) plus
+/// KILL_WAIT.
+fn berth_stop_secs(env: &BTreeMap<String, String>) -> f64 {
+    let grace = env
+        .get("BERTH_GRACE")
+        .map(|g| duration_secs(g).unwrap_or_else(|| panic!("BERTH_GRACE {g:?} is no duration")))
+        .unwrap_or(DEFAULT_GRACE_SECS as f64);
+    grace + KILL_WAIT_SECS as f64
+}
+
+#[test]
+fn durations_read_as_berth_and_compose_write_them() {
+    assert_eq!(duration_secs("8s"), Some(8.0));
+    assert_eq!(duration_secs("20"), Some(20.0));
+    assert_eq!(duration_secs("500ms"), Some(0.5));
+    assert_eq!(duration_secs("1m30s"), Some(90.0));
+    assert_eq!(duration_secs("10x"), None);
+    assert_eq!(duration_secs("5s3"), None);
 }
 
 /// Modes in which berth starts dockerd itself, which needs privilege.
@@ -217,6 +296,10 @@ fn health_port(env: &BTreeMap<String, String>) -> Option<u16> {
 }
 
 fn check_pod_spec(what: &str, spec: &Value) {
+    // Kubernetes' default is 30 s.
+    let termination = at(spec, &["terminationGracePeriodSeconds"])
+        .and_then(Value::as_u64)
+        .unwrap_or(30) as f64;
     let volumes: BTreeSet<&str> = seq_at(spec, &["volumes"])
         .iter()
         .filter_map(|v| str_at(v, &["name"]))
@@ -251,6 +334,11 @@ fn check_pod_spec(what: &str, spec: &Value) {
             continue;
         }
         let env = env_map(container);
+        let needed = berth_stop_secs(&env);
+        assert!(
+            termination >= needed,
+            "{what}: terminationGracePeriodSeconds {termination} is shorter than berth's grace plus {KILL_WAIT_SECS}s ({needed}s): the kubelet would SIGKILL berth before it has stopped the command and dockerd"
+        );
         let mode = env
             .get("BERTH_DOCKER")
             .map(String::as_str)
@@ -360,10 +448,19 @@ fn compose_mounts(what: &str, service: &Value) -> Vec<(String, String)> {
         .iter()
         .map(|v| match v {
             Value::String(short) => {
-                let mut parts = short.splitn(3, ':');
-                let source = parts.next().unwrap_or_default().to_string();
-                let target = parts
-                    .next()
+                // A `${VAR:-default}` source holds a colon of its own.
+                let (source, rest) = match short.strip_prefix("${").and_then(|r| r.split_once('}'))
+                {
+                    Some((var, rest)) => (format!("${{{var}}}"), rest),
+                    None => match short.split_once(':') {
+                        Some((source, _)) => (source.to_string(), &short[source.len()..]),
+                        None => (short.clone(), ""),
+                    },
+                };
+                let target = rest
+                    .strip_prefix(':')
+                    .and_then(|r| r.split(':').next())
+                    .filter(|t| !t.is_empty())
                     .unwrap_or_else(|| panic!("{what}: volume {short:?} has no target"));
                 (source, target.to_string())
             }
@@ -413,18 +510,13 @@ fn check_compose(what: &str, doc: &Value) {
             .iter()
             .filter_map(Value::as_str)
             .collect();
-        assert!(
-            test.first() == Some(&"CMD")
-                && test.get(1).is_some_and(|p| p.ends_with("berth"))
-                && test.get(2) == Some(&"health"),
-            "{what}: healthcheck must be [\"CMD\", \"/usr/local/bin/berth\", \"health\", ...], not {test:?}"
-        );
+        let env = compose_env(service);
+        check_compose_healthcheck(&what, &test, &env);
         assert_ne!(
             service.get("init").and_then(Value::as_bool),
             Some(true),
             "{what}: berth is the init; init: true would put docker-init in front of it"
         );
-        let env = compose_env(service);
         let mode = env
             .get("BERTH_DOCKER")
             .map(String::as_str)
@@ -433,6 +525,17 @@ fn check_compose(what: &str, doc: &Value) {
         if needs_privilege(mode) {
             assert!(privileged, "{what}: mode {mode} needs privileged: true");
         }
+        // Compose's default stop timeout is 10 s.
+        let stop = service
+            .get("stop_grace_period")
+            .and_then(Value::as_str)
+            .map(|t| duration_secs(t).unwrap_or_else(|| panic!("{what}: stop_grace_period {t:?}")))
+            .unwrap_or(10.0);
+        let needed = berth_stop_secs(&env);
+        assert!(
+            stop >= needed,
+            "{what}: stop_grace_period {stop}s is shorter than berth's grace plus {KILL_WAIT_SECS}s ({needed}s): Compose would SIGKILL berth before it has stopped the command and dockerd"
+        );
         let targets: BTreeSet<&str> = mounts.iter().map(|(_, t)| t.as_str()).collect();
         match mode {
             "dind" => assert!(
@@ -472,6 +575,37 @@ fn check_compose(what: &str, doc: &Value) {
             "{what}: volume {volume} is declared but unused"
         );
     }
+}
+
+/// A berth service's healthcheck: `berth health`, or an HTTP GET of
+/// /healthz on the port BERTH_HEALTH_ADDR names (curl or wget).
+fn check_compose_healthcheck(what: &str, test: &[&str], env: &BTreeMap<String, String>) {
+    let berth_health = test.first() == Some(&"CMD")
+        && test.get(1).is_some_and(|p| p.ends_with("berth"))
+        && test.get(2) == Some(&"health");
+    if berth_health {
+        return;
+    }
+    let http = test.first() == Some(&"CMD")
+        && test
+            .get(1)
+            .is_some_and(|p| p.ends_with("curl") || p.ends_with("wget"));
+    let url = test.iter().find(|a| a.starts_with("http://"));
+    assert!(
+        http && url.is_some(),
+        "{what}: healthcheck must be [\"CMD\", \"/usr/local/bin/berth\", \"health\", ...] or an HTTP GET of berth's /healthz, not {test:?}"
+    );
+    let url = url.expect("checked");
+    assert!(
+        test.contains(&"--fail") || test.get(1).is_some_and(|p| p.ends_with("wget")),
+        "{what}: curl needs --fail, or a 503 from /healthz counts as healthy"
+    );
+    let port =
+        health_port(env).unwrap_or_else(|| panic!("{what}: /healthz needs BERTH_HEALTH_ADDR"));
+    assert!(
+        url.ends_with(&format!(":{port}/healthz")),
+        "{what}: the healthcheck asks {url}, berth serves /healthz on port {port}"
+    );
 }
 
 /// `docker compose config -q` when Compose is installed.
@@ -529,22 +663,67 @@ fn feature_metadata_matches_install_sh() {
         "semver: {version}"
     );
     assert_eq!(feature["entrypoint"], "/usr/local/share/berth-init.sh");
-    assert!(feature["installsAfter"].as_array().is_some_and(|a| a
-        .iter()
-        .any(|f| f == "ghcr.io/devcontainers/features/common-utils")));
+    // The devcontainer CLI fetches every installsAfter feature's metadata
+    // from its registry, even one devcontainer.json does not use: offline
+    // (or behind a registry mirror without it) `devcontainer up` fails on
+    // it. berth-init.sh resolves the user at start instead, so the order
+    // relative to common-utils does not matter.
+    assert!(
+        feature.get("installsAfter").is_none() && feature.get("dependsOn").is_none(),
+        "no installsAfter/dependsOn: the CLI would reach for a registry"
+    );
+    // As the official docker-in-docker feature: a volume for the inner
+    // engine's data, one per dev container, and BuildKit on.
+    let mounts = feature["mounts"].as_array().expect("mounts");
+    assert!(
+        mounts.iter().any(|m| m["target"] == "/var/lib/docker"
+            && m["type"] == "volume"
+            && m["source"]
+                .as_str()
+                .is_some_and(|s| s.contains("${devcontainerId}"))),
+        "a volume at /var/lib/docker keyed by ${{devcontainerId}}: {mounts:?}"
+    );
+    assert_eq!(feature["containerEnv"]["DOCKER_BUILDKIT"], "1");
     // A feature's privileged flag applies whatever the options say: socket
     // and remote users would get a privileged container for nothing.
     assert!(
         feature.get("privileged").is_none(),
         "privileged belongs in devcontainer.json"
     );
+    let install = fs::read_to_string(repo().join("devcontainer-feature/berth/install.sh"))
+        .expect("read install.sh");
     let options = &feature["options"];
     assert_eq!(options["mode"]["default"], "auto");
     assert_eq!(options["user"]["default"], "automatic");
     assert_eq!(options["installDockerIo"]["type"], "boolean");
+    assert_eq!(options["installDockerBuildx"]["type"], "boolean");
+    assert_eq!(
+        options["dockerDashComposeVersion"]["enum"],
+        serde_json::json!(["none", "v2"])
+    );
+    assert!(
+        mode_enum(&feature).iter().any(|m| m == "sysbox"),
+        "sysbox is a mode"
+    );
+    // Every option reaches install.sh (upper-cased, as the CLI passes it)
+    // and is in its list of known options.
+    for name in options.as_object().expect("options").keys() {
+        let upper = name.to_uppercase();
+        assert!(
+            install.contains(&format!("${{{upper}:-"))
+                || install.contains(&format!("${{{upper}}}")),
+            "install.sh never reads ${upper} (option {name})"
+        );
+        let known = install
+            .lines()
+            .find(|l| l.starts_with("KNOWN_OPTIONS="))
+            .expect("KNOWN_OPTIONS in install.sh");
+        assert!(
+            known.split(['"', ' ']).any(|w| w == upper),
+            "KNOWN_OPTIONS lacks {upper}"
+        );
+    }
     // install.sh accepts exactly the modes the metadata offers.
-    let install = fs::read_to_string(repo().join("devcontainer-feature/berth/install.sh"))
-        .expect("read install.sh");
     let accepted = format!("{})", mode_enum(&feature).join(" | "));
     assert!(
         install.lines().any(|l| l.trim().starts_with(&accepted)),
@@ -591,7 +770,9 @@ fn check_devcontainer(what: &str, doc: &serde_json::Value) {
         );
     }
     if mode == "dind" {
-        let mounts = doc["mounts"].as_array().cloned().unwrap_or_default();
+        // The feature declares the volume; devcontainer.json may too.
+        let mut mounts = doc["mounts"].as_array().cloned().unwrap_or_default();
+        mounts.extend(feature["mounts"].as_array().cloned().unwrap_or_default());
         assert!(
             mounts
                 .iter()
@@ -612,4 +793,145 @@ fn the_deployment_docs_cover_every_example() {
             "docs/deployments.md does not mention {name}"
         );
     }
+}
+
+// ------------------------------------------- Kubernetes API schema validation
+
+/// `kubernetes-validate` (PyPI, pinned by tests/clients.sh, which exports
+/// BERTH_KUBERNETES_VALIDATE): the path, or `None` after a loud skip; under
+/// CI=true a missing validator fails.
+fn kubernetes_validate(test: &str) -> Option<String> {
+    if let Some(bin) = std::env::var("BERTH_KUBERNETES_VALIDATE")
+        .ok()
+        .filter(|b| !b.is_empty())
+    {
+        return Some(bin);
+    }
+    let reason = "kubernetes-validate is not installed (BERTH_KUBERNETES_VALIDATE is unset): run `eval \"$(bash tests/clients.sh)\"` (tests/run.sh does)";
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{test}: {reason}");
+    }
+    eprintln!("\n*** SKIPPED: {test}: {reason} ***\n");
+    None
+}
+
+/// Runs the validator in strict mode (unknown fields are errors) against
+/// the schemas of the Kubernetes release it ships (its own version).
+fn validate(bin: &str, files: &[PathBuf]) -> std::process::Output {
+    Command::new(bin)
+        .arg("--strict")
+        .args(files)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+}
+
+#[test]
+fn kubernetes_manifests_validate_against_the_api_schemas() {
+    let test = "kubernetes_manifests_validate_against_the_api_schemas";
+    let Some(bin) = kubernetes_validate(test) else {
+        return;
+    };
+    let files = files_with(&repo().join("examples/k8s"), &["yaml", "yml"]);
+    assert!(!files.is_empty(), "no Kubernetes examples");
+    let out = validate(&bin, &files);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "kubernetes-validate --strict:\n{text}"
+    );
+    // Every object was checked (one "passed" line each), none skipped for
+    // want of a schema.
+    let objects: usize = files
+        .iter()
+        .map(|f| {
+            serde_yaml_ng::Deserializer::from_str(&fs::read_to_string(f).expect("read")).count()
+        })
+        .sum();
+    let passed = text
+        .lines()
+        .filter(|l| l.contains(" passed for resource "))
+        .count();
+    assert_eq!(passed, objects, "every object validated:\n{text}");
+
+    // The validator can fail: the same manifest with a string where the
+    // schema wants an integer, and with a misspelt field.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let original =
+        fs::read_to_string(repo().join("examples/k8s/workspace-dind.yaml")).expect("read");
+    for (what, from, to) in [
+        (
+            "a string grace period",
+            "terminationGracePeriodSeconds: 30",
+            "terminationGracePeriodSeconds: \"30s\"",
+        ),
+        (
+            "a misspelt probe field",
+            "failureThreshold: 60",
+            "failureTreshold: 60",
+        ),
+    ] {
+        assert!(
+            original.contains(from),
+            "{from:?} is no longer in the example"
+        );
+        let broken = dir.path().join("broken.yaml");
+        fs::write(&broken, original.replacen(from, to, 1)).expect("write");
+        let out = validate(&bin, &[broken]);
+        assert!(
+            !out.status.success(),
+            "kubernetes-validate accepted {what}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
+/// Every recipe in the README names the test that runs it: each
+/// `tests/<file>.rs` mentioned in the "Recipes" section is followed by test
+/// names that exist there as functions, and every recipe has one.
+#[test]
+fn the_readme_recipes_name_tests_that_exist() {
+    let readme = fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let start = readme
+        .find("\n## Recipes")
+        .expect("README has a Recipes section");
+    let section = &readme[start + 1..];
+    let section = &section[..section[1..].find("\n## ").map_or(section.len(), |i| i + 1)];
+    let recipes = section.matches("\n**").count();
+    assert!(
+        recipes >= 4,
+        "the four systems (and more): {recipes} recipes"
+    );
+    let mut named = 0;
+    for paragraph in section.split("\n\n") {
+        let mut file: Option<String> = None;
+        for token in paragraph.split('`') {
+            if token.starts_with("tests/") && token.ends_with(".rs") {
+                file = Some(
+                    fs::read_to_string(repo().join(token))
+                        .unwrap_or_else(|e| panic!("{token}: {e}")),
+                );
+            } else if let Some(source) = &file {
+                let is_name = !token.is_empty()
+                    && token
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                    && token.contains('_');
+                if is_name {
+                    assert!(
+                        source.contains(&format!("fn {token}()")),
+                        "README names test {token}, which does not exist"
+                    );
+                    named += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        named >= recipes,
+        "{named} tests named for {recipes} recipes"
+    );
 }

@@ -6,9 +6,11 @@
 #  1. cargo fmt --check
 #  2. cargo clippy --all-targets -- -D warnings
 #  3. cargo build --release
-#  4. cargo test: unit, integration and doc tests (all but tests/e2e_*.rs)
-#  5. a Docker engine (tests/engine.sh up) and the images (tests/images.sh)
-#  6. cargo test --test e2e_*: end-to-end tests against that engine, with
+#  4. the real clients (tests/clients.sh): the devcontainer CLI, Compose v2,
+#     kubernetes-validate; their paths exported for the tests
+#  5. cargo test: unit, integration and doc tests (all but tests/e2e_*.rs)
+#  6. a Docker engine (tests/engine.sh up) and the images (tests/images.sh)
+#  7. cargo test --test e2e_*: end-to-end tests against that engine, with
 #     BERTH_E2E=1 and DOCKER_HOST exported
 #
 # Teardown (a trap, so it also runs on failure or Ctrl-C) removes the
@@ -16,7 +18,8 @@
 # stops the engine if this run started it.
 #
 # Without an engine (not root, no socket) the e2e tests are skipped with a loud
-# banner and everything else still runs; under CI=true that is a failure.
+# banner and everything else still runs; under CI=true that is a failure. So is
+# a client that tests/clients.sh cannot install.
 # Exit status: 0 only when every step that ran passed.
 set -euo pipefail
 # shellcheck source=tests/lib.sh
@@ -88,6 +91,16 @@ test_args() {
 		esac
 		printf -- '--test\n%s\n' "$name"
 	done < <(test_targets)
+}
+
+# install_clients: run tests/clients.sh and export what it prints
+# (BERTH_DEVCONTAINER_CLI, BERTH_COMPOSE, BERTH_KUBERNETES_VALIDATE). Under
+# CI=true it fails when a client cannot be installed; otherwise the tests of
+# a missing client skip themselves loudly.
+install_clients() {
+	local exports
+	exports=$(bash tests/clients.sh) || return 1
+	eval "$exports"
 }
 
 unit_and_integration_tests() {
@@ -166,6 +179,7 @@ trap 'exit 143' TERM
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy" cargo clippy --all-targets -- -D warnings
 step "cargo build --release" cargo build --release
+step "clients (devcontainer CLI, Compose v2, kubernetes-validate)" install_clients
 step "cargo test (unit, integration, doc)" unit_and_integration_tests
 
 E2E_SKIP_REASON=

@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod clients;
+
 /// The label on every container, volume and network the tests create:
 /// `berth-test=<run id>`. tests/run.sh exports `BERTH_TEST_RUN_ID` so its
 /// teardown removes this run's objects only, never those of another run
@@ -605,6 +607,8 @@ pub fn engine_socket() -> Option<PathBuf> {
 /// this test chooses, and without changing the engine's own socket.
 pub struct SocketProxy {
     dir: tempfile::TempDir,
+    stopped: Arc<std::sync::atomic::AtomicBool>,
+    listener: Option<thread::JoinHandle<()>>,
 }
 
 impl SocketProxy {
@@ -615,8 +619,14 @@ impl SocketProxy {
         let listener = UnixListener::bind(&path).expect("bind proxy socket");
         std::os::unix::fs::chown(&path, Some(0), Some(gid)).expect("chown proxy socket");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
-        thread::spawn(move || {
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::clone(&stopped);
+        let listener = thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                if stop.load(Ordering::SeqCst) {
+                    // Returning drops the listener: connections are refused.
+                    return;
+                }
                 let target = target.clone();
                 thread::spawn(move || {
                     if let Ok(upstream) = UnixStream::connect(&target) {
@@ -625,11 +635,27 @@ impl SocketProxy {
                 });
             }
         });
-        SocketProxy { dir }
+        SocketProxy {
+            dir,
+            stopped,
+            listener: Some(listener),
+        }
     }
 
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("docker.sock")
+    }
+
+    /// The engine behind the socket goes away, as when the host's dockerd
+    /// stops: the socket file stays (a bind mount pins it), nothing listens,
+    /// and every new connection is refused (ECONNREFUSED).
+    pub fn stop_listening(&mut self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag and closes the listener.
+        let _ = UnixStream::connect(self.path());
+        if let Some(listener) = self.listener.take() {
+            let _ = listener.join();
+        }
     }
 }
 
