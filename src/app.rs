@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::docker::{access, engine};
 use crate::exit::Failure;
 use crate::init::reaper::Reaper;
-use crate::init::signals::{self, KernelSigSet, SignalFd};
+use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
 use crate::users;
@@ -87,6 +87,12 @@ impl Default for Paths {
 
 /// Runs the command under berth and returns berth's exit code.
 pub fn run(config: Config) -> Result<u8, AppError> {
+    // What the caller left blocked and ignored is the command's (main.rs read
+    // it before Rust's start-up code); berth's own dispositions go back to
+    // their defaults (an ignored SIGCHLD would have the kernel reap berth's
+    // children without telling it).
+    let inherited = signals::inherited();
+    signals::reset_to_default(inherited.ignored);
     // Before any thread exists, so every thread inherits the mask and no
     // signal can be delivered to a thread that does not read the signalfd.
     let catchable = KernelSigSet::all_catchable();
@@ -103,13 +109,14 @@ pub fn run(config: Config) -> Result<u8, AppError> {
     let local = tokio::task::LocalSet::new();
     local.block_on(
         &runtime,
-        supervise_command(config, catchable, Paths::default()),
+        supervise_command(config, catchable, inherited, Paths::default()),
     )
 }
 
 async fn supervise_command(
     config: Config,
     catchable: KernelSigSet,
+    inherited: Inherited,
     paths: Paths,
 ) -> Result<u8, AppError> {
     let signals = SignalFd::open(catchable).map_err(AppError::SignalFd)?;
@@ -141,6 +148,7 @@ async fn supervise_command(
         }
     }
     let mut child = child_spec(&config, credentials, &paths)?;
+    child.signals = inherited;
     child.env.extend(docker.child_env.iter().cloned());
     crate::docker::host_path::export_to_command(&config, &docker, &mut child.env)
         .await

@@ -273,3 +273,20 @@ fn a_missing_command_exits_127() {
     let c = start(&docker, &["/no/such/command"]);
     assert_eq!(c.wait_exit_code(START), 127, "logs:\n{}", c.logs());
 }
+
+#[test]
+fn a_plain_docker_run_gives_the_command_a_clean_signal_state() {
+    let Some(docker) = require_e2e("a_plain_docker_run_gives_the_command_a_clean_signal_state")
+    else {
+        return;
+    };
+    // Nothing blocked, nothing ignored: neither berth's own signalfd mask nor
+    // its handling of SIGTTIN/SIGTTOU reaches the command. `cat`, not grep:
+    // GNU grep installs a SIGSEGV handler of its own.
+    let c = start(&docker, &["cat", "/proc/self/status"]);
+    assert_eq!(c.wait_exit_code(START), 0, "logs:\n{}", c.logs());
+    let logs = c.logs();
+    for line in ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"] {
+        assert!(logs.contains(line), "want {line:?}; logs:\n{logs}");
+    }
+}

@@ -10,8 +10,8 @@
 mod pty;
 mod roles;
 
+use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -36,14 +36,28 @@ const PLACES: [Place; 2] = [Place::Pid1, Place::Subreaper];
 
 /// `berth ARGS...`, placed as asked.
 fn berth_cmd(place: Place, args: &[&str]) -> Command {
+    wrapped_berth_cmd(place, &[], args)
+}
+
+/// `berth ARGS...` exec'd by `wrapper` (a program and its arguments; none:
+/// berth directly), placed as asked: as PID 1, the wrapper runs as the new
+/// namespace's first process and execs berth, which keeps pid 1.
+fn wrapped_berth_cmd(place: Place, wrapper: &[&OsStr], args: &[&str]) -> Command {
+    let berth = berth();
+    let mut argv: Vec<&OsStr> = wrapper.to_vec();
+    argv.push(berth.as_os_str());
     let mut command = match place {
         Place::Pid1 => {
             let mut c = Command::new("unshare");
             c.args(["-Upf", "--mount-proc", "--map-root-user", "--kill-child"]);
-            c.arg(berth());
+            c.args(&argv);
             c
         }
-        Place::Subreaper => Command::new(berth()),
+        Place::Subreaper => {
+            let mut c = Command::new(argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
     };
     // These tests are about the init: no Docker detection, no engine.
     command
@@ -118,6 +132,40 @@ fn kill(pid: i32, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
 
+/// The first child of `pid` (berth's: the command), once there is one.
+fn first_child(pid: i32) -> i32 {
+    wait_for("a child process", Duration::from_secs(10), || {
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// SigBlk/SigIgn as /proc/PID/status prints a set of signals.
+fn sig_hex(signals: &[i32]) -> String {
+    format!(
+        "{:016x}",
+        signals.iter().fold(0u64, |bits, sig| bits | 1 << (sig - 1))
+    )
+}
+
+/// `berth ARGS...` started by a caller that ignores `ignored` and blocks
+/// `blocked` (comma-separated names such as SIGINT): the signal-state role.
+fn berth_with_signal_state(place: Place, ignored: &str, blocked: &str, args: &[&str]) -> Command {
+    let me = me();
+    let wrapper: [&OsStr; 5] = [
+        me.as_os_str(),
+        "--role".as_ref(),
+        "signal-state".as_ref(),
+        ignored.as_ref(),
+        blocked.as_ref(),
+    ];
+    wrapped_berth_cmd(place, &wrapper, args)
+}
+
 // ---------------------------------------------------------------- the tests
 
 fn exit_codes_pass_through() {
@@ -169,29 +217,101 @@ fn bad_flags_give_usage_errors() {
     assert!(stdout.starts_with("berth "), "{stdout}");
 }
 
-fn child_starts_with_clean_signal_state() {
+fn the_command_gets_the_callers_signal_state() {
+    use libc::{SIGHUP, SIGILL, SIGINT, SIGPIPE, SIGSEGV, SIGTERM, SIGTTIN, SIGTTOU};
+    // (ignored, blocked) by berth's caller: what the command must start with.
+    // No inherited state must give a clean one: berth's own signalfd mask and
+    // its SIGTTIN/SIGTTOU handling never reach the command. SIGPIPE shows the
+    // state is read before Rust's runtime ignores SIGPIPE in berth.
+    let cases: [(&[i32], &[i32]); 3] = [
+        (&[SIGTTOU, SIGSEGV, SIGINT], &[SIGTTIN, SIGILL, SIGTERM]),
+        (&[SIGHUP, SIGPIPE], &[]),
+        (&[], &[]),
+    ];
+    let names = |sigs: &[i32]| -> String {
+        sigs.iter()
+            .map(|&s| nix::sys::signal::Signal::try_from(s).unwrap().as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     for place in PLACES {
-        // berth's own parent ignores SIGINT and SIGPIPE here; the command must not.
-        let mut command = berth_cmd(place, &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
-        // SAFETY: signal(2) in the forked child before exec; no allocation.
-        unsafe {
-            command.pre_exec(|| {
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                Ok(())
-            });
+        for (ignored, blocked) in cases {
+            let out = berth_with_signal_state(
+                place,
+                &names(ignored),
+                &names(blocked),
+                // cat, not grep: GNU grep installs a SIGSEGV handler.
+                &["cat", "/proc/self/status"],
+            )
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{place:?}: {text}");
+            let seen: String = text
+                .lines()
+                .filter(|l| l.starts_with("SigBlk:") || l.starts_with("SigIgn:"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let want = format!(
+                "SigBlk:\t{}\nSigIgn:\t{}\n",
+                sig_hex(blocked),
+                sig_hex(ignored)
+            );
+            assert_eq!(
+                seen,
+                want,
+                "{place:?}: caller ignored {} and blocked {}",
+                names(ignored),
+                names(blocked)
+            );
         }
-        let out = command.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{place:?}: {text}");
-        assert!(
-            text.contains("SigBlk:\t0000000000000000"),
-            "{place:?}: {text}"
+    }
+}
+
+fn berth_acts_on_signals_its_caller_ignored_or_blocked() {
+    for place in PLACES {
+        // nohup: SIGHUP ignored. berth forwards it; the command ignores it
+        // (as its caller asked) and ends on its own.
+        let mut child =
+            berth_with_signal_state(place, "SIGHUP", "", &["sh", "-c", "sleep 1; exit 5"])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+        let pid = berth_pid(place, &child);
+        first_child(pid);
+        kill(pid, libc::SIGHUP);
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        assert_eq!(
+            status.code(),
+            Some(5),
+            "{place:?}: the command survived SIGHUP"
         );
-        assert!(
-            text.contains("SigIgn:\t0000000000000000"),
-            "{place:?}: {text}"
+
+        // SIGTERM blocked: the command keeps it blocked, but berth still acts
+        // on it: its grace period starts and ends in SIGKILL.
+        let mut child = berth_with_signal_state(place, "", "SIGTERM", &["-t", "1", "sleep", "100"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = berth_pid(place, &child);
+        first_child(pid);
+        kill(pid, libc::SIGTERM);
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        assert_eq!(
+            status.code(),
+            Some(137),
+            "{place:?}: SIGKILLed after the grace period"
         );
+
+        // SIGCHLD ignored: the kernel would reap berth's children itself and
+        // berth would never see its command end.
+        let mut child = berth_with_signal_state(place, "SIGCHLD", "", &["sh", "-c", "exit 3"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(3), "{place:?}: the command's own code");
     }
 }
 
@@ -408,8 +528,12 @@ const TESTS: &[Test] = &[
     ),
     ("bad_flags_give_usage_errors", bad_flags_give_usage_errors),
     (
-        "child_starts_with_clean_signal_state",
-        child_starts_with_clean_signal_state,
+        "the_command_gets_the_callers_signal_state",
+        the_command_gets_the_callers_signal_state,
+    ),
+    (
+        "berth_acts_on_signals_its_caller_ignored_or_blocked",
+        berth_acts_on_signals_its_caller_ignored_or_blocked,
     ),
     (
         "every_forwardable_signal_arrives",
