@@ -261,6 +261,25 @@ pub fn reset_to_default(set: KernelSigSet) {
     }
 }
 
+/// Whether the default action of `sig` ends the process ("Term" or "Core"
+/// in signal(7)): every signal but the ignored-by-default SIGCHLD, SIGURG and
+/// SIGWINCH, the stop signals SIGSTOP, SIGTSTP, SIGTTIN and SIGTTOU, and
+/// SIGCONT. Realtime signals terminate by default.
+pub fn terminates_by_default(sig: i32) -> bool {
+    (1..=SIGRTMAX).contains(&sig)
+        && !matches!(
+            sig,
+            libc::SIGCHLD
+                | libc::SIGURG
+                | libc::SIGWINCH
+                | libc::SIGSTOP
+                | libc::SIGTSTP
+                | libc::SIGTTIN
+                | libc::SIGTTOU
+                | libc::SIGCONT
+        )
+}
+
 /// A signal as read from the signalfd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Received {
@@ -415,6 +434,41 @@ mod tests {
         }
         assert!(!set.contains(0));
         assert!(!set.contains(65));
+    }
+
+    #[test]
+    fn default_actions_follow_signal_7() {
+        for sig in [
+            libc::SIGHUP,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGUSR1,
+            libc::SIGPIPE,
+            libc::SIGALRM,
+            libc::SIGSEGV,
+            libc::SIGKILL,
+            libc::SIGPWR,
+            libc::SIGSYS,
+            34,
+            SIGRTMAX,
+        ] {
+            assert!(terminates_by_default(sig), "{}", name(sig));
+        }
+        for sig in [
+            libc::SIGCHLD,
+            libc::SIGCONT,
+            libc::SIGSTOP,
+            libc::SIGTSTP,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+            libc::SIGURG,
+            libc::SIGWINCH,
+            0,
+            65,
+        ] {
+            assert!(!terminates_by_default(sig), "{}", name(sig));
+        }
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! child left or the grace period ends, then SIGKILLs the survivors, reaps,
 //! and returns. The grace period starts at the first SIGTERM berth receives,
 //! or when the command exits, whichever comes first.
+//!
+//! Every forwarded signal whose default action ends a process is followed by
+//! SIGCONT to the same target, so a stopped command (a suspended job, a
+//! process under a debugger) acts on it instead of sleeping through the grace
+//! period: systemd does the same for every kill signal (`kill_and_sigcont`,
+//! src/basic/process-util.c), csh's `kill` for TERM and HUP.
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -195,7 +201,14 @@ fn forward(target: i32, received: Received) {
     match signals::send(target, received.signo) {
         Ok(()) => tracing::debug!(signal = %name, target, from = received.sender, "forwarded"),
         // ESRCH: the command is exiting; its exit will arrive through the reaper.
-        Err(err) => tracing::debug!(signal = %name, target, error = %err, "could not forward"),
+        Err(err) => {
+            tracing::debug!(signal = %name, target, error = %err, "could not forward");
+            return;
+        }
+    }
+    // A stopped process keeps the signal pending until it runs again.
+    if signals::terminates_by_default(received.signo) {
+        let _ = signals::send(target, libc::SIGCONT);
     }
 }
 
