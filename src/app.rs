@@ -86,7 +86,7 @@ impl Default for Paths {
 }
 
 /// Runs the command under berth and returns berth's exit code.
-pub fn run(config: Config) -> Result<u8, AppError> {
+pub fn run(mut config: Config) -> Result<u8, AppError> {
     // What the caller left blocked and ignored is the command's (main.rs read
     // it before Rust's start-up code); berth's own dispositions go back to
     // their defaults (an ignored SIGCHLD would have the kernel reap berth's
@@ -101,6 +101,7 @@ pub fn run(config: Config) -> Result<u8, AppError> {
     if let Some(sig) = config.pdeathsig {
         set_parent_death_signal(sig);
     }
+    anchor_paths(&mut config);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -111,6 +112,36 @@ pub fn run(config: Config) -> Result<u8, AppError> {
         &runtime,
         supervise_command(config, catchable, inherited, Paths::default()),
     )
+}
+
+/// Makes the paths berth keeps using after the command starts absolute, from
+/// the start directory: berth leaves that directory then (see
+/// `leave_start_directory`), and a restarted dockerd or its log file must not
+/// move with it.
+fn anchor_paths(config: &mut Config) {
+    let dind = &mut config.dind;
+    for path in [
+        &mut dind.tls_certdir,
+        &mut dind.data_root,
+        &mut dind.log_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Ok(absolute) = std::path::absolute(&*path) {
+            *path = absolute;
+        }
+    }
+}
+
+/// berth holds no reference to the directory it was started in once the
+/// command runs (the command keeps it as its own cwd): an unmount of it must
+/// not fail with EBUSY because of berth. dumb-init does the same, chdir("/")
+/// right after fork (dumb-init.c, `main`).
+fn leave_start_directory() {
+    if let Err(err) = nix::unistd::chdir("/") {
+        tracing::warn!(error = %err, "cannot change berth's own directory to /");
+    }
 }
 
 async fn supervise_command(
@@ -160,6 +191,7 @@ async fn supervise_command(
             source,
         })?;
     tracing::info!(pid = main.pid, program = ?child.program, "command started");
+    leave_start_directory();
     health.command_started();
     // Later, not now: reading /proc/self/smaps costs more than a short
     // command's whole run, and only a long-running supervision gains.
@@ -297,6 +329,23 @@ fn set_parent_death_signal(sig: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_dind_paths_are_anchored_at_the_start_directory() {
+        let env = |key: &str| match key {
+            "DOCKER_TLS_CERTDIR" => Some("certs".to_string()),
+            "BERTH_DOCKERD_DATA_ROOT" => Some("/data/docker".to_string()),
+            "BERTH_DOCKERD_LOG" => Some("logs/dockerd.log".to_string()),
+            _ => None,
+        };
+        let args = <crate::config::InitArgs as clap::Parser>::parse_from(["berth"]);
+        let mut config = Config::resolve(args, &env).expect("valid settings");
+        anchor_paths(&mut config);
+        let here = std::env::current_dir().expect("cwd");
+        assert_eq!(config.dind.tls_certdir, Some(here.join("certs")));
+        assert_eq!(config.dind.data_root, Some(PathBuf::from("/data/docker")));
+        assert_eq!(config.dind.log_file, Some(here.join("logs/dockerd.log")));
+    }
 
     #[test]
     fn login_shells_get_a_dash() {

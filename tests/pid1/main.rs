@@ -368,6 +368,55 @@ fn a_stopped_command_gets_term_then_cont() {
     }
 }
 
+fn berth_leaves_its_start_directory() {
+    for place in PLACES {
+        let dir = temp_dir();
+        let start = fs::canonicalize(dir.path()).unwrap();
+        let mut child = berth_cmd(place, &["sleep", "100"])
+            .current_dir(&start)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = berth_pid(place, &child);
+        let command = first_child(pid);
+        let cwd = |pid: i32| fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        wait_for("berth to move to /", Duration::from_secs(10), || {
+            (cwd(pid)? == Path::new("/")).then_some(())
+        });
+        assert_eq!(
+            cwd(command),
+            Some(start.clone()),
+            "{place:?}: the command's cwd"
+        );
+        kill(pid, libc::SIGTERM);
+        wait_child(&mut child, Duration::from_secs(20));
+    }
+    // The same from the command's side: its parent's cwd.
+    let dir = temp_dir();
+    let (status, stdout, stderr) = {
+        let out = berth_cmd(
+            Place::Subreaper,
+            &[
+                "sh",
+                "-c",
+                "for i in $(seq 500); do [ \"$(readlink /proc/$PPID/cwd)\" = / ] && break; sleep 0.01; done; readlink /proc/$PPID/cwd; pwd",
+            ],
+        )
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(status.success(), "{stderr}");
+    let start = fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(stdout, format!("/\n{}\n", start.display()));
+}
+
 fn every_forwardable_signal_arrives() {
     for place in PLACES {
         let dir = temp_dir();
@@ -600,6 +649,10 @@ const TESTS: &[Test] = &[
     (
         "a_stopped_command_gets_term_then_cont",
         a_stopped_command_gets_term_then_cont,
+    ),
+    (
+        "berth_leaves_its_start_directory",
+        berth_leaves_its_start_directory,
     ),
     (
         "every_forwardable_signal_arrives",
