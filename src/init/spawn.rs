@@ -40,7 +40,10 @@ pub struct ChildSpec {
     pub credentials: Option<Credentials>,
     /// Variables set on top of berth's environment.
     pub env: Vec<(OsString, OsString)>,
-    /// Make the child's process group the terminal's foreground group.
+    /// Make the child's process group the terminal's foreground group, when
+    /// berth's own group holds the foreground: a berth started in the
+    /// background (`berth -- cmd &`) must not steal the terminal from the
+    /// shell (tini's `spawn` leaves this as a TODO).
     pub take_terminal: bool,
     /// The mask and ignored dispositions the command starts with: the ones
     /// berth was started with ([`signals::inherited`]).
@@ -96,12 +99,17 @@ fn prepare_child(
 ) -> io::Result<()> {
     // Own process group: job control, and `--pgroup` signals reach the whole
     // pipeline without touching berth.
-    // SAFETY: setpgid/getpid/tcsetpgrp/isatty are async-signal-safe syscalls.
+    // SAFETY: setpgid/getpid/getpgrp/tcgetpgrp/tcsetpgrp/isatty are
+    // async-signal-safe syscalls.
     unsafe {
+        // Still in berth's group here: is it the terminal's foreground?
+        let foreground = take_terminal
+            && libc::isatty(libc::STDIN_FILENO) == 1
+            && libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp();
         if libc::setpgid(0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
-        if take_terminal && libc::isatty(libc::STDIN_FILENO) == 1 {
+        if foreground {
             // Best effort: not being the terminal's session leader's child is
             // not fatal; the shell will report job control as unavailable.
             libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());

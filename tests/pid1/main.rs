@@ -12,6 +12,7 @@ mod roles;
 
 use std::ffi::OsStr;
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -145,7 +146,7 @@ fn first_child(pid: i32) -> i32 {
 }
 
 /// Fields of /proc/PID/stat after the command name: [0] is the state (R, S,
-/// T...).
+/// T...), [5] the terminal's foreground process group (tpgid).
 fn stat_fields(pid: i32) -> Option<Vec<String>> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, rest) = stat.rsplit_once(") ")?;
@@ -417,15 +418,110 @@ fn berth_leaves_its_start_directory() {
     assert_eq!(stdout, format!("/\n{}\n", start.display()));
 }
 
+fn tstp_to_berth_stops_it_with_its_command() {
+    // Not PID 1: forwarded, then berth stops too; SIGCONT resumes both. berth
+    // leads its own process group with a parent in the same session, as a
+    // shell's job does (an orphaned group would not stop: see job_control.rs).
+    let mut child = berth_cmd(Place::Subreaper, &["sleep", "100"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let command = first_child(pid);
+    kill(pid, libc::SIGTSTP);
+    wait_for(
+        "berth and the command to stop",
+        Duration::from_secs(10),
+        || (stopped(pid) && stopped(command)).then_some(()),
+    );
+    kill(pid, libc::SIGCONT);
+    wait_for("both to run again", Duration::from_secs(10), || {
+        (!stopped(pid) && !stopped(command)).then_some(())
+    });
+    kill(pid, libc::SIGTERM);
+    let status = wait_child(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(143));
+
+    // As PID 1 nothing changes: the command stops, berth does not.
+    let mut child = berth_cmd(Place::Pid1, &["sleep", "100"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = berth_pid(Place::Pid1, &child);
+    let command = first_child(pid);
+    kill(pid, libc::SIGTSTP);
+    wait_for("the command to stop", Duration::from_secs(10), || {
+        stopped(command).then_some(())
+    });
+    assert!(!stopped(pid), "berth as PID 1 stopped");
+    kill(pid, libc::SIGCONT);
+    wait_for("the command to run again", Duration::from_secs(10), || {
+        (!stopped(command)).then_some(())
+    });
+    kill(pid, libc::SIGTERM);
+    let status = wait_child(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(143));
+}
+
+fn ctrl_z_under_a_shell_stops_berth_and_fg_resumes() {
+    let mut shell = Command::new("bash");
+    shell
+        .args(["--norc", "--noprofile", "-i"])
+        .env("BERTH_LOG_LEVEL", "warn")
+        .env("BERTH_DOCKER", "off");
+    let mut session = pty::Session::start(shell);
+    // Quoted so that the echo of this line does not read as the prompt.
+    session.send("PS1='pro''mpt> '\n");
+    session.expect("prompt> ", Duration::from_secs(10));
+    session.send(&format!("'{}' -- sleep 100\n", berth().display()));
+    // The sleep runs and holds the terminal (its group is the foreground one).
+    let bash = session.pid();
+    let sleep_holds_terminal =
+        |sleep: i32| stat_fields(sleep).is_some_and(|f| f[0] != "T" && f[5] == sleep.to_string());
+    let berth_pid = first_child(bash);
+    let sleep = first_child(berth_pid);
+    wait_for(
+        "sleep to hold the terminal",
+        Duration::from_secs(10),
+        || sleep_holds_terminal(sleep).then_some(()),
+    );
+    session.send("\x1a");
+    // Today's failure: berth keeps running and the prompt never returns.
+    session.expect("prompt> ", Duration::from_secs(10));
+    assert!(
+        stopped(berth_pid) && stopped(sleep),
+        "{}",
+        session.transcript()
+    );
+    session.send("jobs\n");
+    session.expect("Stopped", Duration::from_secs(10));
+    session.send("fg\n");
+    wait_for(
+        "sleep to hold the terminal again",
+        Duration::from_secs(10),
+        || (sleep_holds_terminal(sleep) && !stopped(berth_pid)).then_some(()),
+    );
+    session.send("\x03");
+    session.send("echo rc=$?\n");
+    session.expect("rc=130", Duration::from_secs(10));
+    session.send("exit 0\n");
+    let status = session.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", session.transcript());
+}
+
 fn every_forwardable_signal_arrives() {
     for place in PLACES {
         let dir = temp_dir();
         let log = dir.path().join("signals");
+        // Its own process group, in this session: a shell's job, which the
+        // job-control signals stop when berth is not PID 1.
         let mut child = berth_cmd(
             place,
             &["--", me().to_str().unwrap(), "--role", "sigcatcher"],
         )
         .arg(&log)
+        .process_group(0)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -453,6 +549,19 @@ fn every_forwardable_signal_arrives() {
                 Duration::from_secs(10),
                 || seen(&log).contains(&sig).then_some(()),
             );
+            if place == Place::Subreaper
+                && [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU].contains(&sig)
+            {
+                // Forwarded, then berth stopped itself (the catcher does not
+                // stop: it blocks the signal); SIGCONT resumes berth.
+                wait_for("berth to stop", Duration::from_secs(10), || {
+                    stopped(pid).then_some(())
+                });
+                kill(pid, libc::SIGCONT);
+                wait_for("berth to run again", Duration::from_secs(10), || {
+                    (!stopped(pid)).then_some(())
+                });
+            }
         }
         let status = wait_child(&mut child, Duration::from_secs(10));
         assert_eq!(status.code(), Some(0), "{place:?}");
@@ -653,6 +762,14 @@ const TESTS: &[Test] = &[
     (
         "berth_leaves_its_start_directory",
         berth_leaves_its_start_directory,
+    ),
+    (
+        "tstp_to_berth_stops_it_with_its_command",
+        tstp_to_berth_stops_it_with_its_command,
+    ),
+    (
+        "ctrl_z_under_a_shell_stops_berth_and_fg_resumes",
+        ctrl_z_under_a_shell_stops_berth_and_fg_resumes,
     ),
     (
         "every_forwardable_signal_arrives",
