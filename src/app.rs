@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::docker::{access, engine};
 use crate::exit::Failure;
 use crate::init::reaper::Reaper;
-use crate::init::signals::{self, KernelSigSet, SignalFd};
+use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
 use crate::users;
@@ -86,7 +86,13 @@ impl Default for Paths {
 }
 
 /// Runs the command under berth and returns berth's exit code.
-pub fn run(config: Config) -> Result<u8, AppError> {
+pub fn run(mut config: Config) -> Result<u8, AppError> {
+    // What the caller left blocked and ignored is the command's (main.rs read
+    // it before Rust's start-up code); berth's own dispositions go back to
+    // their defaults (an ignored SIGCHLD would have the kernel reap berth's
+    // children without telling it).
+    let inherited = signals::inherited();
+    signals::reset_to_default(inherited.ignored);
     // Before any thread exists, so every thread inherits the mask and no
     // signal can be delivered to a thread that does not read the signalfd.
     let catchable = KernelSigSet::all_catchable();
@@ -95,6 +101,7 @@ pub fn run(config: Config) -> Result<u8, AppError> {
     if let Some(sig) = config.pdeathsig {
         set_parent_death_signal(sig);
     }
+    anchor_paths(&mut config);
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,13 +110,44 @@ pub fn run(config: Config) -> Result<u8, AppError> {
     let local = tokio::task::LocalSet::new();
     local.block_on(
         &runtime,
-        supervise_command(config, catchable, Paths::default()),
+        supervise_command(config, catchable, inherited, Paths::default()),
     )
+}
+
+/// Makes the paths berth keeps using after the command starts absolute, from
+/// the start directory: berth leaves that directory then (see
+/// `leave_start_directory`), and a restarted dockerd or its log file must not
+/// move with it.
+fn anchor_paths(config: &mut Config) {
+    let dind = &mut config.dind;
+    for path in [
+        &mut dind.tls_certdir,
+        &mut dind.data_root,
+        &mut dind.log_file,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Ok(absolute) = std::path::absolute(&*path) {
+            *path = absolute;
+        }
+    }
+}
+
+/// berth holds no reference to the directory it was started in once the
+/// command runs (the command keeps it as its own cwd): an unmount of it must
+/// not fail with EBUSY because of berth. dumb-init does the same, chdir("/")
+/// right after fork (dumb-init.c, `main`).
+fn leave_start_directory() {
+    if let Err(err) = nix::unistd::chdir("/") {
+        tracing::warn!(error = %err, "cannot change berth's own directory to /");
+    }
 }
 
 async fn supervise_command(
     config: Config,
     catchable: KernelSigSet,
+    inherited: Inherited,
     paths: Paths,
 ) -> Result<u8, AppError> {
     let signals = SignalFd::open(catchable).map_err(AppError::SignalFd)?;
@@ -141,6 +179,7 @@ async fn supervise_command(
         }
     }
     let mut child = child_spec(&config, credentials, &paths)?;
+    child.signals = inherited;
     child.env.extend(docker.child_env.iter().cloned());
     crate::docker::host_path::export_to_command(&config, &docker, &mut child.env)
         .await
@@ -152,6 +191,7 @@ async fn supervise_command(
             source,
         })?;
     tracing::info!(pid = main.pid, program = ?child.program, "command started");
+    leave_start_directory();
     health.command_started();
     // Later, not now: reading /proc/self/smaps costs more than a short
     // command's whole run, and only a long-running supervision gains.
@@ -289,6 +329,23 @@ fn set_parent_death_signal(sig: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_dind_paths_are_anchored_at_the_start_directory() {
+        let env = |key: &str| match key {
+            "DOCKER_TLS_CERTDIR" => Some("certs".to_string()),
+            "BERTH_DOCKERD_DATA_ROOT" => Some("/data/docker".to_string()),
+            "BERTH_DOCKERD_LOG" => Some("logs/dockerd.log".to_string()),
+            _ => None,
+        };
+        let args = <crate::config::InitArgs as clap::Parser>::parse_from(["berth"]);
+        let mut config = Config::resolve(args, &env).expect("valid settings");
+        anchor_paths(&mut config);
+        let here = std::env::current_dir().expect("cwd");
+        assert_eq!(config.dind.tls_certdir, Some(here.join("certs")));
+        assert_eq!(config.dind.data_root, Some(PathBuf::from("/data/docker")));
+        assert_eq!(config.dind.log_file, Some(here.join("logs/dockerd.log")));
+    }
 
     #[test]
     fn login_shells_get_a_dash() {

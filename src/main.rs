@@ -10,6 +10,18 @@ use berth::docker::{engine, host_path};
 use berth::exit::Failure;
 use berth::{app, doctor, health, logging};
 
+/// Reads the signal mask and ignored dispositions berth was started with,
+/// for its command (src/init/signals.rs). An `.init_array` entry: glibc runs
+/// it before Rust's start-up code, which sets SIGPIPE to SIG_IGN (Rust's std
+/// captures argv the same way on glibc).
+#[used]
+#[link_section = ".init_array"]
+static RECORD_INHERITED_SIGNALS: extern "C" fn() = record_inherited_signals;
+
+extern "C" fn record_inherited_signals() {
+    berth::init::signals::record_inherited();
+}
+
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
     ExitCode::from(run(argv))

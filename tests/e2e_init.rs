@@ -273,3 +273,56 @@ fn a_missing_command_exits_127() {
     let c = start(&docker, &["/no/such/command"]);
     assert_eq!(c.wait_exit_code(START), 127, "logs:\n{}", c.logs());
 }
+
+#[test]
+fn a_plain_docker_run_gives_the_command_a_clean_signal_state() {
+    let Some(docker) = require_e2e("a_plain_docker_run_gives_the_command_a_clean_signal_state")
+    else {
+        return;
+    };
+    // Nothing blocked, nothing ignored: neither berth's own signalfd mask nor
+    // its handling of SIGTTIN/SIGTTOU reaches the command. `cat`, not grep:
+    // GNU grep installs a SIGSEGV handler of its own.
+    let c = start(&docker, &["cat", "/proc/self/status"]);
+    assert_eq!(c.wait_exit_code(START), 0, "logs:\n{}", c.logs());
+    let logs = c.logs();
+    for line in ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"] {
+        assert!(logs.contains(line), "want {line:?}; logs:\n{logs}");
+    }
+}
+
+#[test]
+fn docker_stop_reaches_a_stopped_command() {
+    let Some(docker) = require_e2e("docker_stop_reaches_a_stopped_command") else {
+        return;
+    };
+    if init_is_stand_in() {
+        // tini forwards SIGTERM without SIGCONT: the stopped shell is SIGKILLed.
+        skip(
+            "docker_stop_reaches_a_stopped_command",
+            "berth-only; BERTH_E2E_INIT is set",
+        );
+        return;
+    }
+    let c = start(
+        &docker,
+        &[
+            "sh",
+            "-c",
+            "trap 'echo trapped TERM; exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+        ],
+    );
+    c.wait_for_log("ready", START);
+    // The command is berth's only child (BERTH_DOCKER=off): stop it, as a
+    // debugger or a suspended job would be.
+    c.exec_ok(&["sh", "-c", "kill -STOP $(cat /proc/1/task/1/children)"]);
+    let took = c.stop(10);
+    eprintln!("e2e_init: `docker stop -t 10` of a stopped command took {took:.2?}");
+    let code = exit_code_from_inspect(&c);
+    let logs = c.logs();
+    assert_eq!(
+        code, 0,
+        "SIGTERM then SIGCONT should run the trap (137: SIGKILLed after berth's grace period); logs:\n{logs}"
+    );
+    assert!(logs.contains("trapped TERM"), "logs:\n{logs}");
+}

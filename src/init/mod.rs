@@ -1,5 +1,6 @@
 //! PID 1 core: reaper, signals, child spawn, shutdown.
 
+pub mod job_control;
 pub mod memory;
 pub mod procs;
 pub mod reaper;

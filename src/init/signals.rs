@@ -12,10 +12,22 @@
 //! glibc refuses to block its internal signals 32 and 33 through
 //! sigprocmask/sigaddset, so the mask is a plain kernel bit set handed to the
 //! raw system calls. berth never calls setuid() with more than one thread (the
-//! only use glibc has for signal 33); the child resets everything before exec.
+//! only use glibc has for signal 33); the child gets its signal state set
+//! before exec.
+//!
+//! The child's signal state is the one berth was started with ([`Inherited`]):
+//! the caller's mask and ignored dispositions, as tini restores them in its
+//! child (tini.c, `configure_signals` saves them, `restore_signals` puts them
+//! back after fork). What berth blocks for its signalfd never reaches the
+//! command. berth itself keeps nothing of the caller's: every signal blocked
+//! and read here, every disposition at its default (an inherited SIG_IGN for
+//! SIGCHLD would make the kernel reap berth's children behind its back).
+//! A signal the caller ignored still reaches berth (a blocked signal is queued
+//! even when ignored) and is forwarded, as tini does.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
@@ -38,6 +50,20 @@ impl KernelSigSet {
         set
     }
 
+    /// The set whose bit N-1 stands for signal N, as `SigBlk`/`SigIgn` in
+    /// /proc/PID/status print it (in hex).
+    pub const fn from_bits(bits: u64) -> KernelSigSet {
+        KernelSigSet(bits)
+    }
+
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    pub fn insert(&mut self, sig: i32) {
+        self.0 |= 1u64 << (sig - 1);
+    }
+
     pub fn remove(&mut self, sig: i32) {
         self.0 &= !(1u64 << (sig - 1));
     }
@@ -45,6 +71,147 @@ impl KernelSigSet {
     pub fn contains(self, sig: i32) -> bool {
         (1..=SIGRTMAX).contains(&sig) && self.0 & (1u64 << (sig - 1)) != 0
     }
+
+    /// The signal numbers in the set, in increasing order.
+    pub fn iter(self) -> impl Iterator<Item = i32> {
+        (1..=SIGRTMAX).filter(move |&sig| self.contains(sig))
+    }
+}
+
+/// The signal state berth was started with: what its parent left blocked and
+/// ignored. The command gets exactly this back ([`restore_dispositions`] and
+/// [`set_mask`] in its `pre_exec`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inherited {
+    pub blocked: KernelSigSet,
+    pub ignored: KernelSigSet,
+}
+
+impl Inherited {
+    /// Nothing blocked, nothing ignored: what `docker run` gives PID 1.
+    pub const CLEAN: Inherited = Inherited {
+        blocked: KernelSigSet::EMPTY,
+        ignored: KernelSigSet::EMPTY,
+    };
+}
+
+static INHERITED_READ: AtomicBool = AtomicBool::new(false);
+static INHERITED_BLOCKED: AtomicU64 = AtomicU64::new(0);
+static INHERITED_IGNORED: AtomicU64 = AtomicU64::new(0);
+
+/// Reads the calling thread's signal mask and ignored dispositions, once:
+/// later calls keep the first reading.
+///
+/// It must run before anything changes them. Rust's runtime sets SIGPIPE to
+/// SIG_IGN before `main` runs, so main.rs calls this from an `.init_array`
+/// constructor, which glibc runs before Rust's start-up code.
+pub fn record_inherited() {
+    if INHERITED_READ.load(Ordering::Acquire) {
+        return;
+    }
+    // A failed query (none is expected) reads as "nothing blocked".
+    let blocked = current_mask().unwrap_or(KernelSigSet::EMPTY);
+    INHERITED_BLOCKED.store(blocked.bits(), Ordering::Relaxed);
+    INHERITED_IGNORED.store(ignored_now().bits(), Ordering::Relaxed);
+    INHERITED_READ.store(true, Ordering::Release);
+}
+
+/// The state [`record_inherited`] read at start. If nothing recorded it (a
+/// program without berth's `main`), it is read now; SIGPIPE then counts as not
+/// ignored, since Rust's runtime ignores it in every program.
+pub fn inherited() -> Inherited {
+    let late = !INHERITED_READ.load(Ordering::Acquire);
+    record_inherited();
+    let mut ignored = KernelSigSet(INHERITED_IGNORED.load(Ordering::Relaxed));
+    if late {
+        ignored.remove(libc::SIGPIPE);
+    }
+    Inherited {
+        blocked: KernelSigSet(INHERITED_BLOCKED.load(Ordering::Relaxed)),
+        ignored,
+    }
+}
+
+/// The calling thread's signal mask as the kernel holds it (32 and 33
+/// included, which glibc's sigprocmask would hide).
+pub fn current_mask() -> io::Result<KernelSigSet> {
+    let mut old: u64 = 0;
+    // SAFETY: with a null new set, rt_sigprocmask only writes the current
+    // mask: 8 bytes into a valid, owned u64.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            std::ptr::null::<u64>(),
+            &mut old as *mut u64,
+            std::mem::size_of::<u64>(),
+        )
+    };
+    if rc == 0 {
+        Ok(KernelSigSet(old))
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The kernel's `struct sigaction` on x86_64
+/// (arch/x86/include/uapi/asm/signal.h), which the raw rt_sigaction system
+/// call takes; glibc's `libc::sigaction` has another layout.
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: libc::c_ulong,
+    mask: u64,
+}
+
+/// rt_sigaction(sig, new, old): 0 or a negative value (errno set).
+fn raw_sigaction(
+    sig: i32,
+    new: Option<&KernelSigaction>,
+    old: Option<&mut KernelSigaction>,
+) -> i64 {
+    let new = new.map_or(std::ptr::null(), |n| n as *const KernelSigaction);
+    let old = old.map_or(std::ptr::null_mut(), |o| o as *mut KernelSigaction);
+    // SAFETY: both pointers are null or point to a live KernelSigaction, the
+    // layout the kernel reads and writes; 8 is its sigset size.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            new,
+            old,
+            std::mem::size_of::<u64>(),
+        )
+    }
+}
+
+/// Every signal whose disposition is SIG_IGN now.
+fn ignored_now() -> KernelSigSet {
+    let mut set = KernelSigSet::EMPTY;
+    for sig in KernelSigSet::all_catchable().iter() {
+        let mut old = KernelSigaction {
+            handler: libc::SIG_DFL,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        if raw_sigaction(sig, None, Some(&mut old)) == 0 && old.handler == libc::SIG_IGN {
+            set.insert(sig);
+        }
+    }
+    set
+}
+
+fn set_disposition(sig: i32, handler: libc::sighandler_t) {
+    let action = KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // Errors (none expected for a catchable signal) change nothing.
+    raw_sigaction(sig, Some(&action), None);
 }
 
 /// Replaces the calling thread's signal mask. Threads started later inherit it.
@@ -69,30 +236,48 @@ pub fn set_mask(set: KernelSigSet) -> io::Result<()> {
     }
 }
 
-/// Puts every signal's disposition back to SIG_DFL.
+/// Gives every catchable signal the disposition the command must start with:
+/// SIG_IGN for those in `ignored`, SIG_DFL for the rest.
 ///
-/// For the child, in `pre_exec`: an ignored disposition survives exec, so a
-/// SIGINT or SIGPIPE that berth's own parent ignored would stay ignored in the
-/// user's command. Async-signal-safe: only sigaction calls, no allocation.
-pub fn reset_dispositions() {
-    for sig in 1..=SIGRTMAX {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask and no
-        // flags; the kernel copies it. Errors (none expected) change nothing.
-        unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::syscall(
-                libc::SYS_rt_sigaction,
-                sig,
-                &action as *const libc::sigaction,
-                std::ptr::null_mut::<libc::sigaction>(),
-                std::mem::size_of::<u64>(),
-            );
-        }
+/// For the child, in `pre_exec`: an ignored disposition survives exec, so
+/// this is how the caller's SIG_IGN (nohup's SIGHUP) reaches the command and
+/// nothing else does. Async-signal-safe: only sigaction calls, no allocation.
+pub fn restore_dispositions(ignored: KernelSigSet) {
+    for sig in KernelSigSet::all_catchable().iter() {
+        let handler = if ignored.contains(sig) {
+            libc::SIG_IGN
+        } else {
+            libc::SIG_DFL
+        };
+        set_disposition(sig, handler);
     }
+}
+
+/// Puts the signals in `set` back to SIG_DFL in the calling process: berth's
+/// own dispositions, whatever its caller ignored.
+pub fn reset_to_default(set: KernelSigSet) {
+    for sig in set.iter() {
+        set_disposition(sig, libc::SIG_DFL);
+    }
+}
+
+/// Whether the default action of `sig` ends the process ("Term" or "Core"
+/// in signal(7)): every signal but the ignored-by-default SIGCHLD, SIGURG and
+/// SIGWINCH, the stop signals SIGSTOP, SIGTSTP, SIGTTIN and SIGTTOU, and
+/// SIGCONT. Realtime signals terminate by default.
+pub fn terminates_by_default(sig: i32) -> bool {
+    (1..=SIGRTMAX).contains(&sig)
+        && !matches!(
+            sig,
+            libc::SIGCHLD
+                | libc::SIGURG
+                | libc::SIGWINCH
+                | libc::SIGSTOP
+                | libc::SIGTSTP
+                | libc::SIGTTIN
+                | libc::SIGTTOU
+                | libc::SIGCONT
+        )
 }
 
 /// A signal as read from the signalfd.
@@ -249,6 +434,84 @@ mod tests {
         }
         assert!(!set.contains(0));
         assert!(!set.contains(65));
+    }
+
+    #[test]
+    fn default_actions_follow_signal_7() {
+        for sig in [
+            libc::SIGHUP,
+            libc::SIGINT,
+            libc::SIGQUIT,
+            libc::SIGTERM,
+            libc::SIGUSR1,
+            libc::SIGPIPE,
+            libc::SIGALRM,
+            libc::SIGSEGV,
+            libc::SIGKILL,
+            libc::SIGPWR,
+            libc::SIGSYS,
+            34,
+            SIGRTMAX,
+        ] {
+            assert!(terminates_by_default(sig), "{}", name(sig));
+        }
+        for sig in [
+            libc::SIGCHLD,
+            libc::SIGCONT,
+            libc::SIGSTOP,
+            libc::SIGTSTP,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+            libc::SIGURG,
+            libc::SIGWINCH,
+            0,
+            65,
+        ] {
+            assert!(!terminates_by_default(sig), "{}", name(sig));
+        }
+    }
+
+    #[test]
+    fn sets_read_like_proc_status() {
+        let mut set = KernelSigSet::EMPTY;
+        for sig in [libc::SIGINT, libc::SIGSEGV, libc::SIGTTOU] {
+            set.insert(sig);
+        }
+        // SigIgn of a process ignoring INT, SEGV and TTOU.
+        assert_eq!(set.bits(), 0x0000_0000_0020_0402);
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [libc::SIGINT, libc::SIGSEGV, libc::SIGTTOU]
+        );
+        assert_eq!(KernelSigSet::from_bits(set.bits()), set);
+    }
+
+    #[test]
+    fn dispositions_are_read_and_set_through_the_kernel_layout() {
+        // A realtime signal nothing else in this test binary uses.
+        let sig = SIGRTMAX - 3;
+        let mut one = KernelSigSet::EMPTY;
+        one.insert(sig);
+        assert!(!ignored_now().contains(sig));
+        set_disposition(sig, libc::SIG_IGN);
+        assert!(ignored_now().contains(sig));
+        reset_to_default(one);
+        assert!(!ignored_now().contains(sig));
+    }
+
+    #[test]
+    fn the_mask_is_read_back_whole() {
+        // In a thread of its own: the mask is per thread.
+        std::thread::spawn(|| {
+            let mut set = KernelSigSet::EMPTY;
+            for sig in [libc::SIGTERM, 32, SIGRTMAX] {
+                set.insert(sig);
+            }
+            set_mask(set).expect("set mask");
+            assert_eq!(current_mask().expect("read mask"), set);
+        })
+        .join()
+        .expect("mask thread");
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! Starting the user's command in a clean state.
+//! Starting the user's command with the signal state berth was started with.
 //!
 //! Rust's `Command` copies berth's blocked-signal mask and ignored dispositions
 //! into the child, and `Command::uid` drops every supplementary group (it calls
 //! setgroups(0)). So the child is prepared by hand in `pre_exec`, in this
 //! order: own process group, the terminal's foreground (while signals are
 //! still blocked, so tcsetpgrp cannot stop it with SIGTTOU), groups, gid, uid,
-//! default dispositions, empty mask. Only async-signal-safe calls happen after
-//! the fork: everything they need is computed before.
+//! then the caller's ignored dispositions and mask ([`signals::Inherited`],
+//! as tini's `restore_signals` does). Only async-signal-safe calls happen
+//! after the fork: everything they need is computed before.
 
 use std::ffi::OsString;
 use std::io;
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use crate::exit::{CANNOT_EXECUTE, NOT_FOUND};
-use crate::init::signals::{self, KernelSigSet};
+use crate::init::signals::{self, Inherited};
 
 /// Who the child runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +40,14 @@ pub struct ChildSpec {
     pub credentials: Option<Credentials>,
     /// Variables set on top of berth's environment.
     pub env: Vec<(OsString, OsString)>,
-    /// Make the child's process group the terminal's foreground group.
+    /// Make the child's process group the terminal's foreground group, when
+    /// berth's own group holds the foreground: a berth started in the
+    /// background (`berth -- cmd &`) must not steal the terminal from the
+    /// shell (tini's `spawn` leaves this as a TODO).
     pub take_terminal: bool,
+    /// The mask and ignored dispositions the command starts with: the ones
+    /// berth was started with ([`signals::inherited`]).
+    pub signals: Inherited,
 }
 
 impl ChildSpec {
@@ -52,6 +59,7 @@ impl ChildSpec {
             credentials: None,
             env: Vec::new(),
             take_terminal: false,
+            signals: Inherited::CLEAN,
         }
     }
 
@@ -73,25 +81,35 @@ impl ChildSpec {
         }
         let creds = self.credentials.clone();
         let take_terminal = self.take_terminal;
+        let signals = self.signals;
         // SAFETY: the closure runs between fork and exec and only makes
         // async-signal-safe system calls on data prepared before the fork; it
         // allocates nothing.
         unsafe {
-            command.pre_exec(move || prepare_child(creds.as_ref(), take_terminal));
+            command.pre_exec(move || prepare_child(creds.as_ref(), take_terminal, signals));
         }
         command
     }
 }
 
-fn prepare_child(creds: Option<&Credentials>, take_terminal: bool) -> io::Result<()> {
+fn prepare_child(
+    creds: Option<&Credentials>,
+    take_terminal: bool,
+    signals: Inherited,
+) -> io::Result<()> {
     // Own process group: job control, and `--pgroup` signals reach the whole
     // pipeline without touching berth.
-    // SAFETY: setpgid/getpid/tcsetpgrp/isatty are async-signal-safe syscalls.
+    // SAFETY: setpgid/getpid/getpgrp/tcgetpgrp/tcsetpgrp/isatty are
+    // async-signal-safe syscalls.
     unsafe {
+        // Still in berth's group here: is it the terminal's foreground?
+        let foreground = take_terminal
+            && libc::isatty(libc::STDIN_FILENO) == 1
+            && libc::tcgetpgrp(libc::STDIN_FILENO) == libc::getpgrp();
         if libc::setpgid(0, 0) != 0 {
             return Err(io::Error::last_os_error());
         }
-        if take_terminal && libc::isatty(libc::STDIN_FILENO) == 1 {
+        if foreground {
             // Best effort: not being the terminal's session leader's child is
             // not fatal; the shell will report job control as unavailable.
             libc::tcsetpgrp(libc::STDIN_FILENO, libc::getpid());
@@ -112,8 +130,8 @@ fn prepare_child(creds: Option<&Credentials>, take_terminal: bool) -> io::Result
             }
         }
     }
-    signals::reset_dispositions();
-    signals::set_mask(KernelSigSet::EMPTY)
+    signals::restore_dispositions(signals.ignored);
+    signals::set_mask(signals.blocked)
 }
 
 /// The exit code for a command that could not be started, by the exec errno.

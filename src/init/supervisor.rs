@@ -7,6 +7,13 @@
 //! child left or the grace period ends, then SIGKILLs the survivors, reaps,
 //! and returns. The grace period starts at the first SIGTERM berth receives,
 //! or when the command exits, whichever comes first.
+//!
+//! Every forwarded signal whose default action ends a process is followed by
+//! SIGCONT to the same target, so a stopped command (a suspended job, a
+//! process under a debugger) acts on it instead of sleeping through the grace
+//! period: systemd does the same for every kill signal (`kill_and_sigcont`,
+//! src/basic/process-util.c), csh's `kill` for TERM and HUP. When berth is
+//! not PID 1, job-control stops are mirrored (job_control.rs).
 
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -16,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 
+use crate::init::job_control;
 use crate::init::procs::{self, ProcInfo};
 use crate::init::reaper::{Exit, Reaper, Remaining, Spawned};
 use crate::init::signals::{self, Received, SignalFd};
@@ -114,6 +122,9 @@ pub async fn supervise(
         main.pid
     };
     let mut main_exit = main.exit;
+    // A namespace's init is never stopped; anywhere else berth is some
+    // shell's job and follows the command's job-control stops.
+    let job_control = settings.me != 1;
     let mut command: Option<Exit> = None;
     let mut children_left = true;
     let mut deadline: Option<Instant> = None;
@@ -153,12 +164,24 @@ pub async fn supervise(
                                 stop_services();
                                 signal_leftovers(settings, services.spare, libc::SIGTERM);
                             }
+                        } else if job_control {
+                            // Or it stopped: Ctrl-Z at the terminal it holds.
+                            if let Some(sig) = job_control::stopped_by(main.pid) {
+                                job_control::suspend(sig, main.pid);
+                            }
                         }
                     }
                 }
                 Some(Event::Signal(received)) => {
                     if command.is_none() {
+                        if job_control && received.signo == libc::SIGCONT {
+                            // `fg` of a running berth: the command takes the terminal.
+                            job_control::hand_terminal_to(nix::unistd::Pid::from_raw(main.pid));
+                        }
                         forward(target, received);
+                        if job_control && job_control::is_job_control_stop(received.signo) {
+                            job_control::suspend(received.signo, main.pid);
+                        }
                     } else {
                         tracing::debug!(signal = %signals::name(received.signo), "command already exited; not forwarded");
                     }
@@ -195,7 +218,14 @@ fn forward(target: i32, received: Received) {
     match signals::send(target, received.signo) {
         Ok(()) => tracing::debug!(signal = %name, target, from = received.sender, "forwarded"),
         // ESRCH: the command is exiting; its exit will arrive through the reaper.
-        Err(err) => tracing::debug!(signal = %name, target, error = %err, "could not forward"),
+        Err(err) => {
+            tracing::debug!(signal = %name, target, error = %err, "could not forward");
+            return;
+        }
+    }
+    // A stopped process keeps the signal pending until it runs again.
+    if signals::terminates_by_default(received.signo) {
+        let _ = signals::send(target, libc::SIGCONT);
     }
 }
 

@@ -10,6 +10,7 @@
 mod pty;
 mod roles;
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -36,14 +37,28 @@ const PLACES: [Place; 2] = [Place::Pid1, Place::Subreaper];
 
 /// `berth ARGS...`, placed as asked.
 fn berth_cmd(place: Place, args: &[&str]) -> Command {
+    wrapped_berth_cmd(place, &[], args)
+}
+
+/// `berth ARGS...` exec'd by `wrapper` (a program and its arguments; none:
+/// berth directly), placed as asked: as PID 1, the wrapper runs as the new
+/// namespace's first process and execs berth, which keeps pid 1.
+fn wrapped_berth_cmd(place: Place, wrapper: &[&OsStr], args: &[&str]) -> Command {
+    let berth = berth();
+    let mut argv: Vec<&OsStr> = wrapper.to_vec();
+    argv.push(berth.as_os_str());
     let mut command = match place {
         Place::Pid1 => {
             let mut c = Command::new("unshare");
             c.args(["-Upf", "--mount-proc", "--map-root-user", "--kill-child"]);
-            c.arg(berth());
+            c.args(&argv);
             c
         }
-        Place::Subreaper => Command::new(berth()),
+        Place::Subreaper => {
+            let mut c = Command::new(argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
     };
     // These tests are about the init: no Docker detection, no engine.
     command
@@ -118,6 +133,52 @@ fn kill(pid: i32, sig: i32) {
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0, "kill({pid}, {sig})");
 }
 
+/// The first child of `pid` (berth's: the command), once there is one.
+fn first_child(pid: i32) -> i32 {
+    wait_for("a child process", Duration::from_secs(10), || {
+        fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// Fields of /proc/PID/stat after the command name: [0] is the state (R, S,
+/// T...), [5] the terminal's foreground process group (tpgid).
+fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(") ")?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+fn stopped(pid: i32) -> bool {
+    stat_fields(pid).is_some_and(|f| f[0] == "T")
+}
+
+/// SigBlk/SigIgn as /proc/PID/status prints a set of signals.
+fn sig_hex(signals: &[i32]) -> String {
+    format!(
+        "{:016x}",
+        signals.iter().fold(0u64, |bits, sig| bits | 1 << (sig - 1))
+    )
+}
+
+/// `berth ARGS...` started by a caller that ignores `ignored` and blocks
+/// `blocked` (comma-separated names such as SIGINT): the signal-state role.
+fn berth_with_signal_state(place: Place, ignored: &str, blocked: &str, args: &[&str]) -> Command {
+    let me = me();
+    let wrapper: [&OsStr; 5] = [
+        me.as_os_str(),
+        "--role".as_ref(),
+        "signal-state".as_ref(),
+        ignored.as_ref(),
+        blocked.as_ref(),
+    ];
+    wrapped_berth_cmd(place, &wrapper, args)
+}
+
 // ---------------------------------------------------------------- the tests
 
 fn exit_codes_pass_through() {
@@ -169,41 +230,298 @@ fn bad_flags_give_usage_errors() {
     assert!(stdout.starts_with("berth "), "{stdout}");
 }
 
-fn child_starts_with_clean_signal_state() {
+fn the_command_gets_the_callers_signal_state() {
+    use libc::{SIGHUP, SIGILL, SIGINT, SIGPIPE, SIGSEGV, SIGTERM, SIGTTIN, SIGTTOU};
+    // (ignored, blocked) by berth's caller: what the command must start with.
+    // No inherited state must give a clean one: berth's own signalfd mask and
+    // its SIGTTIN/SIGTTOU handling never reach the command. SIGPIPE shows the
+    // state is read before Rust's runtime ignores SIGPIPE in berth.
+    let cases: [(&[i32], &[i32]); 3] = [
+        (&[SIGTTOU, SIGSEGV, SIGINT], &[SIGTTIN, SIGILL, SIGTERM]),
+        (&[SIGHUP, SIGPIPE], &[]),
+        (&[], &[]),
+    ];
+    let names = |sigs: &[i32]| -> String {
+        sigs.iter()
+            .map(|&s| nix::sys::signal::Signal::try_from(s).unwrap().as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     for place in PLACES {
-        // berth's own parent ignores SIGINT and SIGPIPE here; the command must not.
-        let mut command = berth_cmd(place, &["grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status"]);
-        // SAFETY: signal(2) in the forked child before exec; no allocation.
-        unsafe {
-            command.pre_exec(|| {
-                libc::signal(libc::SIGINT, libc::SIG_IGN);
-                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-                Ok(())
-            });
+        for (ignored, blocked) in cases {
+            let out = berth_with_signal_state(
+                place,
+                &names(ignored),
+                &names(blocked),
+                // cat, not grep: GNU grep installs a SIGSEGV handler.
+                &["cat", "/proc/self/status"],
+            )
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "{place:?}: {text}");
+            let seen: String = text
+                .lines()
+                .filter(|l| l.starts_with("SigBlk:") || l.starts_with("SigIgn:"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            let want = format!(
+                "SigBlk:\t{}\nSigIgn:\t{}\n",
+                sig_hex(blocked),
+                sig_hex(ignored)
+            );
+            assert_eq!(
+                seen,
+                want,
+                "{place:?}: caller ignored {} and blocked {}",
+                names(ignored),
+                names(blocked)
+            );
         }
-        let out = command.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{place:?}: {text}");
-        assert!(
-            text.contains("SigBlk:\t0000000000000000"),
-            "{place:?}: {text}"
-        );
-        assert!(
-            text.contains("SigIgn:\t0000000000000000"),
-            "{place:?}: {text}"
-        );
     }
+}
+
+fn berth_acts_on_signals_its_caller_ignored_or_blocked() {
+    for place in PLACES {
+        // nohup: SIGHUP ignored. berth forwards it; the command ignores it
+        // (as its caller asked) and ends on its own.
+        let mut child =
+            berth_with_signal_state(place, "SIGHUP", "", &["sh", "-c", "sleep 1; exit 5"])
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+        let pid = berth_pid(place, &child);
+        first_child(pid);
+        kill(pid, libc::SIGHUP);
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        assert_eq!(
+            status.code(),
+            Some(5),
+            "{place:?}: the command survived SIGHUP"
+        );
+
+        // SIGTERM blocked: the command keeps it blocked, but berth still acts
+        // on it: its grace period starts and ends in SIGKILL.
+        let mut child = berth_with_signal_state(place, "", "SIGTERM", &["-t", "1", "sleep", "100"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = berth_pid(place, &child);
+        first_child(pid);
+        kill(pid, libc::SIGTERM);
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        assert_eq!(
+            status.code(),
+            Some(137),
+            "{place:?}: SIGKILLed after the grace period"
+        );
+
+        // SIGCHLD ignored: the kernel would reap berth's children itself and
+        // berth would never see its command end.
+        let mut child = berth_with_signal_state(place, "SIGCHLD", "", &["sh", "-c", "exit 3"])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = wait_child(&mut child, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(3), "{place:?}: the command's own code");
+    }
+}
+
+fn a_stopped_command_gets_term_then_cont() {
+    for place in PLACES {
+        for flags in [&[][..], &["-g"][..]] {
+            let dir = temp_dir();
+            let ready = dir.path().join("ready");
+            let script = format!(
+                "trap 'exit 0' TERM; touch {r}; while :; do sleep 0.1; done",
+                r = ready.display()
+            );
+            let mut args = flags.to_vec();
+            args.extend(["--", "sh", "-c", &script]);
+            let mut child = berth_cmd(place, &args)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+            let pid = berth_pid(place, &child);
+            let shell = first_child(pid);
+            wait_for("the TERM trap", Duration::from_secs(10), || {
+                ready.exists().then_some(())
+            });
+            kill(shell, libc::SIGSTOP);
+            wait_for("the shell to stop", Duration::from_secs(10), || {
+                stopped(shell).then_some(())
+            });
+            let start = Instant::now();
+            kill(pid, libc::SIGTERM);
+            // Without SIGCONT the shell sleeps through berth's 8 s grace: 137.
+            let status = wait_child(&mut child, Duration::from_secs(30));
+            assert_eq!(
+                status.code(),
+                Some(0),
+                "{place:?} {flags:?}: the trap's exit 0"
+            );
+            eprintln!(
+                "  {place:?} {flags:?}: stopped command ended {:?} after SIGTERM",
+                start.elapsed()
+            );
+        }
+    }
+}
+
+fn berth_leaves_its_start_directory() {
+    for place in PLACES {
+        let dir = temp_dir();
+        let start = fs::canonicalize(dir.path()).unwrap();
+        let mut child = berth_cmd(place, &["sleep", "100"])
+            .current_dir(&start)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = berth_pid(place, &child);
+        let command = first_child(pid);
+        let cwd = |pid: i32| fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        wait_for("berth to move to /", Duration::from_secs(10), || {
+            (cwd(pid)? == Path::new("/")).then_some(())
+        });
+        assert_eq!(
+            cwd(command),
+            Some(start.clone()),
+            "{place:?}: the command's cwd"
+        );
+        kill(pid, libc::SIGTERM);
+        wait_child(&mut child, Duration::from_secs(20));
+    }
+    // The same from the command's side: its parent's cwd.
+    let dir = temp_dir();
+    let (status, stdout, stderr) = {
+        let out = berth_cmd(
+            Place::Subreaper,
+            &[
+                "sh",
+                "-c",
+                "for i in $(seq 500); do [ \"$(readlink /proc/$PPID/cwd)\" = / ] && break; sleep 0.01; done; readlink /proc/$PPID/cwd; pwd",
+            ],
+        )
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert!(status.success(), "{stderr}");
+    let start = fs::canonicalize(dir.path()).unwrap();
+    assert_eq!(stdout, format!("/\n{}\n", start.display()));
+}
+
+fn tstp_to_berth_stops_it_with_its_command() {
+    // Not PID 1: forwarded, then berth stops too; SIGCONT resumes both. berth
+    // leads its own process group with a parent in the same session, as a
+    // shell's job does (an orphaned group would not stop: see job_control.rs).
+    let mut child = berth_cmd(Place::Subreaper, &["sleep", "100"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let command = first_child(pid);
+    kill(pid, libc::SIGTSTP);
+    wait_for(
+        "berth and the command to stop",
+        Duration::from_secs(10),
+        || (stopped(pid) && stopped(command)).then_some(()),
+    );
+    kill(pid, libc::SIGCONT);
+    wait_for("both to run again", Duration::from_secs(10), || {
+        (!stopped(pid) && !stopped(command)).then_some(())
+    });
+    kill(pid, libc::SIGTERM);
+    let status = wait_child(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(143));
+
+    // As PID 1 nothing changes: the command stops, berth does not.
+    let mut child = berth_cmd(Place::Pid1, &["sleep", "100"])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = berth_pid(Place::Pid1, &child);
+    let command = first_child(pid);
+    kill(pid, libc::SIGTSTP);
+    wait_for("the command to stop", Duration::from_secs(10), || {
+        stopped(command).then_some(())
+    });
+    assert!(!stopped(pid), "berth as PID 1 stopped");
+    kill(pid, libc::SIGCONT);
+    wait_for("the command to run again", Duration::from_secs(10), || {
+        (!stopped(command)).then_some(())
+    });
+    kill(pid, libc::SIGTERM);
+    let status = wait_child(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(143));
+}
+
+fn ctrl_z_under_a_shell_stops_berth_and_fg_resumes() {
+    let mut shell = Command::new("bash");
+    shell
+        .args(["--norc", "--noprofile", "-i"])
+        .env("BERTH_LOG_LEVEL", "warn")
+        .env("BERTH_DOCKER", "off");
+    let mut session = pty::Session::start(shell);
+    // Quoted so that the echo of this line does not read as the prompt.
+    session.send("PS1='pro''mpt> '\n");
+    session.expect("prompt> ", Duration::from_secs(10));
+    session.send(&format!("'{}' -- sleep 100\n", berth().display()));
+    // The sleep runs and holds the terminal (its group is the foreground one).
+    let bash = session.pid();
+    let sleep_holds_terminal =
+        |sleep: i32| stat_fields(sleep).is_some_and(|f| f[0] != "T" && f[5] == sleep.to_string());
+    let berth_pid = first_child(bash);
+    let sleep = first_child(berth_pid);
+    wait_for(
+        "sleep to hold the terminal",
+        Duration::from_secs(10),
+        || sleep_holds_terminal(sleep).then_some(()),
+    );
+    session.send("\x1a");
+    // Today's failure: berth keeps running and the prompt never returns.
+    session.expect("prompt> ", Duration::from_secs(10));
+    assert!(
+        stopped(berth_pid) && stopped(sleep),
+        "{}",
+        session.transcript()
+    );
+    session.send("jobs\n");
+    session.expect("Stopped", Duration::from_secs(10));
+    session.send("fg\n");
+    wait_for(
+        "sleep to hold the terminal again",
+        Duration::from_secs(10),
+        || (sleep_holds_terminal(sleep) && !stopped(berth_pid)).then_some(()),
+    );
+    session.send("\x03");
+    session.send("echo rc=$?\n");
+    session.expect("rc=130", Duration::from_secs(10));
+    session.send("exit 0\n");
+    let status = session.wait(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", session.transcript());
 }
 
 fn every_forwardable_signal_arrives() {
     for place in PLACES {
         let dir = temp_dir();
         let log = dir.path().join("signals");
+        // Its own process group, in this session: a shell's job, which the
+        // job-control signals stop when berth is not PID 1.
         let mut child = berth_cmd(
             place,
             &["--", me().to_str().unwrap(), "--role", "sigcatcher"],
         )
         .arg(&log)
+        .process_group(0)
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
@@ -231,14 +549,36 @@ fn every_forwardable_signal_arrives() {
                 Duration::from_secs(10),
                 || seen(&log).contains(&sig).then_some(()),
             );
+            if place == Place::Subreaper
+                && [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU].contains(&sig)
+            {
+                // Forwarded, then berth stopped itself (the catcher does not
+                // stop: it blocks the signal); SIGCONT resumes berth.
+                wait_for("berth to stop", Duration::from_secs(10), || {
+                    stopped(pid).then_some(())
+                });
+                kill(pid, libc::SIGCONT);
+                wait_for("berth to run again", Duration::from_secs(10), || {
+                    (!stopped(pid)).then_some(())
+                });
+            }
         }
         let status = wait_child(&mut child, Duration::from_secs(10));
         assert_eq!(status.code(), Some(0), "{place:?}");
+        // Each once, but SIGCONT: berth follows every signal whose default
+        // action ends a process with one (pending ones coalesce).
+        let arrived = seen(&log);
+        let once: Vec<i32> = arrived
+            .iter()
+            .copied()
+            .filter(|&s| s != libc::SIGCONT)
+            .collect();
         assert_eq!(
-            seen(&log).len(),
-            forwardable.len(),
+            once.len(),
+            forwardable.len() - 1,
             "{place:?}: each arrived once"
         );
+        assert!(arrived.contains(&libc::SIGCONT), "{place:?}");
     }
 }
 
@@ -408,8 +748,28 @@ const TESTS: &[Test] = &[
     ),
     ("bad_flags_give_usage_errors", bad_flags_give_usage_errors),
     (
-        "child_starts_with_clean_signal_state",
-        child_starts_with_clean_signal_state,
+        "the_command_gets_the_callers_signal_state",
+        the_command_gets_the_callers_signal_state,
+    ),
+    (
+        "berth_acts_on_signals_its_caller_ignored_or_blocked",
+        berth_acts_on_signals_its_caller_ignored_or_blocked,
+    ),
+    (
+        "a_stopped_command_gets_term_then_cont",
+        a_stopped_command_gets_term_then_cont,
+    ),
+    (
+        "berth_leaves_its_start_directory",
+        berth_leaves_its_start_directory,
+    ),
+    (
+        "tstp_to_berth_stops_it_with_its_command",
+        tstp_to_berth_stops_it_with_its_command,
+    ),
+    (
+        "ctrl_z_under_a_shell_stops_berth_and_fg_resumes",
+        ctrl_z_under_a_shell_stops_berth_and_fg_resumes,
     ),
     (
         "every_forwardable_signal_arrives",

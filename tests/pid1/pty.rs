@@ -57,6 +57,11 @@ impl Session {
         }
     }
 
+    /// The pid of the session leader.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     pub fn send(&mut self, text: &str) {
         self.master
             .write_all(text.as_bytes())
