@@ -18,11 +18,13 @@ ARG DEBIAN=bookworm
 # berth build.
 FROM debian:${DEBIAN} AS system
 
-# docker.io brings dockerd, containerd, runc and the CLI; iptables is what
-# dockerd needs for bridge networking inside the container.
+# docker.io brings dockerd, containerd and runc, and on bookworm the CLI too;
+# from trixie on the CLI is docker-cli, which docker.io only recommends.
+# iptables is what dockerd needs for bridge networking inside the container.
 RUN apt-get update \
+ && cli=$(apt-cache show docker-cli >/dev/null 2>&1 && echo docker-cli || true) \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      bash ca-certificates docker.io iptables procps \
+      bash ca-certificates docker.io $cli iptables procps \
  && rm -rf /var/lib/apt/lists/*
 
 # `dev` is deliberately in no docker group: berth grants access at start, to
