@@ -6,6 +6,7 @@
 #
 #   bash tests/vm/guest.sh run       prepare (cached), boot, run the cases
 #   bash tests/vm/guest.sh prepare   only build the cached kernel, rootfs, disk
+#   bash tests/vm/guest.sh verdict RESULTS   judge a kept run's results again
 #
 # Made only from Debian's packages, never installed on this machine:
 #   kernel   linux-image-amd64 (and the linux-image-6.12* it depends on),
@@ -46,6 +47,10 @@
 #                           step; their PASS is XPASS and does
 #   BERTH_VM_REFERENCE      a script to use as the outer containers' entrypoint
 #                           instead of berth (checks the cases themselves)
+#   BERTH_VM_CASES          another cases script to run in the guest (for
+#                           experiments by hand; BERTH_VM_EXTRA names a
+#                           directory that appears as /berth-vm/extra in the
+#                           outer containers)
 #   BERTH_VM_ACCEL          auto (default: kvm if a probe boot works, else
 #                           tcg), kvm or tcg
 #   BERTH_VM_TIMEOUT        seconds the guest may run (default 1500)
@@ -498,7 +503,12 @@ run() {
 	share=$run_dir/share
 	mkdir -p "$share/in" "$share/out"
 	cp "$bin" "$share/in/berth"
-	cp "$VM_SRC/guest-init.sh" "$VM_SRC/cases.sh" "$share/in/"
+	cp "$VM_SRC/guest-init.sh" "$share/in/"
+	cp "${BERTH_VM_CASES:-$VM_SRC/cases.sh}" "$share/in/cases.sh"
+	[[ -z ${BERTH_VM_CASES:-} ]] || log "CASES FROM $BERTH_VM_CASES: the verdict below is about tests/vm/cases.sh's cases only"
+	if [[ -n ${BERTH_VM_EXTRA:-} ]]; then
+		cp -r "$BERTH_VM_EXTRA" "$share/in/extra"
+	fi
 	printf '%s\n' "${FLAVOURS[@]}" >"$share/in/flavours"
 	if [[ -n ${BERTH_VM_REFERENCE:-} ]]; then
 		[[ -f $BERTH_VM_REFERENCE ]] || die "BERTH_VM_REFERENCE=$BERTH_VM_REFERENCE is not a file"
@@ -589,10 +599,16 @@ install_qemu() {
 
 case ${1:-run} in
 run) run ;;
+verdict)
+	# Judge a kept run's results again (e.g. with another BERTH_VM_XFAIL).
+	[[ -f ${2:-} ]] || die "usage: $0 verdict RESULTS-FILE"
+	xfail_list
+	verdict "$2"
+	;;
 prepare)
 	command -v qemu-system-x86_64 >/dev/null 2>&1 || install_qemu
 	base=$(ensure_base)
 	ensure_disk "$base"
 	;;
-*) die "usage: $0 [run|prepare]" ;;
+*) die "usage: $0 [run|prepare|verdict RESULTS]" ;;
 esac
