@@ -156,7 +156,8 @@ run_vm() {
 		return 0
 	fi
 	BERTH_BIN=$IMAGE_BIN timeout -k 30 "$VM_STEP_TIMEOUT" bash tests/vm/guest.sh run 2>&1 | tee "$log" || rc=$?
-	VM_SUMMARY="vm: $(grep -o 'cases: .*' "$log" | tail -n 1)"
+	VM_SUMMARY="vm: $(grep -o 'cases: .*' "$log" | tail -n 1 || true)"
+	[[ $VM_SUMMARY != "vm: " ]] || VM_SUMMARY="vm: no verdict (exit $rc, output above)"
 	if ((rc == 124 || rc == 137)); then
 		log "the guest step ran out of its ${VM_STEP_TIMEOUT}s (BERTH_VM_STEP_TIMEOUT) and was killed; its output is above"
 		VM_SUMMARY="vm: killed after ${VM_STEP_TIMEOUT}s"
