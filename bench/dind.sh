@@ -4,7 +4,9 @@
 #   eval "$(bash tests/engine.sh up)" && bash tests/images.sh && bash bench/dind.sh
 #
 # Writes bench/dind-results.md. Two measurements, each over BENCH_RUNS runs
-# (default 5), median reported:
+# (default 5), median reported; each also for the trixie image
+# ($BERTH_IMAGE_TRIXIE, default berth/workspace:trixie: docker.io 26.x inside)
+# where noted:
 #
 # 1. Readiness: time from `docker run -d` to the first inner `docker version`
 #    that works. A poller started with `docker exec -d` right after the run
@@ -16,20 +18,25 @@
 #      berth         - the image's ENTRYPOINT, command `sleep infinity`
 #      berth + TLS   - the same with DOCKER_TLS_CERTDIR=/certs (certificates
 #                      generated at start, tcp :2376 with TLS)
+#    and bare dockerd and berth again in the trixie image.
 # 2. `docker stop` of a workspace running 5 inner containers that trap
 #    SIGTERM and write a marker to a volume: how long it takes, and how many
 #    inner containers shut down cleanly. Variants: berth; bare dockerd as PID
 #    1 (what docker's own dind image does after its entrypoint script);
 #    "dockerd in the background, exec the command" (a common hand-rolled
-#    entrypoint).
+#    entrypoint). Then the same with 20 inner containers: berth in both
+#    images, bare dockerd in the trixie image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/dind-results.md}
 runs=${BENCH_RUNS:-5}
 image=${BERTH_IMAGE:-berth/workspace}
+image_trixie=${BERTH_IMAGE_TRIXIE:-berth/workspace:trixie}
 label=berth-bench=1
 docker version >/dev/null || { echo "no Docker engine: run 'eval \"\$(bash tests/engine.sh up)\"' first" >&2; exit 1; }
-docker image inspect "$image" >/dev/null || { echo "no $image: run 'bash tests/images.sh' first" >&2; exit 1; }
+for i in "$image" "$image_trixie"; do
+  docker image inspect "$i" >/dev/null || { echo "no $i: run 'bash tests/images.sh' first" >&2; exit 1; }
+done
 busybox=$(command -v busybox) || { echo "busybox-static is needed for the inner image" >&2; exit 1; }
 
 cleanup() {
@@ -47,9 +54,9 @@ mkdir -p "$inner_rootfs/bin"
 cp "$busybox" "$inner_rootfs/bin/busybox"
 for tool in sh sleep echo; do ln -s busybox "$inner_rootfs/bin/$tool"; done
 
-# ready_time VARIANT: seconds from `docker run -d` to a working inner docker.
+# ready_time VARIANT [IMAGE]: seconds from `docker run -d` to a working inner docker.
 ready_time() {
-  local variant=$1 vol ctr start stamp
+  local variant=$1 image=${2:-$image} vol ctr start stamp
   vol=$(docker volume create --label "$label")
   local args=(-d --privileged --label "$label" -v "$vol:/var/lib/docker" -e BERTH_LOG_LEVEL=warn)
   start=$(now)
@@ -68,9 +75,10 @@ ready_time() {
   echo "$stamp - $start" | bc
 }
 
-# stop_run VARIANT: "seconds clean" for docker stop with 5 trapping inner containers.
+# stop_run VARIANT [COUNT] [IMAGE]: "seconds clean" for docker stop with COUNT
+# (default 5) trapping inner containers.
 stop_run() {
-  local variant=$1 vol marks ctr start took clean
+  local variant=$1 count=${2:-5} image=${3:-$image} vol marks ctr start took clean
   vol=$(docker volume create --label "$label")
   local args=(-d --privileged --label "$label" -v "$vol:/var/lib/docker" -e BERTH_LOG_LEVEL=warn)
   case $variant in
@@ -81,13 +89,13 @@ stop_run() {
   for _ in $(seq 600); do docker exec "$ctr" docker version >/dev/null 2>&1 && break; sleep 0.05; done
   tar -C "$inner_rootfs" -c . | docker exec -i "$ctr" docker import - inner:latest >/dev/null
   docker exec "$ctr" docker volume create marks >/dev/null
-  for i in 1 2 3 4 5; do
+  for i in $(seq "$count"); do
     docker exec "$ctr" docker run -d -v marks:/m inner sh -c \
       "trap 'echo clean > /m/$i; exit 0' TERM; while true; do sleep 0.1; done" >/dev/null
   done
   # Every inner container must be up (its trap set) before the stop.
-  for _ in $(seq 100); do
-    [ "$(docker exec "$ctr" docker ps -q | wc -l)" -eq 5 ] && break
+  for _ in $(seq 400); do
+    [ "$(docker exec "$ctr" docker ps -q | wc -l)" -eq "$count" ] && break
     sleep 0.05
   done
   sleep 0.5
@@ -120,6 +128,24 @@ for variant in berth bare background; do
   stop_clean[$variant]=$(printf '%s\n' "${cleans[@]}" | median | awk '{printf "%d", $1}')
   echo "stop $variant: ${times[*]} clean ${cleans[*]}" >&2
 done
+for variant in bare berth; do
+  samples=()
+  for _ in $(seq "$runs"); do samples+=("$(ready_time "$variant" "$image_trixie")"); done
+  ready[trixie-$variant]=$(printf '%s\n' "${samples[@]}" | median)
+  echo "ready trixie $variant: ${samples[*]} -> median ${ready[trixie-$variant]}" >&2
+done
+# 20 inner containers: berth in both images, bare dockerd in the trixie one.
+for spec in "berth $image" "berth-trixie $image_trixie" "bare-trixie $image_trixie"; do
+  read -r key img <<<"$spec"
+  times=() cleans=()
+  for _ in $(seq "$runs"); do
+    read -r t c < <(stop_run "${key%-trixie}" 20 "$img")
+    times+=("$t") cleans+=("$c")
+  done
+  stop_time[20-$key]=$(printf '%s\n' "${times[@]}" | median)
+  stop_clean[20-$key]=$(printf '%s\n' "${cleans[@]}" | median | awk '{printf "%d", $1}')
+  echo "stop 20 $key: ${times[*]} clean ${cleans[*]}" >&2
+done
 
 ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
 diff_ms() { echo "($1 - $2) * 1000 / 1" | bc; }
@@ -128,7 +154,8 @@ diff_ms() { echo "($1 - $2) * 1000 / 1" | bc; }
   echo
   echo "Produced by \`bash bench/dind.sh\` on $(date -u +%Y-%m-%d), one run, all variants side by side,"
   echo "median of $runs runs each. Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs),"
-  echo "kernel $(uname -r); engine $(docker version --format '{{.Server.Version}}'); image $image (dockerd $(docker run --rm --entrypoint dockerd "$image" --version | awk '{print $3}' | tr -d ,))."
+  echo "kernel $(uname -r); engine $(docker version --format '{{.Server.Version}}'); image $image (dockerd $(docker run --rm --entrypoint dockerd "$image" --version | awk '{print $3}' | tr -d ,)),"
+  echo "trixie image $image_trixie (dockerd $(docker run --rm --entrypoint dockerd "$image_trixie" --version | awk '{print $3}' | tr -d ,))."
   echo
   echo "## Time from \`docker run -d\` to a working inner \`docker version\`"
   echo
@@ -146,6 +173,22 @@ diff_ms() { echo "($1 - $2) * 1000 / 1" | bc; }
   echo "| bare dockerd as PID 1 | ${stop_time[bare]} | ${stop_clean[bare]}/5 |"
   echo "| dockerd in the background, exec the command | ${stop_time[background]} | ${stop_clean[background]}/5 |"
   echo
+  echo "## Time to a working inner \`docker version\`, trixie image (docker.io 26.x inside)"
+  echo
+  echo "| variant | median (s) | vs bare dockerd |"
+  echo "|---|---|---|"
+  echo "| bare dockerd as PID 1 | ${ready[trixie-bare]} | 1.00 |"
+  echo "| berth | ${ready[trixie-berth]} | $(ratio "${ready[trixie-berth]}" "${ready[trixie-bare]}") ($(diff_ms "${ready[trixie-berth]}" "${ready[trixie-bare]}") ms) |"
+  echo
+  echo "## \`docker stop\` with 20 inner containers that trap SIGTERM"
+  echo
+  echo "| variant | median stop (s) | inner containers stopped cleanly (median of 5) |"
+  echo "|---|---|---|"
+  echo "| berth, bookworm image | ${stop_time[20-berth]} | ${stop_clean[20-berth]}/20 |"
+  echo "| berth, trixie image | ${stop_time[20-berth-trixie]} | ${stop_clean[20-berth-trixie]}/20 |"
+  echo "| bare dockerd as PID 1, trixie image | ${stop_time[20-bare-trixie]} | ${stop_clean[20-bare-trixie]}/20 |"
+  echo
   echo "Targets (issue 5): berth within 100 ms of bare dockerd, with TLS or without; stop 5/5 clean in 1.5 s or less."
+  echo "Targets (issue 9): the same for the trixie inner engine; stop with 20 inner containers 20/20 clean in 1.5 s or less."
 } >"$out"
 cat "$out"

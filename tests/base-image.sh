@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Make the base image the Dockerfiles start FROM (debian:bookworm) available to
-# the engine DOCKER_HOST (or the default socket) points at.
+# Make a base image the Dockerfiles start FROM (debian:bookworm, or
+# debian:trixie for the trixie flavour) available to the engine DOCKER_HOST (or
+# the default socket) points at.
 #
-#   bash tests/base-image.sh            ensure debian:bookworm exists
-#   bash tests/base-image.sh tarball    only build/refresh the cached rootfs
-#                                       tarball and print its path (no engine)
+#   bash tests/base-image.sh [image] [SUITE]  ensure debian:SUITE exists
+#                                             (SUITE: bookworm, the default,
+#                                             or trixie)
+#   bash tests/base-image.sh tarball [SUITE]  only build/refresh the cached
+#                                             rootfs tarball and print its path
+#                                             (no engine; tests/vm uses it)
+#   bash tests/base-image.sh key [SUITE]      print the tarball's cache key
 #
 # Order: the image is already there -> `docker pull` -> debootstrap a minbase
 # rootfs from the Debian mirror and `docker import` it. The tarball is cached in
@@ -17,8 +22,12 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 BERTH_LOG_TAG=base-image
 
-BASE_IMAGE=${BERTH_BASE_IMAGE:-debian:bookworm}
-SUITE=bookworm
+SUITE=${2:-bookworm}
+case $SUITE in
+bookworm | trixie) ;;
+*) die "unsupported suite '$SUITE': bookworm or trixie" ;;
+esac
+BASE_IMAGE=${BERTH_BASE_IMAGE:-debian:$SUITE}
 MIRROR=${BERTH_TEST_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${BERTH_TEST_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 # Added to minbase. Empty: the official image has none of these either, and the
@@ -142,5 +151,6 @@ ensure_image() {
 case ${1:-image} in
 image) ensure_image ;;
 tarball) build_tarball ;;
-*) die "usage: $0 [image|tarball]" ;;
+key) cache_key ;;
+*) die "usage: $0 [image|tarball|key] [bookworm|trixie]" ;;
 esac

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# Build the two workspace images against the engine DOCKER_HOST (or the
-# default socket) points at:
+# Build the workspace images against the engine DOCKER_HOST (or the default
+# socket) points at, in two flavours that differ in the inner engine:
 #
-#   berth/workspace            from Dockerfile
-#   berth/workspace-rootless   from Dockerfile.rootless
+#   berth/workspace                   Dockerfile, debian:bookworm (docker.io 20.10)
+#   berth/workspace-rootless          Dockerfile.rootless, debian:bookworm
+#   berth/workspace:trixie            Dockerfile, DEBIAN=trixie (docker.io 26.x)
+#   berth/workspace-rootless:trixie   Dockerfile.rootless, DEBIAN=trixie
 #
+# Tags: BERTH_IMAGE, BERTH_IMAGE_ROOTLESS, BERTH_IMAGE_TRIXIE,
+# BERTH_IMAGE_ROOTLESS_TRIXIE.
 # The berth binary is $BERTH_BIN, else `cargo build --release` output. The
 # build context is a temp dir holding only the binary, rootfs/ and the
 # Dockerfiles, so nothing else of the repository (target/ above all) is sent.
-# debian:bookworm is made available first (tests/base-image.sh).
+# debian:bookworm and debian:trixie are made available first
+# (tests/base-image.sh).
 set -euo pipefail
 # shellcheck source=tests/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -16,6 +21,8 @@ BERTH_LOG_TAG=images
 
 WORKSPACE_TAG=${BERTH_IMAGE:-berth/workspace}
 ROOTLESS_TAG=${BERTH_IMAGE_ROOTLESS:-berth/workspace-rootless}
+WORKSPACE_TRIXIE_TAG=${BERTH_IMAGE_TRIXIE:-berth/workspace:trixie}
+ROOTLESS_TRIXIE_TAG=${BERTH_IMAGE_ROOTLESS_TRIXIE:-berth/workspace-rootless:trixie}
 DEFAULT_BIN="${CARGO_TARGET_DIR:-$BERTH_REPO/target}/x86_64-unknown-linux-gnu/release/berth"
 
 berth_binary() {
@@ -49,12 +56,13 @@ stage_context() {
 	cp "$BERTH_REPO/Dockerfile" "$BERTH_REPO/Dockerfile.rootless" "$ctx/"
 }
 
+# build CONTEXT DOCKERFILE SUITE TAG
 build() {
-	local ctx=$1 dockerfile=$2 tag=$3 start=$SECONDS
-	log "building $tag from $dockerfile"
+	local ctx=$1 dockerfile=$2 suite=$3 tag=$4 start=$SECONDS
+	log "building $tag from $dockerfile on debian:$suite"
 	if ! docker build --quiet --file "$ctx/$dockerfile" --build-arg BERTH_BIN=berth \
-		--tag "$tag" "$ctx" >"$ctx/$dockerfile.log" 2>&1; then
-		tail -n 40 "$ctx/$dockerfile.log" >&2
+		--build-arg DEBIAN="$suite" --tag "$tag" "$ctx" >"$ctx/$dockerfile.$suite.log" 2>&1; then
+		tail -n 40 "$ctx/$dockerfile.$suite.log" >&2
 		die "building $tag failed (log above)"
 	fi
 	log "built $tag in $((SECONDS - start))s"
@@ -62,7 +70,8 @@ build() {
 
 main() {
 	engine_answers || die "no Docker engine answers (DOCKER_HOST=${DOCKER_HOST:-unset}); run: eval \"\$(bash tests/engine.sh up)\""
-	bash "$BERTH_REPO/tests/base-image.sh"
+	bash "$BERTH_REPO/tests/base-image.sh" image bookworm
+	bash "$BERTH_REPO/tests/base-image.sh" image trixie
 	local bin ctx
 	bin=$(berth_binary)
 	check_static "$bin"
@@ -70,8 +79,10 @@ main() {
 	# shellcheck disable=SC2064 # expand now: $ctx is local
 	trap "rm -rf '$ctx'" EXIT
 	stage_context "$bin" "$ctx"
-	build "$ctx" Dockerfile "$WORKSPACE_TAG"
-	build "$ctx" Dockerfile.rootless "$ROOTLESS_TAG"
+	build "$ctx" Dockerfile bookworm "$WORKSPACE_TAG"
+	build "$ctx" Dockerfile.rootless bookworm "$ROOTLESS_TAG"
+	build "$ctx" Dockerfile trixie "$WORKSPACE_TRIXIE_TAG"
+	build "$ctx" Dockerfile.rootless trixie "$ROOTLESS_TRIXIE_TAG"
 }
 
 main "$@"

@@ -12,6 +12,9 @@
 #  6. a Docker engine (tests/engine.sh up) and the images (tests/images.sh)
 #  7. cargo test --test e2e_*: end-to-end tests against that engine, with
 #     BERTH_E2E=1 and DOCKER_HOST exported
+#  8. the cgroup v2 + AppArmor guest (tests/vm/guest.sh): docker-in-docker
+#     cases in a Debian trixie VM under qemu. BERTH_TEST_VM=0 skips it
+#     (refused under CI=true); BERTH_VM_XFAIL lists cases known to fail.
 #
 # Teardown (a trap, so it also runs on failure or Ctrl-C) removes the
 # containers, volumes and networks labelled berth-test=<this run's id>, and
@@ -19,7 +22,8 @@
 #
 # Without an engine (not root, no socket) the e2e tests are skipped with a loud
 # banner and everything else still runs; under CI=true that is a failure. So is
-# a client that tests/clients.sh cannot install.
+# a client that tests/clients.sh cannot install, or a guest that cannot be
+# built or booted (outside CI: a loud skip).
 # Exit status: 0 only when every step that ran passed.
 set -euo pipefail
 # shellcheck source=tests/lib.sh
@@ -42,6 +46,10 @@ export BERTH_TEST_RUN_ID=${BERTH_TEST_RUN_ID:-run-$$-$(date +%s)}
 FAILED=()
 PASSED=()
 E2E_SUMMARY="e2e: not reached"
+VM_SUMMARY="vm: not reached"
+# The guest step's bound, all of it (download, build, boot, cases): a hung
+# step ends with an error naming it instead of running into CI's limit.
+VM_STEP_TIMEOUT=${BERTH_VM_STEP_TIMEOUT:-2700}
 
 banner() {
 	printf '\n==== %s ====\n' "$*" >&2
@@ -146,6 +154,47 @@ run_engine_unit() {
 	BERTH_TEST_DOCKER_SOCK=$sock cargo test --lib -- --ignored real_
 }
 
+# run_vm: the cgroup v2 + AppArmor guest. guest.sh exits 2 when the guest
+# cannot be built or booted: a failure under CI=true, a loud skip otherwise.
+run_vm() {
+	local log="$LOG_DIR/vm.log" rc=0
+	if [[ ${BERTH_TEST_VM:-1} == 0 ]]; then
+		if in_ci; then
+			log "BERTH_TEST_VM=0 is refused under CI=true: the guest's cases must run"
+			VM_SUMMARY="vm: not run (BERTH_TEST_VM=0 under CI=true)"
+			return 1
+		fi
+		vm_skip_banner "BERTH_TEST_VM=0"
+		VM_SUMMARY="vm: skipped (BERTH_TEST_VM=0)"
+		return 0
+	fi
+	BERTH_BIN=$IMAGE_BIN timeout -k 30 "$VM_STEP_TIMEOUT" bash tests/vm/guest.sh run 2>&1 | tee "$log" || rc=$?
+	VM_SUMMARY="vm: $(grep -o 'cases: .*' "$log" | tail -n 1 || true)"
+	[[ $VM_SUMMARY != "vm: " ]] || VM_SUMMARY="vm: no verdict (exit $rc, output above)"
+	if ((rc == 124 || rc == 137)); then
+		log "the guest step ran out of its ${VM_STEP_TIMEOUT}s (BERTH_VM_STEP_TIMEOUT) and was killed; its output is above"
+		VM_SUMMARY="vm: killed after ${VM_STEP_TIMEOUT}s"
+		return 1
+	fi
+	if ((rc == 2)) && ! in_ci; then
+		vm_skip_banner "the guest could not be built or booted ($(grep 'error:' "$log" | tail -n 1 | sed 's/.*error: //'))"
+		VM_SUMMARY="vm: skipped (no guest)"
+		return 0
+	fi
+	return "$rc"
+}
+
+vm_skip_banner() {
+	cat >&2 <<EOF
+
+################################################################
+###  VM SKIPPED: $1
+###  (the cgroup v2 + AppArmor guest's cases did not run; CI=true makes this a failure)
+################################################################
+
+EOF
+}
+
 cleanup_labelled() {
 	local ids filter="label=$BERTH_TEST_LABEL=$BERTH_TEST_RUN_ID"
 	ids=$(docker ps -aq --filter "$filter" 2>/dev/null || true)
@@ -204,6 +253,7 @@ if [[ -z $E2E_SKIP_REASON ]]; then
 	export BERTH_E2E=1 DOCKER_HOST
 	step "e2e tests (DOCKER_HOST=$DOCKER_HOST)" run_e2e
 	step "engine-backed unit tests" run_engine_unit
+	step "cgroup v2 + AppArmor guest (tests/vm)" run_vm
 else
 	skip_banner "$E2E_SKIP_REASON"
 	if in_ci; then
@@ -220,5 +270,6 @@ banner "summary"
 for name in "${PASSED[@]}"; do printf '  ok      %s\n' "$name" >&2; done
 for name in "${FAILED[@]}"; do printf '  FAILED  %s\n' "$name" >&2; done
 printf '%s\n' "$E2E_SUMMARY" >&2
+printf '%s\n' "$VM_SUMMARY" >&2
 [[ -z $E2E_SKIP_REASON ]] || printf 'E2E SKIPPED: %s\n' "$E2E_SKIP_REASON" >&2
 ((${#FAILED[@]} == 0))

@@ -101,6 +101,62 @@ pub fn rootless_image() -> String {
     std::env::var("BERTH_IMAGE_ROOTLESS").unwrap_or_else(|_| ROOTLESS_IMAGE.to_string())
 }
 
+/// Default trixie-flavoured image (docker.io 26.x inside); `BERTH_IMAGE_TRIXIE`
+/// overrides it.
+pub const WORKSPACE_IMAGE_TRIXIE: &str = "berth/workspace:trixie";
+/// Default trixie-flavoured rootless image; `BERTH_IMAGE_ROOTLESS_TRIXIE`
+/// overrides it.
+pub const ROOTLESS_IMAGE_TRIXIE: &str = "berth/workspace-rootless:trixie";
+
+/// The inner engines the dind tests run against: the workspace images built
+/// on each Debian release (tests/images.sh builds both flavours).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InnerEngine {
+    /// debian:bookworm, docker.io 20.10.
+    Bookworm,
+    /// debian:trixie, docker.io 26.x with iptables-nft.
+    Trixie,
+}
+
+impl InnerEngine {
+    /// The workspace image of this flavour.
+    pub fn workspace_image(self) -> String {
+        match self {
+            InnerEngine::Bookworm => workspace_image(),
+            InnerEngine::Trixie => std::env::var("BERTH_IMAGE_TRIXIE")
+                .unwrap_or_else(|_| WORKSPACE_IMAGE_TRIXIE.to_string()),
+        }
+    }
+
+    /// The rootless workspace image of this flavour.
+    pub fn rootless_image(self) -> String {
+        match self {
+            InnerEngine::Bookworm => rootless_image(),
+            InnerEngine::Trixie => std::env::var("BERTH_IMAGE_ROOTLESS_TRIXIE")
+                .unwrap_or_else(|_| ROOTLESS_IMAGE_TRIXIE.to_string()),
+        }
+    }
+}
+
+/// `#[test]`s named `<body>::bookworm` and `<body>::trixie` that call
+/// `body(InnerEngine)` once per inner engine, so each flavour passes or
+/// fails on its own line of the test report.
+#[macro_export]
+macro_rules! for_each_inner_engine {
+    ($body:ident) => {
+        mod $body {
+            #[test]
+            fn bookworm() {
+                super::$body(super::support::InnerEngine::Bookworm);
+            }
+            #[test]
+            fn trixie() {
+                super::$body(super::support::InnerEngine::Trixie);
+            }
+        }
+    };
+}
+
 /// `docker run` arguments that select the image and its init: normally the
 /// image's own ENTRYPOINT (berth). `BERTH_E2E_INIT=/usr/bin/tini` swaps in
 /// another init from the image, to check the tests themselves against a
@@ -217,8 +273,18 @@ impl Docker {
 
     /// A labelled user-defined bridge network, removed on drop.
     pub fn network(&self) -> Network {
+        self.network_with(&[])
+    }
+
+    /// A network made with extra `docker network create` arguments (e.g.
+    /// `-o com.docker.network.driver.mtu=1400`), removed on drop.
+    pub fn network_with(&self, args: &[&str]) -> Network {
         let name = unique_name("n");
-        self.ok(["network", "create", "--label", &label(), &name]);
+        let label = label();
+        let mut full = vec!["network", "create", "--label", &label];
+        full.extend_from_slice(args);
+        full.push(&name);
+        self.ok(full);
         Network {
             docker: self.clone(),
             name,
