@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::Config;
-use crate::docker::{access, engine};
+use crate::docker::{engine, setup};
 use crate::exit::Failure;
+use crate::host::users;
 use crate::init::reaper::Reaper;
 use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
-use crate::users;
 
 /// Why a run ended before or instead of the command's own exit.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +162,7 @@ async fn supervise_command(
     };
     let euid = nix::unistd::geteuid().as_raw();
     let identity = identity(&config, &paths)?;
-    let prepare = access::prepare(&config, identity.as_ref(), reaper.clone());
+    let prepare = setup::prepare(&config, identity.as_ref(), reaper.clone());
     let docker = match supervisor::unless_stopped(&mut events, &settings, prepare).await {
         Ok(prepared) => prepared.map_err(|err| AppError::Docker(err.0))?,
         // Stopped before the command ran: end as a command killed by it would.

@@ -16,7 +16,7 @@ use tracing_subscriber::filter::Targets;
 
 use crate::docker::engine::DindSettings;
 use crate::docker::host_path::{parse_exports, HostPathExport, EXPORT_VAR};
-use crate::docker::policy::{DockerChoice, FailurePolicy};
+use crate::docker::mode::{DockerChoice, FailurePolicy};
 use crate::health_server;
 use crate::init::signals;
 use crate::logging::{LogFormat, LogTarget};
@@ -326,10 +326,11 @@ impl Config {
                     .map(PathBuf::from),
                 iptables: r
                     .parsed("BERTH_IPTABLES", None, "BERTH_IPTABLES", |v| {
-                        v.parse()
-                            .map_err(|e: crate::docker::preflight::BadIptablesChoice| {
+                        v.parse().map_err(
+                            |e: crate::docker::engine::preflight::BadIptablesChoice| {
                                 format!("{e}; auto picks the backend the kernel already uses")
-                            })
+                            },
+                        )
                     })?
                     .unwrap_or_default(),
                 storage_driver: r
@@ -434,7 +435,7 @@ fn parse_filter(text: &str) -> Result<Targets, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::policy::DockerChoice;
+    use crate::docker::mode::DockerChoice;
     use std::collections::HashMap;
 
     fn resolve(argv: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -583,7 +584,7 @@ mod tests {
         );
         assert_eq!(
             mode(&["--docker", "dind"], &[("WS_DOCKER_ENABLE_CLIENT", "0")]),
-            DockerChoice::Forced(crate::docker::policy::Mode::Dind)
+            DockerChoice::Forced(crate::docker::mode::Mode::Dind)
         );
         assert!(resolve(&[], &[("WS_DOCKER_ENABLE_CLIENT", "sure")]).is_err());
     }
@@ -606,7 +607,7 @@ mod tests {
         assert_eq!(config.dind.extra_args, vec!["--debug", "--experimental"]);
         assert_eq!(
             config.dind.iptables,
-            crate::docker::preflight::IptablesChoice::Legacy
+            crate::docker::engine::preflight::IptablesChoice::Legacy
         );
         assert_eq!(config.dind.ready_timeout, Some(Duration::from_secs(90)));
         // dind's convention: an empty DOCKER_TLS_CERTDIR means no TLS.

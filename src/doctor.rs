@@ -10,14 +10,16 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::docker::access;
 use crate::docker::detect::Detection;
-use crate::docker::dockerd_args::DockerdFeatures;
-use crate::docker::evidence::Verdict;
-use crate::docker::hostops::NixHostOps;
-use crate::docker::policy::Mode;
-use crate::docker::preflight::{self, Action, PreflightOptions, PreflightPaths, StepRecord};
-use crate::docker::rootless::{self, RootlessPaths, RootlessUser, Status};
+use crate::docker::engine::dockerd_args::DockerdFeatures;
+use crate::docker::engine::preflight::{
+    self, Action, PreflightOptions, PreflightPaths, StepRecord,
+};
+use crate::docker::engine::rootless::{self, RootlessPaths, RootlessUser, Status};
+use crate::docker::finding::Verdict;
+use crate::docker::mode::Mode;
+use crate::docker::setup;
+use crate::host::syscall::NixSyscall;
 use crate::init::spawn::Credentials;
 
 /// Something that will not work, and what to change.
@@ -63,7 +65,7 @@ impl Report {
 
 /// Gathers the report.
 pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
-    let (detection, detection_error) = match access::detect_here(config, user).await {
+    let (detection, detection_error) = match setup::detect_here(config, user).await {
         Ok(detection) => (Some(detection), None),
         Err(err) => (None, Some(err.to_string())),
     };
@@ -191,7 +193,7 @@ fn dockerd_checks(config: &Config) -> Vec<StepRecord> {
         storage_driver: config.dind.storage_driver.clone(),
         ..PreflightOptions::default()
     };
-    let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixHostOps);
+    let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixSyscall);
     let (mtu, _) = preflight::detect_mtu(&paths, &DockerdFeatures::default());
     vec![storage, mtu]
 }
@@ -207,7 +209,7 @@ fn rootless_checks(user: &Credentials) -> Vec<rootless::Finding> {
         groups: user.groups.clone(),
         home: user.home.clone(),
     };
-    rootless::inspect(&RootlessPaths::default(), &rootless_user, &NixHostOps)
+    rootless::inspect(&RootlessPaths::default(), &rootless_user, &NixSyscall)
 }
 
 /// The human report.

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::docker::client::endpoint::{configured_endpoint, DockerEnv, Endpoint};
+use crate::docker::client::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 use crate::docker::detect::{HostPaths, MODE_VAR};
-use crate::docker::endpoint::{configured_endpoint, DockerEnv, Endpoint};
-use crate::docker::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 
 /// A health check must answer well within Docker's default 30 s timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);

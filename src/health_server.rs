@@ -24,10 +24,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::config::Config;
-use crate::docker::access::DockerAccess;
-use crate::docker::endpoint::Endpoint;
+use crate::docker::client::endpoint::Endpoint;
+use crate::docker::client::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 use crate::docker::host_path::with_deadline;
-use crate::docker::ping::{ping_with_retry, BollardPinger, RetryPolicy};
+use crate::docker::setup::DockerAccess;
 
 /// The longest request head read; a probe's is under 200 bytes.
 pub const MAX_REQUEST: usize = 8 * 1024;

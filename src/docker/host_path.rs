@@ -28,12 +28,13 @@ use bollard::models::ContainerInspectResponse;
 use clap::Parser;
 
 use crate::config::{parse_duration, Config};
-use crate::docker::access::{starts_an_engine, DockerAccess};
-use crate::docker::endpoint::Endpoint;
-use crate::docker::mountinfo::MountInfo;
-use crate::docker::ping::{self, PingFailure};
-use crate::docker::policy::FailurePolicy;
+use crate::docker::client::diagnosis::{self, PingFailure};
+use crate::docker::client::endpoint::Endpoint;
+use crate::docker::client::ping;
+use crate::docker::mode::FailurePolicy;
+use crate::docker::setup::{starts_an_engine, DockerAccess};
 use crate::exit::Failure;
+use crate::host::mountinfo::MountInfo;
 
 /// The variable that asks berth to export host paths to the command.
 pub const EXPORT_VAR: &str = "BERTH_EXPORT_HOST_PATH";
@@ -466,7 +467,7 @@ pub async fn find_own_container(
 
 // ------------------------------------------------------ translation (pure)
 
-use super::mountinfo::normalize;
+use crate::host::mountinfo::normalize;
 
 /// The mount whose destination is the longest component-wise prefix of `dir`.
 pub fn pick_mount<'a>(dir: &Path, mounts: &'a [ContainerMount]) -> Option<&'a ContainerMount> {
@@ -544,7 +545,7 @@ fn describe_mounts(mounts: &[ContainerMount]) -> String {
 
 // ----------------------------------------------------------- the engine API
 
-/// `ping::classify` cannot know the deadline at which bollard gave up (it
+/// `diagnosis::classify` cannot know the deadline at which bollard gave up (it
 /// reports 0 ms); the caller does.
 pub fn with_deadline(failure: PingFailure, timeout: Duration) -> PingFailure {
     match failure {
@@ -603,7 +604,7 @@ impl EngineLookup {
             Err(BollardError::DockerResponseServerError {
                 status_code: 400,
                 message,
-            }) => match ping::supported_api_version(&message) {
+            }) => match diagnosis::supported_api_version(&message) {
                 Some(version) => {
                     self.client(&version)?
                         .inspect_container(reference, None)
@@ -622,7 +623,7 @@ impl EngineLookup {
                 status_code: 404, ..
             }) => Ok(None),
             Err(err) => Err(self.unreachable(with_deadline(
-                ping::classify(&err, &self.endpoint),
+                diagnosis::classify(&err, &self.endpoint),
                 self.timeout,
             ))),
         }

@@ -1,10 +1,69 @@
 //! What the user asked for about Docker, before anything is detected.
 
+use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 
-pub use super::detect::Mode;
+/// How berth gives the container Docker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    Off,
+    Socket,
+    Remote,
+    Dind,
+    Rootless,
+    Sysbox,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 6] = [
+        Mode::Off,
+        Mode::Socket,
+        Mode::Remote,
+        Mode::Dind,
+        Mode::Rootless,
+        Mode::Sysbox,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Socket => "socket",
+            Mode::Remote => "remote",
+            Mode::Dind => "dind",
+            Mode::Rootless => "rootless",
+            Mode::Sysbox => "sysbox",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown docker mode {value:?}: valid values are auto, off, socket, remote, dind, rootless, sysbox")]
+pub struct ParseModeError {
+    pub value: String,
+}
+
+impl FromStr for Mode {
+    type Err = ParseModeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        Mode::ALL
+            .into_iter()
+            .find(|m| m.as_str() == wanted)
+            .ok_or_else(|| ParseModeError {
+                value: s.to_owned(),
+            })
+    }
+}
 
 /// Detect, or use the mode the user forced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -5,8 +5,8 @@
 //! against temp dirs; the few calls whose effect or failure mode a temp dir
 //! cannot reproduce (mount, statfs magic, chown to another user, kernel
 //! control-file writes that fail with EBUSY, xattrs, euid) go through
-//! [`HostOps`]. [`NixHostOps`] is the real implementation;
-//! [`RecordingHostOps`] records every call and lets a test script results.
+//! [`Syscall`]. [`NixSyscall`] is the real implementation;
+//! [`RecordingSyscall`] records every call and lets a test script results.
 //!
 //! Plain file reads and writes inside injected paths use `std::fs` directly:
 //! a temp dir reproduces them faithfully.
@@ -22,7 +22,7 @@ use nix::errno::Errno;
 use nix::mount::MsFlags;
 
 /// The system calls dockerd preparation needs, and nothing more.
-pub trait HostOps {
+pub trait Syscall {
     /// mount(2).
     fn mount(
         &self,
@@ -52,15 +52,15 @@ pub trait HostOps {
     fn geteuid(&self) -> u32;
 }
 
-/// [`HostOps`] on the real kernel, through nix (libc where nix has no wrapper).
+/// [`Syscall`] on the real kernel, through nix (libc where nix has no wrapper).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NixHostOps;
+pub struct NixSyscall;
 
 fn errno_of(err: &std::io::Error) -> Errno {
     err.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
 }
 
-impl HostOps for NixHostOps {
+impl Syscall for NixSyscall {
     fn mount(
         &self,
         source: &str,
@@ -135,7 +135,7 @@ impl HostOps for NixHostOps {
     }
 }
 
-/// One call made through [`RecordingHostOps`].
+/// One call made through [`RecordingSyscall`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     Mount {
@@ -171,7 +171,7 @@ pub type WriteHook = Box<dyn FnMut(&Path, &str) -> Option<Errno>>;
 /// the parent directory's `cgroup.procs`, which is the one piece of cgroup
 /// semantics the nesting logic relies on. Everything else returns scripted
 /// values.
-pub struct RecordingHostOps {
+pub struct RecordingSyscall {
     calls: RefCell<Vec<Call>>,
     /// Result of every mount.
     pub mount_result: Result<(), Errno>,
@@ -189,7 +189,7 @@ pub struct RecordingHostOps {
 /// ext4's magic, the fake's default filesystem.
 pub const EXT4_SUPER_MAGIC: i64 = 0xEF53;
 
-impl Default for RecordingHostOps {
+impl Default for RecordingSyscall {
     fn default() -> Self {
         Self {
             calls: RefCell::new(Vec::new()),
@@ -203,16 +203,16 @@ impl Default for RecordingHostOps {
     }
 }
 
-impl std::fmt::Debug for RecordingHostOps {
+impl std::fmt::Debug for RecordingSyscall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordingHostOps")
+        f.debug_struct("RecordingSyscall")
             .field("calls", &self.calls.borrow())
             .field("euid", &self.euid)
             .finish_non_exhaustive()
     }
 }
 
-impl RecordingHostOps {
+impl RecordingSyscall {
     /// A fake that succeeds at everything, as root.
     pub fn new() -> Self {
         Self::default()
@@ -233,7 +233,7 @@ impl RecordingHostOps {
     }
 }
 
-impl HostOps for RecordingHostOps {
+impl Syscall for RecordingSyscall {
     fn mount(
         &self,
         source: &str,
@@ -332,10 +332,10 @@ mod tests {
     #[test]
     fn nix_statfs_reports_a_magic_for_an_existing_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let magic = NixHostOps.statfs_type(dir.path()).expect("statfs");
+        let magic = NixSyscall.statfs_type(dir.path()).expect("statfs");
         assert_ne!(magic, 0);
         assert_eq!(
-            NixHostOps.statfs_type(&dir.path().join("absent")),
+            NixSyscall.statfs_type(&dir.path().join("absent")),
             Err(Errno::ENOENT)
         );
     }
@@ -345,7 +345,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("f");
         std::fs::write(&file, b"x").expect("write");
-        match NixHostOps.getxattr(&file, "user.berth-test-absent") {
+        match NixSyscall.getxattr(&file, "user.berth-test-absent") {
             Ok(None) => {}
             // Some filesystems (tmpfs without user xattrs) refuse the namespace.
             Err(Errno::EOPNOTSUPP) => {}
@@ -358,11 +358,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cgroup.procs");
         assert_eq!(
-            NixHostOps.write_control_file(&path, "1"),
+            NixSyscall.write_control_file(&path, "1"),
             Err(Errno::ENOENT)
         );
         std::fs::write(&path, "").expect("create");
-        NixHostOps.write_control_file(&path, "42").expect("write");
+        NixSyscall.write_control_file(&path, "42").expect("write");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "42");
     }
 
@@ -372,7 +372,7 @@ mod tests {
         std::fs::write(dir.path().join("cgroup.procs"), "1\n7\n").expect("write");
         std::fs::create_dir(dir.path().join("init")).expect("mkdir");
         std::fs::write(dir.path().join("init/cgroup.procs"), "").expect("write");
-        let fake = RecordingHostOps::new();
+        let fake = RecordingSyscall::new();
         fake.write_control_file(&dir.path().join("init/cgroup.procs"), "7")
             .expect("move");
         assert_eq!(

@@ -37,7 +37,7 @@ use rcgen::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::hostops::HostOps;
+use crate::host::syscall::Syscall;
 
 /// Name of the manifest berth keeps in the certdir.
 pub const MANIFEST_FILE: &str = "berth-tls.json";
@@ -325,7 +325,7 @@ fn read_manifest(certdir: &Path) -> Option<Manifest> {
 /// key is never readable by others, not even for an instant; fchmod on the
 /// open file then undoes any umask narrowing for public files.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    crate::fsutil::write_atomic(path, bytes, mode, None).map_err(|source| TlsError::Write {
+    crate::host::files::write_atomic(path, bytes, mode, None).map_err(|source| TlsError::Write {
         path: path.to_owned(),
         source,
     })
@@ -513,7 +513,7 @@ fn classify(paths: &PartPaths, record: Option<&PartRecord>) -> Result<OnDisk, Tl
 ///    ones; otherwise issue with berth's CA. A user-provided CA with missing
 ///    leaves is an error: berth does not sign with a CA it did not create.
 /// 3. chown the client dir and files to `client_owner`, write the manifest.
-pub fn ensure_certs(req: &TlsRequest, ops: &dyn HostOps) -> Result<TlsMaterial, TlsError> {
+pub fn ensure_certs(req: &TlsRequest, ops: &dyn Syscall) -> Result<TlsMaterial, TlsError> {
     let certdir = &req.certdir;
     ensure_dir(certdir, 0o755)?;
     let mut manifest = read_manifest(certdir).unwrap_or_else(Manifest::empty);
@@ -708,7 +708,7 @@ fn is_usable_san(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::hostops::{Call, RecordingHostOps};
+    use crate::host::syscall::{Call, RecordingSyscall};
     use std::os::unix::fs::MetadataExt;
     use std::process::Command;
 
@@ -727,10 +727,10 @@ mod tests {
         fs::metadata(path).expect("stat").mode() & 0o7777
     }
 
-    fn setup() -> (tempfile::TempDir, PathBuf, RecordingHostOps) {
+    fn setup() -> (tempfile::TempDir, PathBuf, RecordingSyscall) {
         let dir = tempfile::tempdir().expect("tempdir");
         let certdir = dir.path().join("certs");
-        (dir, certdir, RecordingHostOps::new())
+        (dir, certdir, RecordingSyscall::new())
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::users::{Groups, Gshadow};
+use crate::host::users::{Groups, Gshadow};
 
 /// Name of the group berth creates when no group owns the socket's gid.
 pub const CREATED_GROUP_NAME: &str = "docker-host";
@@ -53,7 +53,7 @@ pub type Result<T, E = SocketGroupError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct SocketOwner {
     pub gid: u32,
-    #[serde(serialize_with = "super::detect::serialize_octal")]
+    #[serde(serialize_with = "crate::docker::detect::serialize_octal")]
     pub mode: u32,
 }
 
@@ -238,7 +238,7 @@ pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
         .as_ref()
         .map_or(NEW_FILE_MODE, |m| m.mode() & 0o7777);
     let owner = original.as_ref().map(|m| (m.uid(), m.gid()));
-    crate::fsutil::write_atomic(path, contents, mode, owner)
+    crate::host::files::write_atomic(path, contents, mode, owner)
 }
 
 /// Mode for an account file that did not exist before (as Debian ships /etc/group).

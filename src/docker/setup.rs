@@ -13,15 +13,13 @@ use std::ffi::OsString;
 use std::rc::Rc;
 
 use crate::config::Config;
+use crate::docker::access;
+use crate::docker::client::ping::BollardPinger;
 use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPaths};
-use crate::docker::dockerd_args::Flavor;
+use crate::docker::engine::dockerd_args::Flavor;
+use crate::docker::engine::rootless::RootlessUser;
 use crate::docker::engine::{self, Engine, EngineError};
-use crate::docker::ping::BollardPinger;
-use crate::docker::policy::{DockerChoice, FailurePolicy, Mode};
-use crate::docker::rootless::RootlessUser;
-use crate::docker::socket_group::{
-    self, GroupPaths, GroupUser, Outcome, RealAccountFiles, RootGroupPolicy,
-};
+use crate::docker::mode::{DockerChoice, FailurePolicy, Mode};
 use crate::init::reaper::Reaper;
 use crate::init::spawn::Credentials;
 
@@ -139,7 +137,7 @@ pub async fn prepare(
             mode: Some(mode),
             ..DockerAccess::default()
         }),
-        Mode::Socket => Ok(socket_access(&detection, user)),
+        Mode::Socket => Ok(access::socket_access(&detection, user)),
         Mode::Dind | Mode::Sysbox => {
             let flavor = if mode == Mode::Sysbox {
                 Flavor::Sysbox
@@ -181,65 +179,4 @@ fn started_access(mode: Mode, started: engine::Started) -> DockerAccess {
         extra_groups: Vec::new(),
         engine: Some(started.engine),
     }
-}
-
-/// The socket-group fix for the target user (nothing to do for root).
-fn socket_access(detection: &Detection, user: Option<&Credentials>) -> DockerAccess {
-    let mut access = DockerAccess {
-        mode: Some(Mode::Socket),
-        ..DockerAccess::default()
-    };
-    let (Some(socket), Some(user)) = (&detection.socket, user) else {
-        return access;
-    };
-    if user.uid == 0 {
-        return access;
-    }
-    if user.groups.contains(&socket.gid) {
-        tracing::info!(gid = socket.gid, "the user already has the socket's group");
-        return access;
-    }
-    let Some(name) = &user.name else {
-        tracing::warn!(gid = socket.gid, "the user has no name in /etc/passwd, so no group can list it; giving gid {} to the command only", socket.gid);
-        access.extra_groups.push(socket.gid);
-        return access;
-    };
-    if !nix::unistd::geteuid().is_root() {
-        tracing::warn!(
-            gid = socket.gid,
-            "{} is owned by gid {}, which the user lacks, and berth is not root so it cannot add it: \
-             start the container as root with --user {name} (berth drops to it), or add --group-add {}",
-            socket.path.display(),
-            socket.gid,
-            socket.gid
-        );
-        return access;
-    }
-    let fix = socket_group::fix_socket_group(
-        socket.gid,
-        GroupUser {
-            name,
-            primary_gid: user.gid,
-        },
-        &GroupPaths::default(),
-        &RealAccountFiles,
-        RootGroupPolicy::Refuse,
-    );
-    match fix {
-        Ok((plan, outcome)) => {
-            tracing::info!(%plan, %outcome, "docker socket group");
-            match outcome {
-                Outcome::Unchanged { gid } | Outcome::Updated { gid, .. } => {
-                    access.extra_groups.push(gid)
-                }
-                Outcome::DirectChildOnly { gid, warning } => {
-                    tracing::warn!("{warning}");
-                    access.extra_groups.push(gid);
-                }
-                Outcome::RefusedRootGroup { explanation } => tracing::warn!("{explanation}"),
-            }
-        }
-        Err(err) => tracing::warn!(error = %err, "cannot fix the docker socket's group"),
-    }
-    access
 }

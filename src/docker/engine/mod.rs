@@ -8,17 +8,23 @@
 //! exec -u USER` session, reaches it at the default path without any group
 //! file being edited.
 
+pub mod daemon;
+pub mod dockerd_args;
+pub mod preflight;
+pub mod rootless;
+pub mod tls;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::docker::daemon::{Daemon, DaemonError, DaemonSpec, Readiness};
-use crate::docker::dockerd_args::{self, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
-use crate::docker::hostops::NixHostOps;
-use crate::docker::preflight::{self, PreflightOptions, PreflightPaths, PreflightReport};
-use crate::docker::rootless::{self, RootlessPaths, RootlessUser, RootlesskitOptions};
-use crate::docker::tls::{self, TlsRequest};
+use crate::docker::engine::daemon::{Daemon, DaemonError, DaemonSpec, Readiness};
+use crate::docker::engine::dockerd_args::{DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
+use crate::docker::engine::preflight::{PreflightOptions, PreflightPaths, PreflightReport};
+use crate::docker::engine::rootless::{RootlessPaths, RootlessUser, RootlesskitOptions};
+use crate::docker::engine::tls::TlsRequest;
+use crate::host::syscall::NixSyscall;
 use crate::init::procs::ProcInfo;
 use crate::init::reaper::Reaper;
 use crate::init::spawn::{ChildSpec, Credentials};
@@ -143,7 +149,7 @@ pub async fn start_dind(
         storage_driver: settings.storage_driver.clone(),
         ..PreflightOptions::default()
     };
-    let report = preflight::run_all(&paths, &options, &NixHostOps);
+    let report = preflight::run_all(&paths, &options, &NixSyscall);
 
     let mut opts = DockerdOptions {
         program,
@@ -171,7 +177,7 @@ pub async fn start_dind(
                 client_owner: user.map(|u| (u.uid, u.gid)),
                 now: SystemTime::now(),
             },
-            &NixHostOps,
+            &NixSyscall,
         )?;
         tracing::info!(certdir = %certdir.display(), ca = ?material.ca, server = ?material.server, client = ?material.client, "TLS certificates ready");
         opts.tcp = TcpListen::Tls {
@@ -249,9 +255,9 @@ pub async fn start_rootless(
     };
     let paths = RootlessPaths::default();
     let findings = if nix::unistd::geteuid().is_root() {
-        rootless::prepare(&paths, &rootless_user, &NixHostOps)
+        rootless::prepare(&paths, &rootless_user, &NixSyscall)
     } else {
-        rootless::inspect(&paths, &rootless_user, &NixHostOps)
+        rootless::inspect(&paths, &rootless_user, &NixSyscall)
     };
     let mut missing = Vec::new();
     for finding in &findings {

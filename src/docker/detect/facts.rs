@@ -1,0 +1,99 @@
+//! What the probes share: where they look, what /proc said, how a ping reads.
+
+use std::fs;
+use std::path::PathBuf;
+
+use super::*;
+use crate::docker::finding::{Evidence, Verdict};
+use crate::host::mountinfo::MountInfo;
+
+/// Where the probes look. Production values from [`HostPaths::default`];
+/// tests point them at fixtures in a temp dir.
+#[derive(Debug, Clone)]
+pub struct HostPaths {
+    /// /proc/self: status, mountinfo, uid_map are read from here.
+    pub proc_self: PathBuf,
+    pub cap_last_cap: PathBuf,
+    /// Default sockets, probed in order (XDG_RUNTIME_DIR's is added from the env).
+    pub socket_candidates: Vec<PathBuf>,
+    pub cgroup_root: PathBuf,
+    pub rootless: RootlessPaths,
+}
+
+impl Default for HostPaths {
+    fn default() -> Self {
+        Self {
+            proc_self: PathBuf::from("/proc/self"),
+            cap_last_cap: PathBuf::from("/proc/sys/kernel/cap_last_cap"),
+            socket_candidates: vec![
+                PathBuf::from("/var/run/docker.sock"),
+                PathBuf::from("/run/docker.sock"),
+            ],
+            cgroup_root: PathBuf::from("/sys/fs/cgroup"),
+            rootless: RootlessPaths::default(),
+        }
+    }
+}
+
+/// Everything read from /proc once, with what could not be read.
+pub(super) struct ProcFacts {
+    pub(super) status: Option<ProcStatus>,
+    pub(super) mounts: MountInfo,
+    pub(super) uid_map: Option<String>,
+    pub(super) last_cap: Option<u32>,
+}
+
+impl ProcFacts {
+    pub(super) fn read(paths: &HostPaths, evidence: &mut Vec<Evidence>) -> Self {
+        let mut read = |probe: &'static str, path: PathBuf| match fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) => {
+                evidence.push(Evidence::new(
+                    probe,
+                    Verdict::Warning,
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+                None
+            }
+        };
+        let status =
+            read("proc-status", paths.proc_self.join("status")).map(|t| ProcStatus::parse(&t));
+        let mounts = read("mountinfo", paths.proc_self.join("mountinfo"))
+            .map(|t| MountInfo::parse(&t))
+            .unwrap_or_default();
+        let uid_map = read("uid_map", paths.proc_self.join("uid_map"));
+        let last_cap =
+            read("cap_last_cap", paths.cap_last_cap.clone()).and_then(|t| caps::parse_last_cap(&t));
+        Self {
+            status,
+            mounts,
+            uid_map,
+            last_cap,
+        }
+    }
+}
+
+pub(super) fn describe_ping(report: &PingReport) -> String {
+    match &report.engine {
+        Some(e) => format!(
+            "engine {} (API {}, {}) after {} attempt(s)",
+            e.version, e.api_version, e.os, report.attempts
+        ),
+        None => format!(
+            "{} after {} attempt(s) in {} ms",
+            failure_text(report),
+            report.attempts,
+            report.elapsed_ms
+        ),
+    }
+}
+
+pub(super) fn failure_text(report: &PingReport) -> String {
+    report
+        .failure
+        .as_ref()
+        .map_or_else(|| "no answer".to_owned(), ToString::to_string)
+}
+
+/// PATH used when the environment has none (Debian's default for root).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
