@@ -9,7 +9,6 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::config::Config;
 use crate::docker::detect::Detection;
 use crate::docker::engine::dockerd_args::DockerdFeatures;
 use crate::docker::engine::preflight::{
@@ -17,9 +16,11 @@ use crate::docker::engine::preflight::{
 };
 use crate::docker::engine::rootless::{self, RootlessPaths, RootlessUser, Status};
 use crate::docker::finding::Verdict;
-use crate::docker::mode::Mode;
+use crate::docker::mode::{Mode, Request};
 use crate::docker::setup;
+use crate::docker::setup::DockerSettings;
 use crate::host::syscall::NixSyscall;
+use crate::host::HostFacts;
 use crate::init::spawn::Credentials;
 
 /// Something that will not work, and what to change.
@@ -42,6 +43,9 @@ pub struct UserReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub berth_version: &'static str,
+    /// What was asked about Docker, and why (which flag, variable or default).
+    pub requested: Request,
+    pub requested_because: String,
     pub user: Option<UserReport>,
     pub detection: Option<Detection>,
     /// Set when detection itself failed (a forced mode that cannot work).
@@ -57,18 +61,27 @@ impl Report {
     /// 0 when a way to Docker exists (or Docker is off), 1 when none does.
     pub fn exit_code(&self) -> u8 {
         match &self.detection {
+            _ if self.requested == Request::Off => 0,
             Some(detection) if detection.mode.is_some() => 0,
             _ => 1,
         }
     }
 }
 
-/// Gathers the report.
-pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
-    let (detection, detection_error) = match setup::detect_here(config, user).await {
+/// Gathers the report for the configuration's Docker settings (`why` says
+/// where its request came from).
+pub async fn examine(
+    settings: &DockerSettings,
+    why: &str,
+    host: &HostFacts,
+    user: Option<&Credentials>,
+) -> Report {
+    let (detection, detection_error) = match setup::detect_here(settings.request, host, user).await
+    {
         Ok(detection) => (Some(detection), None),
         Err(err) => (None, Some(err.to_string())),
     };
+    let off = settings.request == Request::Off;
     let mode = detection.as_ref().and_then(|d| d.mode);
     let mut problems = Vec::new();
     if let Some(err) = &detection_error {
@@ -83,7 +96,7 @@ pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
                 problems.push(split_fix(&evidence.saw));
             }
         }
-        if detection.mode.is_none() {
+        if detection.mode.is_none() && !off {
             problems.push(Problem {
                 what: "no way to reach Docker was found".into(),
                 fix: "mount the host socket (-v /var/run/docker.sock:/var/run/docker.sock), run privileged (--privileged -v berth-docker:/var/lib/docker), use sysbox, or set DOCKER_HOST".into(),
@@ -104,12 +117,12 @@ pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
         }
     }
     // berth's own dockerd, once running, shows up as socket mode: check it too.
-    let own_dockerd =
-        crate::init::procs::find_by_comm(std::path::Path::new("/proc"), "dockerd").is_some();
-    let dockerd_checks = if which::which("dockerd").is_ok()
+    let own_dockerd = crate::init::procs::find_by_comm(&host.proc_root, "dockerd").is_some();
+    let dockerd_checks = if host.which("dockerd").is_some()
+        && !off
         && (own_dockerd || matches!(mode, Some(Mode::Dind | Mode::Sysbox) | None))
     {
-        dockerd_checks(config)
+        dockerd_checks(settings, host)
     } else {
         Vec::new()
     };
@@ -122,8 +135,9 @@ pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
         }
     }
     let rootless_checks = match (mode, user) {
+        _ if off => Vec::new(),
         (Some(Mode::Rootless), Some(user)) | (None, Some(user)) if user.uid != 0 => {
-            rootless_checks(user)
+            rootless_checks(user, host)
         }
         _ => Vec::new(),
     };
@@ -141,13 +155,15 @@ pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
     problems.dedup();
     Report {
         berth_version: env!("CARGO_PKG_VERSION"),
+        requested: settings.request,
+        requested_because: why.to_string(),
         user: user.map(|u| UserReport {
             name: u.name.clone(),
             uid: u.uid,
             gid: u.gid,
             groups: u.groups.clone(),
         }),
-        plan: plan_for(mode),
+        plan: plan_for(settings.request, mode),
         detection,
         detection_error,
         dockerd_checks,
@@ -156,9 +172,9 @@ pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
     }
 }
 
-fn plan_for(mode: Option<Mode>) -> String {
+fn plan_for(request: Request, mode: Option<Mode>) -> String {
     match mode {
-        Some(Mode::Off) => "run the command as an init only (Docker is off)".into(),
+        _ if request == Request::Off => "run the command as an init only (Docker is off)".into(),
         Some(Mode::Socket) => "use the mounted host socket, adding the user to its group".into(),
         Some(Mode::Remote) => "use the remote engine DOCKER_HOST names".into(),
         Some(Mode::Dind) => "run pre-flight and start dockerd (privileged docker-in-docker)".into(),
@@ -183,14 +199,15 @@ fn split_fix(saw: &str) -> Problem {
 }
 
 /// The pre-flight steps that only look.
-fn dockerd_checks(config: &Config) -> Vec<StepRecord> {
-    let mut paths = PreflightPaths::default();
-    if let Some(root) = &config.dind.data_root {
+fn dockerd_checks(settings: &DockerSettings, host: &HostFacts) -> Vec<StepRecord> {
+    let mut paths = PreflightPaths::for_host(host);
+    if let Some(root) = &settings.engine.data_root {
         paths.data_root = root.clone();
     }
     let options = PreflightOptions {
-        iptables: config.dind.iptables,
-        storage_driver: config.dind.storage_driver.clone(),
+        iptables: settings.engine.iptables,
+        storage_driver: settings.engine.storage_driver.clone(),
+        search_path: host.search_path(),
         ..PreflightOptions::default()
     };
     let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixSyscall);
@@ -198,7 +215,7 @@ fn dockerd_checks(config: &Config) -> Vec<StepRecord> {
     vec![storage, mtu]
 }
 
-fn rootless_checks(user: &Credentials) -> Vec<rootless::Finding> {
+fn rootless_checks(user: &Credentials, host: &HostFacts) -> Vec<rootless::Finding> {
     let Some(name) = &user.name else {
         return Vec::new();
     };
@@ -209,7 +226,7 @@ fn rootless_checks(user: &Credentials) -> Vec<rootless::Finding> {
         groups: user.groups.clone(),
         home: user.home.clone(),
     };
-    rootless::inspect(&RootlessPaths::default(), &rootless_user, &NixSyscall)
+    rootless::inspect(&RootlessPaths::for_host(host), &rootless_user, &NixSyscall)
 }
 
 /// The human report.
@@ -217,6 +234,9 @@ pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "berth doctor (berth {})\n", report.berth_version);
     match &report.detection {
+        _ if report.requested == Request::Off => {
+            let _ = writeln!(out, "Mode:   off");
+        }
         Some(detection) => {
             let mode = detection.mode.map_or("none".to_string(), |m| m.to_string());
             let _ = writeln!(out, "Mode:   {mode}");
@@ -235,6 +255,11 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "Mode:   cannot be decided");
         }
     }
+    let _ = writeln!(
+        out,
+        "Asked:  {} ({})",
+        report.requested, report.requested_because
+    );
     let _ = writeln!(out, "Plan:   {}", report.plan);
     if let Some(user) = &report.user {
         let groups: Vec<String> = user.groups.iter().map(u32::to_string).collect();
@@ -312,8 +337,9 @@ mod tests {
     #[test]
     fn every_mode_has_a_plan() {
         for mode in Mode::ALL {
-            assert!(!plan_for(Some(mode)).is_empty());
+            assert!(!plan_for(Request::Auto, Some(mode)).is_empty());
         }
-        assert!(plan_for(None).contains("without Docker"));
+        assert!(plan_for(Request::Auto, None).contains("without Docker"));
+        assert!(plan_for(Request::Off, None).contains("init only"));
     }
 }

@@ -23,11 +23,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::config::Config;
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 use crate::docker::host_path::with_deadline;
-use crate::docker::setup::DockerAccess;
 
 /// The longest request head read; a probe's is under 200 bytes.
 pub const MAX_REQUEST: usize = 8 * 1024;
@@ -78,12 +76,14 @@ impl HealthState {
     }
 }
 
-/// Starts the listener when BERTH_HEALTH_ADDR is set (a bind failure is a
-/// warning: the command still runs, and the probe reports it down). Must be
-/// called inside berth's LocalSet. The returned state is inert without one.
-pub async fn start(config: &Config, access: &DockerAccess) -> HealthState {
+/// Starts the listener on `addr` (BERTH_HEALTH_ADDR) when there is one (a
+/// bind failure is a warning: the command still runs, and the probe reports
+/// it down); `engine` is the one the Docker set-up gave the command, pinged
+/// by /healthz. Must be called inside berth's LocalSet. The returned state is
+/// inert without a listener.
+pub async fn start(addr: Option<SocketAddr>, engine: Option<Endpoint>) -> HealthState {
     let state = HealthState::default();
-    let Some(addr) = config.health_addr else {
+    let Some(addr) = addr else {
         return state;
     };
     let listener = match TcpListener::bind(addr).await {
@@ -92,10 +92,6 @@ pub async fn start(config: &Config, access: &DockerAccess) -> HealthState {
             tracing::warn!("BERTH_HEALTH_ADDR: cannot listen on {addr}: {err}; no health endpoint");
             return state;
         }
-    };
-    let engine = match access.mode {
-        Some(_) => crate::docker::host_path::command_endpoint(&access.child_env),
-        None => None,
     };
     tracing::info!(%addr, engine = ?engine.as_ref().map(Endpoint::url), "health endpoint listening");
     let probe = engine.map(|endpoint| PingProbe { endpoint });

@@ -8,31 +8,63 @@
 //! - none found: one warning and the command runs anyway, or, under
 //!   `--on-docker-failure=fail`, an error.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::rc::Rc;
+use std::time::Duration;
 
-use crate::config::Config;
 use crate::docker::access;
+use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::BollardPinger;
 use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPaths};
 use crate::docker::engine::dockerd_args::Flavor;
 use crate::docker::engine::rootless::RootlessUser;
-use crate::docker::engine::{self, Engine, EngineError};
-use crate::docker::mode::{DockerChoice, FailurePolicy, Mode};
+use crate::docker::engine::{self, DindSettings, Engine, EngineError};
+use crate::docker::mode::{FailurePolicy, Mode, Request};
+use crate::host::HostFacts;
 use crate::init::reaper::Reaper;
 use crate::init::spawn::Credentials;
 
-/// What the command gets from the Docker set-up.
+/// The slice of the configuration the Docker set-up needs.
+#[derive(Debug, Clone)]
+pub struct DockerSettings {
+    pub request: Request,
+    pub on_failure: FailurePolicy,
+    /// berth's own dockerd (dind, sysbox, rootless).
+    pub engine: DindSettings,
+    /// berth's grace period: dockerd must stop its containers within it.
+    pub grace: Duration,
+}
+
+/// What the Docker set-up found and made.
 #[derive(Default)]
-pub struct DockerAccess {
+pub struct DockerSetup {
+    /// None: Docker is off, or none could be had (and the policy allowed that).
     pub mode: Option<Mode>,
-    /// Variables for the command (DOCKER_HOST of berth's own dockerd).
-    pub child_env: Vec<(OsString, OsString)>,
+    /// The engine the command talks to.
+    pub endpoint: Option<Endpoint>,
+    /// The command must be told [`Self::endpoint`] (berth's own engine): the
+    /// user's DOCKER_HOST, context or the default socket need nothing.
+    export_endpoint: bool,
     /// Groups the command must have on top of the user's own (the socket's).
     pub extra_groups: Vec<u32>,
     /// berth's own engine, when it started one.
     pub engine: Option<Rc<Engine>>,
+}
+
+impl DockerSetup {
+    /// Variables the command needs to reach the engine (DOCKER_HOST and,
+    /// for TLS, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), rendered by
+    /// [`Endpoint::command_env`].
+    pub fn command_env(&self) -> Vec<(OsString, OsString)> {
+        match (&self.endpoint, self.export_endpoint) {
+            (Some(endpoint), true) => endpoint
+                .command_env()
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Docker could not be provided and the policy says that is fatal.
@@ -40,25 +72,12 @@ pub struct DockerAccess {
 #[error("{0}")]
 pub struct AccessError(pub String);
 
-/// The environment detection sees: the process environment, with the mode
-/// request replaced by what the configuration resolved (flags included).
-pub fn detection_env(config: &Config) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
-    let request = match config.docker {
-        DockerChoice::Auto => "auto".to_string(),
-        DockerChoice::Off => "off".to_string(),
-        DockerChoice::Forced(mode) => mode.to_string(),
-    };
-    env.insert(detect::MODE_VAR.to_string(), request);
-    env
-}
-
-/// Runs detection with the real probes.
+/// Runs detection for `request` with the real probes, as `user`.
 pub async fn detect_here(
-    config: &Config,
+    request: Request,
+    host: &HostFacts,
     user: Option<&Credentials>,
 ) -> Result<Detection, DetectError> {
-    let euid = nix::unistd::geteuid().as_raw();
     // Rootless is considered for a non-root berth (or a non-root target).
     let rootless_user = user
         .filter(|u| u.uid != 0)
@@ -71,36 +90,30 @@ pub async fn detect_here(
                 home: u.home.clone(),
             })
         })
-        .filter(|_| euid != 0 || config.docker == DockerChoice::Forced(Mode::Rootless));
+        .filter(|_| !host.is_root() || request == Request::Force(Mode::Rootless));
     let options = DetectOptions {
-        euid,
         rootless_user,
         ..DetectOptions::default()
     };
-    let pinger = BollardPinger::new(which::which("docker").ok());
-    detect::detect(
-        &HostPaths::default(),
-        &detection_env(config),
-        &options,
-        &pinger,
-    )
-    .await
+    let pinger = BollardPinger::new(host.which("docker"));
+    detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
 }
 
 /// Detects and prepares. A forced mode that cannot work is an error; in
 /// auto mode a failure is a warning unless the policy says fail.
 pub async fn prepare(
-    config: &Config,
+    settings: &DockerSettings,
+    host: &HostFacts,
     user: Option<&Credentials>,
     reaper: Rc<Reaper>,
-) -> Result<DockerAccess, AccessError> {
-    if config.docker == DockerChoice::Off {
+) -> Result<DockerSetup, AccessError> {
+    if settings.request == Request::Off {
         tracing::debug!("Docker is off");
-        return Ok(DockerAccess::default());
+        return Ok(DockerSetup::default());
     }
-    let forced = matches!(config.docker, DockerChoice::Forced(_));
-    let must_work = forced || config.on_docker_failure == FailurePolicy::Fail;
-    let detection = match detect_here(config, user).await {
+    let forced = settings.request.forced().is_some();
+    let must_work = forced || settings.on_failure == FailurePolicy::Fail;
+    let detection = match detect_here(settings.request, host, user).await {
         Ok(detection) => detection,
         Err(err) => return Err(AccessError(err.to_string())),
     };
@@ -117,10 +130,10 @@ pub async fn prepare(
             return Err(AccessError(message));
         }
         tracing::warn!("{message}\nRunning the command without Docker (BERTH_ON_DOCKER_FAILURE=fail stops instead).");
-        return Ok(DockerAccess::default());
+        return Ok(DockerSetup::default());
     };
     tracing::info!(%mode, "{detection}");
-    if starts_an_engine(mode) && !forced && std::process::id() != 1 {
+    if mode.starts_an_engine() && !forced && !host.is_pid1() {
         // Auto mode starts dockerd only as a container's init: berth run by
         // hand on a privileged host must not start a second engine there.
         let message = format!(
@@ -130,28 +143,34 @@ pub async fn prepare(
             return Err(AccessError(message));
         }
         tracing::warn!("{message}");
-        return Ok(DockerAccess::default());
+        return Ok(DockerSetup::default());
     }
     let result = match mode {
-        Mode::Off | Mode::Remote => Ok(DockerAccess {
+        Mode::Remote => Ok(DockerSetup {
             mode: Some(mode),
-            ..DockerAccess::default()
+            endpoint: detection.endpoint.clone(),
+            ..DockerSetup::default()
         }),
-        Mode::Socket => Ok(access::socket_access(&detection, user)),
+        Mode::Socket => Ok(DockerSetup {
+            mode: Some(mode),
+            endpoint: detection.endpoint.clone(),
+            extra_groups: access::socket_access(&detection, user, host),
+            ..DockerSetup::default()
+        }),
         Mode::Dind | Mode::Sysbox => {
             let flavor = if mode == Mode::Sysbox {
                 Flavor::Sysbox
             } else {
                 Flavor::Privileged
             };
-            engine::start_dind(&config.dind, flavor, user, config.grace, reaper)
+            engine::start_dind(&settings.engine, flavor, user, settings.grace, host, reaper)
                 .await
-                .map(|started| started_access(mode, started))
+                .map(|started| started_setup(mode, started))
         }
         Mode::Rootless => match user {
-            Some(user) => engine::start_rootless(&config.dind, user, reaper)
+            Some(user) => engine::start_rootless(&settings.engine, user, host, reaper)
                 .await
-                .map(|started| started_access(mode, started)),
+                .map(|started| started_setup(mode, started)),
             None => Err(EngineError::Rootless(
                 "no target user: run as the rootless user or pass --user NAME".into(),
             )),
@@ -162,20 +181,16 @@ pub async fn prepare(
         Err(err) if must_work => Err(AccessError(err.to_string())),
         Err(err) => {
             tracing::warn!("Docker ({mode}) could not be started: {err}\nRunning the command without Docker (BERTH_ON_DOCKER_FAILURE=fail stops instead).");
-            Ok(DockerAccess::default())
+            Ok(DockerSetup::default())
         }
     }
 }
 
-/// Modes in which berth starts an engine of its own.
-pub fn starts_an_engine(mode: Mode) -> bool {
-    matches!(mode, Mode::Dind | Mode::Sysbox | Mode::Rootless)
-}
-
-fn started_access(mode: Mode, started: engine::Started) -> DockerAccess {
-    DockerAccess {
+fn started_setup(mode: Mode, started: engine::Started) -> DockerSetup {
+    DockerSetup {
         mode: Some(mode),
-        child_env: started.child_env,
+        endpoint: Some(started.endpoint),
+        export_endpoint: true,
         extra_groups: Vec::new(),
         engine: Some(started.engine),
     }

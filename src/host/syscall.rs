@@ -4,7 +4,7 @@
 //! Logic that decides *what* to do stays in those modules and is unit-tested
 //! against temp dirs; the few calls whose effect or failure mode a temp dir
 //! cannot reproduce (mount, statfs magic, chown to another user, kernel
-//! control-file writes that fail with EBUSY, xattrs, euid) go through
+//! control-file writes that fail with EBUSY, xattrs) go through
 //! [`Syscall`]. [`NixSyscall`] is the real implementation;
 //! [`RecordingSyscall`] records every call and lets a test script results.
 //!
@@ -47,9 +47,6 @@ pub trait Syscall {
 
     /// getxattr(2): `Ok(None)` when the attribute is absent (ENODATA).
     fn getxattr(&self, path: &Path, name: &str) -> Result<Option<Vec<u8>>, Errno>;
-
-    /// geteuid(2).
-    fn geteuid(&self) -> u32;
 }
 
 /// [`Syscall`] on the real kernel, through nix (libc where nix has no wrapper).
@@ -129,10 +126,6 @@ impl Syscall for NixSyscall {
         buf.truncate(len);
         Ok(Some(buf))
     }
-
-    fn geteuid(&self) -> u32 {
-        nix::unistd::geteuid().as_raw()
-    }
 }
 
 /// One call made through [`RecordingSyscall`].
@@ -181,8 +174,6 @@ pub struct RecordingSyscall {
     pub chown_result: Result<(), Errno>,
     /// xattrs per (path, name).
     pub xattrs: HashMap<(PathBuf, String), Vec<u8>>,
-    /// What geteuid returns.
-    pub euid: u32,
     write_hook: RefCell<Option<WriteHook>>,
 }
 
@@ -197,7 +188,6 @@ impl Default for RecordingSyscall {
             statfs: HashMap::new(),
             chown_result: Ok(()),
             xattrs: HashMap::new(),
-            euid: 0,
             write_hook: RefCell::new(None),
         }
     }
@@ -207,7 +197,6 @@ impl std::fmt::Debug for RecordingSyscall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordingSyscall")
             .field("calls", &self.calls.borrow())
-            .field("euid", &self.euid)
             .finish_non_exhaustive()
     }
 }
@@ -318,10 +307,6 @@ impl Syscall for RecordingSyscall {
             .xattrs
             .get(&(path.to_owned(), name.to_owned()))
             .cloned())
-    }
-
-    fn geteuid(&self) -> u32 {
-        self.euid
     }
 }
 

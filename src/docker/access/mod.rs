@@ -1,5 +1,7 @@
-//! The user's access to an engine's socket: today membership of the group
-//! that owns the socket ([`group`]).
+//! The user's access to an engine's socket, granting Docker and nothing
+//! more (DESIGN invariant 7): today membership of the group that owns the
+//! socket ([`group`]). A socket of berth's own in front of the engine, for
+//! sockets whose group cannot be granted, belongs here too.
 
 pub mod group;
 
@@ -7,32 +9,33 @@ use crate::docker::access::group::{
     fix_socket_group, GroupPaths, GroupUser, Outcome, RealAccountFiles, RootGroupPolicy,
 };
 use crate::docker::detect::Detection;
-use crate::docker::mode::Mode;
-use crate::docker::setup::DockerAccess;
+use crate::host::HostFacts;
 use crate::init::spawn::Credentials;
 
-/// The socket-group fix for the target user (nothing to do for root).
-pub fn socket_access(detection: &Detection, user: Option<&Credentials>) -> DockerAccess {
-    let mut access = DockerAccess {
-        mode: Some(Mode::Socket),
-        ..DockerAccess::default()
-    };
+/// The socket-group fix for the target user (nothing to do for root):
+/// the groups the command needs on top of the user's own.
+pub fn socket_access(
+    detection: &Detection,
+    user: Option<&Credentials>,
+    host: &HostFacts,
+) -> Vec<u32> {
+    let mut extra_groups = Vec::new();
     let (Some(socket), Some(user)) = (&detection.socket, user) else {
-        return access;
+        return extra_groups;
     };
     if user.uid == 0 {
-        return access;
+        return extra_groups;
     }
     if user.groups.contains(&socket.gid) {
         tracing::info!(gid = socket.gid, "the user already has the socket's group");
-        return access;
+        return extra_groups;
     }
     let Some(name) = &user.name else {
         tracing::warn!(gid = socket.gid, "the user has no name in /etc/passwd, so no group can list it; giving gid {} to the command only", socket.gid);
-        access.extra_groups.push(socket.gid);
-        return access;
+        extra_groups.push(socket.gid);
+        return extra_groups;
     };
-    if !nix::unistd::geteuid().is_root() {
+    if !host.is_root() {
         tracing::warn!(
             gid = socket.gid,
             "{} is owned by gid {}, which the user lacks, and berth is not root so it cannot add it: \
@@ -41,7 +44,7 @@ pub fn socket_access(detection: &Detection, user: Option<&Credentials>) -> Docke
             socket.gid,
             socket.gid
         );
-        return access;
+        return extra_groups;
     }
     let fix = fix_socket_group(
         socket.gid,
@@ -57,17 +60,15 @@ pub fn socket_access(detection: &Detection, user: Option<&Credentials>) -> Docke
         Ok((plan, outcome)) => {
             tracing::info!(%plan, %outcome, "docker socket group");
             match outcome {
-                Outcome::Unchanged { gid } | Outcome::Updated { gid, .. } => {
-                    access.extra_groups.push(gid)
-                }
+                Outcome::Unchanged { gid } | Outcome::Updated { gid, .. } => extra_groups.push(gid),
                 Outcome::DirectChildOnly { gid, warning } => {
                     tracing::warn!("{warning}");
-                    access.extra_groups.push(gid);
+                    extra_groups.push(gid);
                 }
                 Outcome::RefusedRootGroup { explanation } => tracing::warn!("{explanation}"),
             }
         }
         Err(err) => tracing::warn!(error = %err, "cannot fix the docker socket's group"),
     }
-    access
+    extra_groups
 }

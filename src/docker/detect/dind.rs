@@ -13,7 +13,7 @@ impl<P: Pinger> Probe<'_, P> {
     /// cgroup fs writable; notes seccomp and a short bounding set.
     pub(super) fn dind(&mut self) -> Found {
         let mut missing = Vec::new();
-        match self.which("dockerd") {
+        match self.host.which("dockerd") {
             Some(p) => self.note(
                 "dind",
                 Verdict::Supports,
@@ -166,7 +166,7 @@ mod tests {
     fn forced_dind_without_privileges_names_the_flag() {
         let mut h = FakeHost::plain();
         h.install("dockerd");
-        h.set(MODE_VAR, "dind");
+        h.request = Request::Force(Mode::Dind);
         let err = h.detect(vec![]).0.expect_err("not privileged");
         let text = err.to_string();
         assert!(text.starts_with("BERTH_DOCKER=dind but CAP_SYS_ADMIN is not effective: run the container with --privileged or use sysbox"), "{text}");
@@ -179,7 +179,7 @@ mod tests {
     #[test]
     fn forced_dind_without_dockerd() {
         let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
-        h.set(MODE_VAR, "dind");
+        h.request = Request::Force(Mode::Dind);
         let err = h.detect(vec![]).0.expect_err("no dockerd");
         assert!(err.to_string().contains("dockerd is not on PATH"), "{err}");
     }

@@ -4,10 +4,14 @@ use std::fs;
 use std::path::PathBuf;
 
 use super::*;
+use crate::docker::client::endpoint::DEFAULT_SOCKETS;
+use crate::docker::client::ping::PingReport;
+use crate::docker::engine::rootless::RootlessPaths;
 use crate::docker::finding::{Evidence, Verdict};
+use crate::host::caps::{self, ProcStatus};
 use crate::host::mountinfo::MountInfo;
 
-/// Where the probes look. Production values from [`HostPaths::default`];
+/// Where the probes look. Production values from [`HostPaths::for_host`];
 /// tests point them at fixtures in a temp dir.
 #[derive(Debug, Clone)]
 pub struct HostPaths {
@@ -20,17 +24,15 @@ pub struct HostPaths {
     pub rootless: RootlessPaths,
 }
 
-impl Default for HostPaths {
-    fn default() -> Self {
+impl HostPaths {
+    /// The real places, under the host's proc root.
+    pub fn for_host(host: &HostFacts) -> Self {
         Self {
-            proc_self: PathBuf::from("/proc/self"),
-            cap_last_cap: PathBuf::from("/proc/sys/kernel/cap_last_cap"),
-            socket_candidates: vec![
-                PathBuf::from("/var/run/docker.sock"),
-                PathBuf::from("/run/docker.sock"),
-            ],
+            proc_self: host.proc_self(),
+            cap_last_cap: host.proc("sys/kernel/cap_last_cap"),
+            socket_candidates: DEFAULT_SOCKETS.iter().map(PathBuf::from).collect(),
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
-            rootless: RootlessPaths::default(),
+            rootless: RootlessPaths::for_host(host),
         }
     }
 }
@@ -94,6 +96,3 @@ pub(super) fn failure_text(report: &PingReport) -> String {
         .as_ref()
         .map_or_else(|| "no answer".to_owned(), ToString::to_string)
 }
-
-/// PATH used when the environment has none (Debian's default for root).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -1,13 +1,13 @@
 //! Which Docker access mode applies here, with the evidence for the choice.
 //!
-//! One ordered function ([`detect`]) walks the steps of DESIGN.md: explicit
-//! BERTH_DOCKER -> remote -> mounted socket -> sysbox -> privileged (dind) ->
-//! rootless -> none. The WS_DOCKER_ENABLE_CLIENT toggle and the image's
-//! opt-in are folded into BERTH_DOCKER by the configuration
-//! ([`crate::docker::mode::DockerChoice::combine`]) before detection runs. Every probe records what it saw, so `berth
-//! doctor` can say why a mode was or was not chosen. A forced mode that
-//! cannot work is an error naming the missing piece, never a fallback.
-//! All paths and the environment are injected; pings go through [`Pinger`].
+//! One ordered function ([`detect`]) walks the steps of DESIGN.md: the
+//! request (already decided by the configuration, see [`Request`]) ->
+//! remote -> mounted socket -> sysbox -> privileged (dind) -> rootless ->
+//! none. Each mode's probes live in their own file; the facts they share
+//! (paths, what /proc said) in `facts`. Every probe records what it saw, so
+//! `berth doctor` can say why a mode was or was not chosen. A forced mode
+//! that cannot work is an error naming the missing piece, never a fallback.
+//! The host facts and paths are injected; pings go through [`Pinger`].
 
 mod dind;
 mod facts;
@@ -16,63 +16,26 @@ mod rootless;
 mod socket;
 mod sysbox;
 
-pub use crate::docker::mode::{Mode, ParseModeError};
+pub use facts::HostPaths;
 use facts::ProcFacts;
-pub use facts::{HostPaths, DEFAULT_PATH};
 pub use socket::{serialize_octal, SocketFacts};
 pub use sysbox::{is_identity_uid_map, sysbox_fingerprints};
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
-use std::str::FromStr;
 
 use serde::Serialize;
 
 use crate::docker::client::endpoint::{
     configured_endpoint, ConfiguredEndpoint, DockerEnv, Endpoint, EndpointError,
 };
-use crate::docker::client::ping::{EngineInfo, PingReport, Pinger, RetryPolicy};
-use crate::docker::engine::rootless::{RootlessPaths, RootlessUser};
+use crate::docker::client::ping::{EngineInfo, Pinger, RetryPolicy};
+use crate::docker::engine::rootless::RootlessUser;
 use crate::docker::finding::{Evidence, Verdict};
-use crate::host::caps::{self, ProcStatus};
-
-/// Selects the mode; unset, empty or `auto` means detect.
-pub const MODE_VAR: &str = "BERTH_DOCKER";
-
-/// What BERTH_DOCKER asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase", tag = "request", content = "mode")]
-pub enum ModeRequest {
-    Auto,
-    Forced(Mode),
-}
-
-impl FromStr for ModeRequest {
-    type Err = ParseModeError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "" => Ok(ModeRequest::Auto),
-            v if v.eq_ignore_ascii_case("auto") => Ok(ModeRequest::Auto),
-            v => v.parse().map(ModeRequest::Forced),
-        }
-    }
-}
-
-impl fmt::Display for ModeRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ModeRequest::Auto => f.write_str("auto"),
-            ModeRequest::Forced(m) => m.fmt(f),
-        }
-    }
-}
+use crate::docker::mode::{Mode, Request, MODE_VAR};
+use crate::host::HostFacts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
-    #[error("{MODE_VAR}: {0}")]
-    BadMode(#[from] ParseModeError),
     #[error(transparent)]
     Endpoint(#[from] EndpointError),
     #[error("{MODE_VAR}={mode} but {reason}")]
@@ -83,11 +46,9 @@ pub enum DetectError {
     },
 }
 
-/// Policy knobs that are not environment variables.
+/// Policy knobs that are not host facts.
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
-    /// Effective uid of berth (rootless only applies to non-root).
-    pub euid: u32,
     /// The user rootless dockerd would run as (None: rootless not considered).
     pub rootless_user: Option<RootlessUser>,
     pub remote_retry: RetryPolicy,
@@ -97,7 +58,6 @@ pub struct DetectOptions {
 impl Default for DetectOptions {
     fn default() -> Self {
         Self {
-            euid: 0,
             rootless_user: None,
             remote_retry: RetryPolicy::default(),
             // A mounted host socket belongs to a running engine; a socket that
@@ -114,9 +74,9 @@ impl Default for DetectOptions {
 /// The result: a mode (or none), its endpoint, and every observation.
 #[derive(Debug, Clone, Serialize)]
 pub struct Detection {
-    pub requested: ModeRequest,
-    /// None: nothing works here; the caller warns and runs the command anyway,
-    /// or fails under its policy flag.
+    pub requested: Request,
+    /// None: Docker is off, or nothing works here (the caller warns and
+    /// runs the command anyway, or fails under its policy flag).
     pub mode: Option<Mode>,
     pub endpoint: Option<Endpoint>,
     pub engine: Option<EngineInfo>,
@@ -125,7 +85,7 @@ pub struct Detection {
 }
 
 impl Detection {
-    fn new(requested: ModeRequest, mode: Option<Mode>, evidence: Vec<Evidence>) -> Self {
+    fn new(requested: Request, mode: Option<Mode>, evidence: Vec<Evidence>) -> Self {
         Self {
             requested,
             mode,
@@ -149,62 +109,68 @@ impl fmt::Display for Detection {
         match (self.mode, &self.endpoint) {
             (Some(mode), Some(ep)) => write!(f, "docker mode {mode} via {ep}"),
             (Some(mode), None) => write!(f, "docker mode {mode}"),
+            (None, _) if self.requested == Request::Off => f.write_str("Docker is off"),
             (None, _) => f.write_str("no way to provide Docker was found"),
         }
     }
 }
 
-/// The detection walk. See the module documentation for the order.
+/// The detection walk for `request`. See the module documentation for the order.
 pub async fn detect(
+    host: &HostFacts,
     paths: &HostPaths,
-    env: &BTreeMap<String, String>,
+    request: Request,
     options: &DetectOptions,
     pinger: &impl Pinger,
 ) -> Result<Detection, DetectError> {
-    let requested: ModeRequest = env
-        .get(MODE_VAR)
-        .map(String::as_str)
-        .unwrap_or("")
-        .parse()?;
     let mut evidence = Vec::new();
-    if requested == ModeRequest::Forced(Mode::Off) {
-        evidence.push(Evidence::new(
-            "request",
-            Verdict::Chosen,
-            format!("{MODE_VAR}=off"),
-        ));
-        return Ok(Detection::new(requested, Some(Mode::Off), evidence));
-    }
-    let what = match requested {
-        ModeRequest::Auto => format!("{MODE_VAR} unset or auto: detecting"),
-        ModeRequest::Forced(mode) => format!("{MODE_VAR}={mode}: checking only this mode"),
+    let forced = match request {
+        Request::Off => {
+            evidence.push(Evidence::new("request", Verdict::Chosen, "Docker is off"));
+            return Ok(Detection::new(request, None, evidence));
+        }
+        Request::Auto => {
+            evidence.push(Evidence::new(
+                "request",
+                Verdict::Supports,
+                "auto: detecting",
+            ));
+            None
+        }
+        Request::Force(mode) => {
+            evidence.push(Evidence::new(
+                "request",
+                Verdict::Supports,
+                format!("{mode}: checking only this mode"),
+            ));
+            Some(mode)
+        }
     };
-    evidence.push(Evidence::new("request", Verdict::Supports, what));
     let facts = ProcFacts::read(paths, &mut evidence);
-    let configured = configured_endpoint(&DockerEnv::from_map(env))?;
+    let configured = configured_endpoint(&DockerEnv::from_map(&host.env))?;
     let mut probe = Probe {
+        host,
         paths,
-        env,
         options,
         pinger,
-        requested,
+        requested: request,
         facts,
         configured,
         evidence,
     };
-    match requested {
-        ModeRequest::Forced(mode) => probe.forced(mode).await,
-        ModeRequest::Auto => probe.auto().await,
+    match forced {
+        Some(mode) => probe.forced(mode).await,
+        None => probe.auto().await,
     }
 }
 
 /// State of one detection walk.
 struct Probe<'a, P> {
+    host: &'a HostFacts,
     paths: &'a HostPaths,
-    env: &'a BTreeMap<String, String>,
     options: &'a DetectOptions,
     pinger: &'a P,
-    requested: ModeRequest,
+    requested: Request,
     facts: ProcFacts,
     /// DOCKER_HOST or the selected docker context, if any.
     configured: Option<ConfiguredEndpoint>,
@@ -229,7 +195,6 @@ impl<P: Pinger> Probe<'_, P> {
 
     async fn forced(&mut self, mode: Mode) -> Result<Detection, DetectError> {
         let found = match mode {
-            Mode::Off => Found::Yes(Box::new(self.finish(Some(Mode::Off)))),
             Mode::Remote => self.remote().await,
             Mode::Socket => self.socket().await,
             Mode::Sysbox => self.sysbox(),
@@ -275,20 +240,13 @@ impl<P: Pinger> Probe<'_, P> {
         );
         Ok(self.finish(None))
     }
-
-    fn which(&self, tool: &str) -> Option<PathBuf> {
-        let default = self.paths.rootless.search_path.to_string_lossy();
-        let path = self
-            .env
-            .get("PATH")
-            .map_or(default.as_ref(), String::as_str);
-        which::which_in(tool, Some(path), "/").ok()
-    }
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::docker::engine::rootless::RootlessPaths;
+    use std::collections::BTreeMap;
 
     use crate::docker::client::diagnosis::PingFailure;
     use crate::docker::client::ping::tests::ScriptedPinger;
@@ -308,7 +266,8 @@ pub(crate) mod tests {
     pub(crate) struct FakeHost {
         pub(crate) dir: tempfile::TempDir,
         pub(crate) paths: HostPaths,
-        pub(crate) env: BTreeMap<String, String>,
+        pub(crate) host: HostFacts,
+        pub(crate) request: Request,
         pub(crate) options: DetectOptions,
         _listeners: Vec<UnixListener>,
     }
@@ -351,9 +310,17 @@ pub(crate) mod tests {
                 max_backoff: Duration::from_millis(2),
             };
             Self {
-                dir,
                 paths,
-                env: BTreeMap::from([("PATH".to_owned(), search_path)]),
+                host: HostFacts {
+                    euid: 0,
+                    uid: 0,
+                    pid: 1,
+                    env: BTreeMap::from([("PATH".to_owned(), search_path)]),
+                    // Where a running dockerd would be found: nowhere.
+                    proc_root: dir.path().to_owned(),
+                },
+                dir,
+                request: Request::Auto,
                 options: DetectOptions {
                     remote_retry: quick,
                     socket_retry: quick,
@@ -372,7 +339,7 @@ pub(crate) mod tests {
         }
 
         pub(crate) fn set(&mut self, key: &str, value: &str) {
-            self.env.insert(key.to_owned(), value.to_owned());
+            self.host.env.insert(key.to_owned(), value.to_owned());
         }
 
         pub(crate) fn install(&self, tool: &str) {
@@ -411,7 +378,13 @@ pub(crate) mod tests {
                 .enable_all()
                 .build()
                 .expect("runtime")
-                .block_on(detect(&self.paths, &self.env, &self.options, &pinger));
+                .block_on(detect(
+                    &self.host,
+                    &self.paths,
+                    self.request,
+                    &self.options,
+                    &pinger,
+                ));
             let asked = pinger.asked.borrow().clone();
             (result, asked)
         }
@@ -424,39 +397,13 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn mode_parses_and_lists_valid_values() {
-        assert_eq!("Dind".parse::<Mode>(), Ok(Mode::Dind));
-        assert_eq!("".parse::<ModeRequest>(), Ok(ModeRequest::Auto));
-        assert_eq!("auto".parse::<ModeRequest>(), Ok(ModeRequest::Auto));
-        let err = "docker".parse::<Mode>().expect_err("invalid");
-        assert!(
-            err.to_string()
-                .contains("off, socket, remote, dind, rootless, sysbox"),
-            "{err}"
-        );
-        assert_eq!(
-            serde_json::to_string(&Mode::Sysbox).expect("json"),
-            "\"sysbox\""
-        );
-        for m in Mode::ALL {
-            assert_eq!(m.to_string().parse::<Mode>(), Ok(m));
-        }
-    }
-
-    #[test]
     fn forced_off_probes_nothing() {
         let mut h = FakeHost::plain();
-        h.set(MODE_VAR, "off");
+        h.request = Request::Off;
         let (d, asked) = h.detect(vec![]);
-        assert_eq!(d.expect("ok").mode, Some(Mode::Off));
+        let d = d.expect("ok");
+        assert_eq!((d.requested, d.mode), (Request::Off, None));
         assert!(asked.is_empty());
-    }
-
-    #[test]
-    fn bad_mode_is_an_error() {
-        let mut h = FakeHost::plain();
-        h.set(MODE_VAR, "podman");
-        assert!(matches!(h.detect(vec![]).0, Err(DetectError::BadMode(_))));
     }
 
     #[test]
@@ -482,15 +429,17 @@ pub(crate) mod tests {
         let Some(sock) = std::env::var("BERTH_TEST_DOCKER_SOCK").ok() else {
             panic!("BERTH_TEST_DOCKER_SOCK is not set (this test is #[ignore]d for that reason)");
         };
-        let env = BTreeMap::from([("DOCKER_HOST".to_owned(), format!("unix://{sock}"))]);
+        let mut host = HostFacts::read();
+        host.env = BTreeMap::from([("DOCKER_HOST".to_owned(), format!("unix://{sock}"))]);
         let pinger = crate::docker::client::ping::BollardPinger::new(None);
         let d = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime")
             .block_on(detect(
-                &HostPaths::default(),
-                &env,
+                &host,
+                &HostPaths::for_host(&host),
+                Request::Auto,
                 &DetectOptions::default(),
                 &pinger,
             ))
@@ -509,15 +458,16 @@ pub(crate) mod tests {
         let Ok(expected) = std::env::var("BERTH_TEST_DETECT_EXPECT") else {
             panic!("BERTH_TEST_DETECT_EXPECT is not set (this test is #[ignore]d for that reason)");
         };
-        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let host = HostFacts::read();
         let pinger = crate::docker::client::ping::BollardPinger::new(None);
         let d = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime")
             .block_on(detect(
-                &HostPaths::default(),
-                &env,
+                &host,
+                &HostPaths::for_host(&host),
+                Request::Auto,
                 &DetectOptions::default(),
                 &pinger,
             ))

@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn forced_remote_without_config_names_the_gap() {
         let mut h = FakeHost::plain();
-        h.set(MODE_VAR, "remote");
+        h.request = Request::Force(Mode::Remote);
         h.set("HOME", "/nonexistent");
         let err = h.detect(vec![]).0.expect_err("forced remote");
         assert!(

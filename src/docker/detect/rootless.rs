@@ -10,7 +10,7 @@ use crate::host::syscall::NixSyscall;
 impl<P: Pinger> Probe<'_, P> {
     /// Rootless: non-root (or forced), with every prerequisite present.
     pub(super) fn rootless(&mut self, forced: bool) -> Found {
-        if self.options.euid == 0 && !forced {
+        if self.host.euid == 0 && !forced {
             self.note(
                 "rootless",
                 Verdict::Skipped,
@@ -41,7 +41,7 @@ impl<P: Pinger> Probe<'_, P> {
                     berth_can_fix: true,
                     problem,
                     fix,
-                } if self.options.euid == 0 => self.note(
+                } if self.host.euid == 0 => self.note(
                     probe,
                     Verdict::Ok,
                     format!("{problem}; berth will fix it as root: {fix}"),
@@ -121,7 +121,7 @@ mod tests {
             fs::set_permissions(dir, fs::Permissions::from_mode(mode)).expect("chmod");
             std::os::unix::fs::chown(dir, Some(1000), Some(1000)).expect("chown");
         }
-        h.options.euid = 1000;
+        h.host.euid = 1000;
         h.options.rootless_user = Some(RootlessUser {
             name: "dev".into(),
             uid: 1000,
@@ -136,9 +136,9 @@ mod tests {
     #[test]
     fn forced_rootless_lists_missing_pieces() {
         let mut h = FakeHost::plain();
-        h.set(MODE_VAR, "rootless");
+        h.request = Request::Force(Mode::Rootless);
         // A non-root berth cannot fix anything itself: all of it is missing.
-        h.options.euid = 1000;
+        h.host.euid = 1000;
         h.options.rootless_user = Some(RootlessUser {
             name: "dev".into(),
             uid: 1000,

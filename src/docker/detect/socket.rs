@@ -47,7 +47,12 @@ impl<P: Pinger> Probe<'_, P> {
             return vec![path.to_owned()];
         }
         let mut candidates = self.paths.socket_candidates.clone();
-        if let Some(xdg) = self.env.get("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        if let Some(xdg) = self
+            .host
+            .env
+            .get("XDG_RUNTIME_DIR")
+            .filter(|v| !v.is_empty())
+        {
             candidates.push(Path::new(xdg).join("docker.sock"));
         }
         candidates
@@ -158,7 +163,7 @@ impl<P: Pinger> Probe<'_, P> {
         let holder = fs::canonicalize(path)
             .ok()
             .and_then(|c| self.facts.mounts.mount_containing(&c).cloned());
-        let proc_root = self.paths.proc_self.parent().unwrap_or(Path::new("/proc"));
+        let proc_root = &self.host.proc_root;
         let local_dockerd = crate::init::procs::find_by_comm(proc_root, "dockerd");
         match (holder, local_dockerd) {
             (Some(m), _) if m.mount_point != "/" => (
@@ -310,7 +315,7 @@ mod tests {
     fn forced_socket_skips_remote_and_dind() {
         let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
         h.install("dockerd");
-        h.set(MODE_VAR, "socket");
+        h.request = Request::Force(Mode::Socket);
         let err = h.detect(vec![]).0.expect_err("no socket");
         assert!(matches!(
             err,

@@ -65,7 +65,7 @@ impl<P: Pinger> Probe<'_, P> {
         for f in &fingerprints {
             self.note("sysbox", Verdict::Supports, f.clone());
         }
-        match self.which("dockerd") {
+        match self.host.which("dockerd") {
             Some(dockerd) => {
                 self.note(
                     "sysbox",
@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn forced_sysbox_on_plain_container() {
         let mut h = FakeHost::plain();
-        h.set(MODE_VAR, "sysbox");
+        h.request = Request::Force(Mode::Sysbox);
         let err = h.detect(vec![]).0.expect_err("not sysbox");
         assert!(err.to_string().contains("sysbox-runc"), "{err}");
     }

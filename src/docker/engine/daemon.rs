@@ -73,7 +73,23 @@ pub struct DaemonSpec {
     /// Also append dockerd's raw output here.
     pub log_file: Option<PathBuf>,
     /// Run before each (re)start: stale pid files and the like.
-    pub before_start: Option<fn()>,
+    pub before_start: Option<BeforeStart>,
+}
+
+/// A step run before each (re)start of a daemon.
+#[derive(Clone)]
+pub struct BeforeStart(Rc<dyn Fn()>);
+
+impl BeforeStart {
+    pub fn new(step: impl Fn() + 'static) -> BeforeStart {
+        BeforeStart(Rc::new(step))
+    }
+}
+
+impl std::fmt::Debug for BeforeStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeStart(..)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,8 +211,8 @@ struct Shared {
 }
 
 fn launch(spec: &DaemonSpec, reaper: &Reaper, tail: &Tail) -> Result<Spawned, DaemonError> {
-    if let Some(prepare) = spec.before_start {
-        prepare();
+    if let Some(prepare) = &spec.before_start {
+        (prepare.0)();
     }
     let mut command = spec.child.command();
     command

@@ -19,12 +19,14 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::docker::engine::daemon::{Daemon, DaemonError, DaemonSpec, Readiness};
+use crate::docker::client::endpoint::Endpoint;
+use crate::docker::engine::daemon::{BeforeStart, Daemon, DaemonError, DaemonSpec, Readiness};
 use crate::docker::engine::dockerd_args::{DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
 use crate::docker::engine::preflight::{PreflightOptions, PreflightPaths, PreflightReport};
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser, RootlesskitOptions};
 use crate::docker::engine::tls::TlsRequest;
 use crate::host::syscall::NixSyscall;
+use crate::host::HostFacts;
 use crate::init::procs::ProcInfo;
 use crate::init::reaper::Reaper;
 use crate::init::spawn::{ChildSpec, Credentials};
@@ -116,10 +118,11 @@ impl Engine {
     }
 }
 
-/// A running engine and what the command needs to use it.
+/// A running engine and where the command reaches it.
 pub struct Started {
     pub engine: Rc<Engine>,
-    pub child_env: Vec<(OsString, OsString)>,
+    /// The engine's socket, for the command (and `docker exec` sessions).
+    pub endpoint: Endpoint,
     pub preflight: PreflightReport,
 }
 
@@ -137,16 +140,15 @@ pub async fn start_dind(
     flavor: Flavor,
     user: Option<&Credentials>,
     grace: Duration,
+    host: &HostFacts,
     reaper: Rc<Reaper>,
 ) -> Result<Started, EngineError> {
-    let program = which::which("dockerd").map_err(|_| EngineError::NoDockerd)?;
-    let mut paths = PreflightPaths::default();
-    if let Some(root) = &settings.data_root {
-        paths.data_root = root.clone();
-    }
+    let program = host.which("dockerd").ok_or(EngineError::NoDockerd)?;
+    let paths = preflight_paths(settings, host);
     let options = PreflightOptions {
         iptables: settings.iptables,
         storage_driver: settings.storage_driver.clone(),
+        search_path: host.search_path(),
         ..PreflightOptions::default()
     };
     let report = preflight::run_all(&paths, &options, &NixSyscall);
@@ -163,8 +165,6 @@ pub async fn start_dind(
         ..DockerdOptions::default()
     };
     report.decisions.apply_to(&mut opts);
-    let child_env: Vec<(OsString, OsString)> =
-        vec![("DOCKER_HOST".into(), format!("unix://{DIND_SOCKET}").into())];
     if let Some(certdir) = &settings.tls_certdir {
         let material = tls::ensure_certs(
             &TlsRequest {
@@ -188,9 +188,9 @@ pub async fn start_dind(
         tracing::warn!(%addr, "dockerd listens on plain TCP without TLS, as asked: anyone who reaches it is root");
         opts.tcp = TcpListen::PlainExplicitlyRequested { addr: addr.clone() };
     }
-    let containerd = match which::which("containerd") {
-        Ok(program) => Some(start_containerd(program, settings, reaper.clone()).await?),
-        Err(_) => None,
+    let containerd = match host.which("containerd") {
+        Some(program) => Some(start_containerd(program, settings, reaper.clone()).await?),
+        None => None,
     };
     if containerd.is_some() {
         opts.extra_args
@@ -199,9 +199,12 @@ pub async fn start_dind(
     let command = dockerd_args::dockerd_command(&opts)?;
     let child = child_spec(command.program, command.args, command.env);
     tracing::info!(args = ?child.args, "starting dockerd");
+    let pid_file_paths = paths.clone();
     let dockerd = Daemon::start(
         DaemonSpec {
-            before_start: Some(remove_stale_pid_files),
+            before_start: Some(BeforeStart::new(move || {
+                preflight::remove_stale_pid_files(&pid_file_paths).log()
+            })),
             ..daemon_spec(
                 "dockerd",
                 child,
@@ -227,9 +230,21 @@ pub async fn start_dind(
             dockerd,
             containerd,
         }),
-        child_env,
+        endpoint: Endpoint::Unix {
+            path: DIND_SOCKET.into(),
+        },
         preflight: report,
     })
+}
+
+/// Pre-flight's paths: the standard ones under the host's proc root, with
+/// the user's data root.
+fn preflight_paths(settings: &DindSettings, host: &HostFacts) -> PreflightPaths {
+    let mut paths = PreflightPaths::for_host(host);
+    if let Some(root) = &settings.data_root {
+        paths.data_root = root.clone();
+    }
+    paths
 }
 
 /// Rootless dockerd under rootlesskit as `user` (berth may be that user, or
@@ -239,6 +254,7 @@ pub async fn start_dind(
 pub async fn start_rootless(
     settings: &DindSettings,
     user: &Credentials,
+    host: &HostFacts,
     reaper: Rc<Reaper>,
 ) -> Result<Started, EngineError> {
     let Some(name) = user.name.clone() else {
@@ -253,9 +269,9 @@ pub async fn start_rootless(
         groups: user.groups.clone(),
         home: user.home.clone(),
     };
-    let paths = RootlessPaths::default();
-    let findings = if nix::unistd::geteuid().is_root() {
-        rootless::prepare(&paths, &rootless_user, &NixSyscall)
+    let paths = RootlessPaths::for_host(host);
+    let findings = if host.is_root() {
+        rootless::prepare(&paths, &rootless_user, host.euid, &NixSyscall)
     } else {
         rootless::inspect(&paths, &rootless_user, &NixSyscall)
     };
@@ -273,9 +289,9 @@ pub async fn start_rootless(
     if !missing.is_empty() {
         return Err(EngineError::Rootless(missing.join("; ")));
     }
-    let program = which::which("dockerd").map_err(|_| EngineError::NoDockerd)?;
+    let program = host.which("dockerd").ok_or(EngineError::NoDockerd)?;
     let kit = RootlesskitOptions {
-        program: which::which("rootlesskit").map_err(|_| {
+        program: host.which("rootlesskit").ok_or_else(|| {
             EngineError::Rootless("rootlesskit is not on PATH: install rootlesskit".into())
         })?,
         // The step that clears the parent's /run entries inside the namespace.
@@ -297,12 +313,17 @@ pub async fn start_rootless(
         .map_err(|err| EngineError::Rootless(err.to_string()))?;
     let socket = PathBuf::from(command.docker_host.trim_start_matches("unix://"));
     let mut child = child_spec(command.program, command.args, command.env);
-    if nix::unistd::geteuid().as_raw() != user.uid {
+    if host.euid != user.uid {
         child.credentials = Some(user.clone());
     }
     tracing::info!(args = ?child.args, "starting rootless dockerd");
     let dockerd = Daemon::start(
-        daemon_spec("dockerd", child, Readiness::DockerApi(socket), settings),
+        daemon_spec(
+            "dockerd",
+            child,
+            Readiness::DockerApi(socket.clone()),
+            settings,
+        ),
         reaper,
     )
     .await?;
@@ -311,7 +332,7 @@ pub async fn start_rootless(
             dockerd,
             containerd: None,
         }),
-        child_env: vec![("DOCKER_HOST".into(), command.docker_host.into())],
+        endpoint: Endpoint::Unix { path: socket },
         preflight: PreflightReport {
             steps: Vec::new(),
             decisions: Default::default(),
@@ -400,8 +421,4 @@ fn write_config(path: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, CONTAINERD_CONFIG_TEXT)
-}
-
-fn remove_stale_pid_files() {
-    preflight::remove_stale_pid_files(&PreflightPaths::default()).log();
 }

@@ -196,12 +196,12 @@ pub(crate) mod tests {
 
     #[test]
     fn iptables_choice_parses() {
-        assert_eq!(
-            "legacy".parse::<IptablesChoice>(),
-            Ok(IptablesChoice::Legacy)
-        );
-        assert_eq!("NFT".parse::<IptablesChoice>(), Ok(IptablesChoice::Nft));
-        assert_eq!("".parse::<IptablesChoice>(), Ok(IptablesChoice::Auto));
-        assert!("iptables".parse::<IptablesChoice>().is_err());
+        use clap::ValueEnum;
+        let parse = |s| IptablesChoice::from_str(s, true);
+        assert_eq!(parse("legacy"), Ok(IptablesChoice::Legacy));
+        assert_eq!(parse("NFT"), Ok(IptablesChoice::Nft));
+        assert_eq!(parse("nf_tables"), Ok(IptablesChoice::Nft));
+        assert_eq!(parse("auto"), Ok(IptablesChoice::Auto));
+        assert!(parse("iptables").is_err());
     }
 }

@@ -32,6 +32,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::ValueEnum;
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 use serde::Serialize;
@@ -39,6 +40,7 @@ use serde::Serialize;
 use crate::docker::engine::dockerd_args::{DockerdFeatures, DockerdOptions};
 use crate::host::mountinfo::MountInfo;
 use crate::host::syscall::Syscall;
+use crate::host::{HostFacts, DEFAULT_PATH};
 
 /// overlayfs's statfs magic: the data root sits on the container's own
 /// overlay root, so overlay2 cannot stack on it.
@@ -180,14 +182,15 @@ pub struct PreflightPaths {
     pub pid_files: Vec<PidFileSpec>,
 }
 
-impl Default for PreflightPaths {
-    fn default() -> Self {
+impl PreflightPaths {
+    /// The standard places, under the host's proc root.
+    pub fn for_host(host: &HostFacts) -> Self {
         Self {
-            mountinfo: "/proc/self/mountinfo".into(),
+            mountinfo: host.mountinfo(),
             securityfs: "/sys/kernel/security".into(),
             cgroupfs: "/sys/fs/cgroup".into(),
-            self_cgroup: "/proc/self/cgroup".into(),
-            proc_root: "/proc".into(),
+            self_cgroup: host.proc_self().join("cgroup"),
+            proc_root: host.proc_root.clone(),
             sys_class_net: "/sys/class/net".into(),
             data_root: DEFAULT_DATA_ROOT.into(),
             dev_fuse: "/dev/fuse".into(),
@@ -207,32 +210,15 @@ impl Default for PreflightPaths {
 }
 
 /// `BERTH_IPTABLES`: which iptables backend dockerd uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum IptablesChoice {
     /// Decide from `/proc/net/*_tables_names`.
     #[default]
     Auto,
     Legacy,
+    #[value(alias = "nf_tables")]
     Nft,
-}
-
-/// A `BERTH_IPTABLES` value that is not `auto`, `legacy` or `nft`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("BERTH_IPTABLES={0:?}: expected auto, legacy or nft")]
-pub struct BadIptablesChoice(pub String);
-
-impl std::str::FromStr for IptablesChoice {
-    type Err = BadIptablesChoice;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "" | "auto" => Ok(Self::Auto),
-            "legacy" => Ok(Self::Legacy),
-            "nft" | "nf_tables" => Ok(Self::Nft),
-            _ => Err(BadIptablesChoice(s.to_owned())),
-        }
-    }
 }
 
 /// An iptables backend.
@@ -274,9 +260,7 @@ impl Default for PreflightOptions {
             cgroup_backoff: DEFAULT_CGROUP_BACKOFF,
             iptables: IptablesChoice::Auto,
             storage_driver: None,
-            search_path: std::env::var_os("PATH").unwrap_or_else(|| {
-                OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-            }),
+            search_path: OsString::from(DEFAULT_PATH),
             dockerd: DockerdFeatures::default(),
         }
     }

@@ -47,6 +47,7 @@ use crate::docker::engine::dockerd_args::{
 };
 use crate::host::mountinfo::MountInfo;
 use crate::host::syscall::Syscall;
+use crate::host::HostFacts;
 
 /// First subordinate id berth hands out (shadow's SUB_UID_MIN default).
 pub const SUBID_FLOOR: u64 = 100_000;
@@ -127,19 +128,18 @@ pub struct RootlessPaths {
     pub search_path: OsString,
 }
 
-impl Default for RootlessPaths {
-    fn default() -> Self {
+impl RootlessPaths {
+    /// The real places, with the host's proc root and PATH.
+    pub fn for_host(host: &HostFacts) -> Self {
         Self {
             subuid: "/etc/subuid".into(),
             subgid: "/etc/subgid".into(),
-            max_user_namespaces: "/proc/sys/user/max_user_namespaces".into(),
+            max_user_namespaces: host.proc("sys/user/max_user_namespaces"),
             dev_net_tun: "/dev/net/tun".into(),
-            mountinfo: "/proc/self/mountinfo".into(),
+            mountinfo: host.mountinfo(),
             run_user: "/run/user".into(),
             run_dir: "/run".into(),
-            search_path: std::env::var_os("PATH").unwrap_or_else(|| {
-                OsString::from("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-            }),
+            search_path: host.search_path(),
         }
     }
 }
@@ -656,9 +656,13 @@ pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn Syscall) ->
 /// Apply the fixes that are safe as root, then report. In order: subuid and
 /// subgid ranges, the runtime dir, the tun node (only the container's own;
 /// see the module doc). Each fix that fails is reported in its finding; the
-/// others still run. Without root nothing is changed.
-pub fn prepare(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn Syscall) -> Vec<Finding> {
-    let euid = ops.geteuid();
+/// others still run. Without root (`euid` is berth's) nothing is changed.
+pub fn prepare(
+    paths: &RootlessPaths,
+    user: &RootlessUser,
+    euid: u32,
+    ops: &dyn Syscall,
+) -> Vec<Finding> {
     let mut findings = inspect(paths, user, ops);
     if euid != 0 {
         return findings;
@@ -963,7 +967,7 @@ pub(crate) mod tests {
         fs::write(&f.paths.max_user_namespaces, "0\n").expect("write");
         let ops = RecordingSyscall::new();
         let u = user(&f.root);
-        let findings = prepare(&f.paths, &u, &ops);
+        let findings = prepare(&f.paths, &u, 0, &ops);
         assert!(
             matches!(status_of(&findings, Check::Subuid), Status::Fixed { .. }),
             "{findings:?}"
@@ -994,9 +998,8 @@ pub(crate) mod tests {
     #[test]
     fn prepare_changes_nothing_without_root() {
         let f = fixture();
-        let mut ops = RecordingSyscall::new();
-        ops.euid = 1000;
-        let findings = prepare(&f.paths, &user(&f.root), &ops);
+        let ops = RecordingSyscall::new();
+        let findings = prepare(&f.paths, &user(&f.root), 1000, &ops);
         assert!(findings
             .iter()
             .all(|f| !matches!(f.status, Status::Fixed { .. })));
@@ -1009,7 +1012,7 @@ pub(crate) mod tests {
         let f = fixture();
         let mut ops = RecordingSyscall::new();
         ops.chown_result = Err(nix::errno::Errno::EPERM);
-        let findings = prepare(&f.paths, &user(&f.root), &ops);
+        let findings = prepare(&f.paths, &user(&f.root), 0, &ops);
         match status_of(&findings, Check::XdgRuntimeDir) {
             Status::Missing {
                 problem,
