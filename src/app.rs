@@ -14,6 +14,7 @@ use crate::exit::Failure;
 use crate::host::users;
 use crate::host::HostFacts;
 use crate::init::reaper::Reaper;
+use crate::init::runner::SupervisedRunner;
 use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
@@ -178,13 +179,17 @@ async fn supervise_command(
     };
     let identity = identity(&config, &host, &paths)?;
     let docker_settings = docker_settings(&config);
-    let prepare = setup::prepare(&docker_settings, &host, identity.as_ref(), reaper.clone());
+    // From here on every helper process goes through the reaper.
+    let helpers = SupervisedRunner::new(reaper.clone());
+    let prepare = setup::prepare(&docker_settings, &host, identity.as_ref(), &helpers);
     let docker = match supervisor::unless_stopped(&mut events, &settings, prepare).await {
         Ok(prepared) => prepared.map_err(|err| AppError::Docker(err.0))?,
         // Stopped before the command ran: end as a command killed by it would.
         Err(signal) => return Ok(crate::exit::SIGNAL_BASE.wrapping_add(signal as u8)),
     };
-    let health = crate::health_server::start(config.health_addr, docker.endpoint.clone()).await;
+    let health =
+        crate::health_server::start(config.health_addr, docker.endpoint.clone(), &host, helpers)
+            .await;
     // Switching identity (setgroups, setgid, setuid) needs root.
     let mut credentials = identity.filter(|_| host.is_root());
     if let Some(creds) = credentials.as_mut() {
@@ -408,7 +413,8 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
             return Failure::Os.code();
         }
     };
-    let pinger = BollardPinger::new(host.which("docker"));
+    // No reaper in this process: helpers wait on their own children.
+    let pinger = BollardPinger::without_reaper(host.which("docker"));
     let verdict = runtime.block_on(health::check(
         config.docker,
         &config.docker_why,

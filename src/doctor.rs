@@ -21,6 +21,7 @@ use crate::docker::setup;
 use crate::docker::setup::DockerSettings;
 use crate::host::syscall::NixSyscall;
 use crate::host::HostFacts;
+use crate::init::runner::OneShotRunner;
 use crate::init::spawn::Credentials;
 
 /// Something that will not work, and what to change.
@@ -76,11 +77,13 @@ pub async fn examine(
     host: &HostFacts,
     user: Option<&Credentials>,
 ) -> Report {
-    let (detection, detection_error) = match setup::detect_here(settings.request, host, user).await
-    {
-        Ok(detection) => (Some(detection), None),
-        Err(err) => (None, Some(err.to_string())),
-    };
+    // No reaper runs in `berth doctor`: helpers wait on their own children.
+    let helpers = OneShotRunner::without_reaper();
+    let (detection, detection_error) =
+        match setup::detect_here(settings.request, host, user, helpers).await {
+            Ok(detection) => (Some(detection), None),
+            Err(err) => (None, Some(err.to_string())),
+        };
     let off = settings.request == Request::Off;
     let mode = detection.as_ref().and_then(|d| d.mode);
     let mut problems = Vec::new();

@@ -89,7 +89,7 @@ mod tests {
 
     #[tokio::test]
     async fn off_is_healthy_and_a_dead_socket_is_not() {
-        let pinger = BollardPinger::new(None);
+        let pinger = BollardPinger::without_reaper(None);
         let off = check(
             Request::Off,
             "BERTH_DOCKER=off",

@@ -26,6 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 use crate::docker::host_path::with_deadline;
+use crate::host::HostFacts;
+use crate::init::runner::SupervisedRunner;
 
 /// The longest request head read; a probe's is under 200 bytes.
 pub const MAX_REQUEST: usize = 8 * 1024;
@@ -81,7 +83,12 @@ impl HealthState {
 /// it down); `engine` is the one the Docker set-up gave the command, pinged
 /// by /healthz. Must be called inside berth's LocalSet. The returned state is
 /// inert without a listener.
-pub async fn start(addr: Option<SocketAddr>, engine: Option<Endpoint>) -> HealthState {
+pub async fn start(
+    addr: Option<SocketAddr>,
+    engine: Option<Endpoint>,
+    host: &HostFacts,
+    helpers: SupervisedRunner,
+) -> HealthState {
     let state = HealthState::default();
     let Some(addr) = addr else {
         return state;
@@ -94,7 +101,12 @@ pub async fn start(addr: Option<SocketAddr>, engine: Option<Endpoint>) -> Health
         }
     };
     tracing::info!(%addr, engine = ?engine.as_ref().map(Endpoint::url), "health endpoint listening");
-    let probe = engine.map(|endpoint| PingProbe { endpoint });
+    let probe = engine.map(|endpoint| PingProbe {
+        endpoint,
+        // ssh:// engines are pinged through the docker CLI, a helper process:
+        // under the reaper it must go through it.
+        pinger: BollardPinger::new(host.which("docker"), helpers),
+    });
     tokio::task::spawn_local(serve(listener, state.clone(), probe));
     state
 }
@@ -226,22 +238,20 @@ pub trait EngineProbe {
 }
 
 /// The real probe: one bounded ping of the command's engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PingProbe {
     pub endpoint: Endpoint,
+    pub pinger: BollardPinger<SupervisedRunner>,
 }
 
 impl EngineProbe for PingProbe {
     async fn probe(&self) -> Result<(), String> {
-        if matches!(self.endpoint, Endpoint::Ssh { .. }) {
-            // An ssh ping runs the docker CLI, a child process the reaper
-            // would take from under it (DESIGN.md invariant 1): not here.
-            return Ok(());
-        }
-        // No CLI: only the ssh fallback would use it.
-        let pinger = BollardPinger::new(None);
-        let report =
-            ping_with_retry(&pinger, &self.endpoint, RetryPolicy::once(PING_TIMEOUT)).await;
+        let report = ping_with_retry(
+            &self.pinger,
+            &self.endpoint,
+            RetryPolicy::once(PING_TIMEOUT),
+        )
+        .await;
         match report.failure {
             None if report.answered() => Ok(()),
             Some(failure) => Err(format!(

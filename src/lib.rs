@@ -18,3 +18,4 @@ pub mod health_server;
 pub mod host;
 pub mod init;
 pub mod logging;
+pub mod retry;

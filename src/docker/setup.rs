@@ -21,7 +21,7 @@ use crate::docker::engine::rootless::RootlessUser;
 use crate::docker::engine::{self, DindSettings, Engine, EngineError};
 use crate::docker::mode::{FailurePolicy, Mode, Request};
 use crate::host::HostFacts;
-use crate::init::reaper::Reaper;
+use crate::init::runner::{HelperRunner, SupervisedRunner};
 use crate::init::spawn::Credentials;
 
 /// The slice of the configuration the Docker set-up needs.
@@ -72,11 +72,13 @@ impl DockerSetup {
 #[error("{0}")]
 pub struct AccessError(pub String);
 
-/// Runs detection for `request` with the real probes, as `user`.
-pub async fn detect_here(
+/// Runs detection for `request` with the real probes, as `user`; helper
+/// processes (the docker CLI for ssh) go through `helpers`.
+pub async fn detect_here<R: HelperRunner>(
     request: Request,
     host: &HostFacts,
     user: Option<&Credentials>,
+    helpers: R,
 ) -> Result<Detection, DetectError> {
     // Rootless is considered for a non-root berth (or a non-root target).
     let rootless_user = user
@@ -95,7 +97,7 @@ pub async fn detect_here(
         rootless_user,
         ..DetectOptions::default()
     };
-    let pinger = BollardPinger::new(host.which("docker"));
+    let pinger = BollardPinger::new(host.which("docker"), helpers);
     detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
 }
 
@@ -105,7 +107,7 @@ pub async fn prepare(
     settings: &DockerSettings,
     host: &HostFacts,
     user: Option<&Credentials>,
-    reaper: Rc<Reaper>,
+    helpers: &SupervisedRunner,
 ) -> Result<DockerSetup, AccessError> {
     if settings.request == Request::Off {
         tracing::debug!("Docker is off");
@@ -113,7 +115,7 @@ pub async fn prepare(
     }
     let forced = settings.request.forced().is_some();
     let must_work = forced || settings.on_failure == FailurePolicy::Fail;
-    let detection = match detect_here(settings.request, host, user).await {
+    let detection = match detect_here(settings.request, host, user, helpers.clone()).await {
         Ok(detection) => detection,
         Err(err) => return Err(AccessError(err.to_string())),
     };
@@ -163,12 +165,19 @@ pub async fn prepare(
             } else {
                 Flavor::Privileged
             };
-            engine::start_dind(&settings.engine, flavor, user, settings.grace, host, reaper)
-                .await
-                .map(|started| started_setup(mode, started))
+            engine::start_dind(
+                &settings.engine,
+                flavor,
+                user,
+                settings.grace,
+                host,
+                helpers,
+            )
+            .await
+            .map(|started| started_setup(mode, started))
         }
         Mode::Rootless => match user {
-            Some(user) => engine::start_rootless(&settings.engine, user, host, reaper)
+            Some(user) => engine::start_rootless(&settings.engine, user, host, helpers.reaper())
                 .await
                 .map(|started| started_setup(mode, started)),
             None => Err(EngineError::Rootless(

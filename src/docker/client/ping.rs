@@ -2,15 +2,13 @@
 //! (why it did not is [`super::diagnosis`]).
 //!
 //! Detection logic talks to the [`Pinger`] trait so it is tested with a fake;
-//! [`BollardPinger`] is the real one. Helpers that run commands (the ssh
-//! fallback) use `std::process` and must run before the reaper starts
-//! (DESIGN.md invariant 1), which is when detection runs.
+//! [`BollardPinger`] is the real one. The ssh fallback runs the docker CLI
+//! through a [`HelperRunner`] (DESIGN.md invariant 1: under the reaper, the
+//! supervised one).
 
 use std::future::Future;
-use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bollard::{ClientVersion, Docker};
@@ -19,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::docker::client::diagnosis::{classify, supported_api_version, PingFailure};
 use crate::docker::client::endpoint::{Endpoint, TlsFiles};
+use crate::init::runner::{HelperRunner, OneShotRunner};
 
 /// Whole budget for proving one endpoint (certs may still be appearing).
 pub const DEFAULT_TOTAL_BUDGET: Duration = Duration::from_secs(15);
@@ -145,89 +144,29 @@ async fn bounded_ping(pinger: &impl Pinger, endpoint: &Endpoint, timeout: Durati
     }
 }
 
-/// What a helper command printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandOutput {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs a helper command with a deadline (for the `docker -H ssh://` fallback).
-pub trait CommandRunner {
-    fn run(
-        &self,
-        program: &Path,
-        args: &[String],
-        timeout: Duration,
-    ) -> impl Future<Output = io::Result<CommandOutput>>;
-}
-
-/// std::process with a deadline-bound poll; kills the helper at the deadline.
-/// Uses Child::try_wait, so it must not run while berth's reaper runs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessRunner;
-
-/// How often a running helper is polled; helpers here take 100s of ms.
-const HELPER_POLL: Duration = Duration::from_millis(20);
-
-impl CommandRunner for ProcessRunner {
-    async fn run(
-        &self,
-        program: &Path,
-        args: &[String],
-        timeout: Duration,
-    ) -> io::Result<CommandOutput> {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("{} did not finish within {timeout:?}", program.display()),
-                ));
-            }
-            tokio::time::sleep(HELPER_POLL).await;
-        };
-        let output = child.wait_with_output()?;
-        Ok(CommandOutput {
-            success: status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
-    }
-}
-
-/// The real pinger: bollard for unix, tcp(+TLS) and ssh; for ssh, when
-/// bollard's openssh session fails and a docker CLI is available, it retries
-/// with `docker -H ssh://... version`, which uses plain ssh without a
-/// ControlMaster socket.
-#[derive(Debug, Clone, Default)]
-pub struct BollardPinger<R = ProcessRunner> {
+/// The real pinger: bollard for unix and tcp (+TLS); `ssh://` through the
+/// docker CLI (`docker -H ssh://... version`), run as a helper by `runner`
+/// (under the reaper: a [`SupervisedRunner`](crate::init::runner::SupervisedRunner)).
+#[derive(Clone)]
+pub struct BollardPinger<R> {
     pub docker_cli: Option<PathBuf>,
     pub runner: R,
 }
 
-impl BollardPinger<ProcessRunner> {
-    pub fn new(docker_cli: Option<PathBuf>) -> Self {
-        Self {
-            docker_cli,
-            runner: ProcessRunner,
-        }
+impl<R: HelperRunner> BollardPinger<R> {
+    pub fn new(docker_cli: Option<PathBuf>, runner: R) -> Self {
+        Self { docker_cli, runner }
     }
 }
 
-impl<R: CommandRunner> Pinger for BollardPinger<R> {
+impl BollardPinger<OneShotRunner> {
+    /// For the one-shot subcommands and tests: no reaper runs.
+    pub fn without_reaper(docker_cli: Option<PathBuf>) -> Self {
+        Self::new(docker_cli, OneShotRunner::without_reaper())
+    }
+}
+
+impl<R: HelperRunner> Pinger for BollardPinger<R> {
     async fn ping(&self, endpoint: &Endpoint, timeout: Duration) -> PingResult {
         match endpoint {
             Endpoint::Unix { path } => ping_unix(path, timeout).await,
@@ -239,7 +178,7 @@ impl<R: CommandRunner> Pinger for BollardPinger<R> {
     }
 }
 
-impl<R: CommandRunner> BollardPinger<R> {
+impl<R: HelperRunner> BollardPinger<R> {
     async fn ping_ssh(&self, _endpoint: &Endpoint, url: &str, timeout: Duration) -> PingResult {
         // Over ssh the docker CLI does the work (`docker -H ssh://... version`
         // runs `docker system dial-stdio` on the far side), as it does for
@@ -262,7 +201,7 @@ impl<R: CommandRunner> BollardPinger<R> {
         first: &str,
         timeout: Duration,
     ) -> PingResult {
-        let args = ["-H", url, "version", "--format", "{{json .Server}}"].map(str::to_owned);
+        let args = ["-H", url, "version", "--format", "{{json .Server}}"];
         let ssh_failure = |detail: String| PingFailure::Ssh {
             url: url.to_owned(),
             detail: format!("bollard: {first}; docker CLI: {detail}"),
@@ -272,7 +211,7 @@ impl<R: CommandRunner> BollardPinger<R> {
             .run(cli, &args, timeout)
             .await
             .map_err(|e| ssh_failure(e.to_string()))?;
-        if !out.success {
+        if !out.success() {
             return Err(ssh_failure(out.stderr.trim().to_owned()));
         }
         parse_cli_server_version(&out.stdout)
@@ -418,6 +357,8 @@ async fn query_once(docker: &Docker, endpoint: &Endpoint, ask_rootless: bool) ->
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::init::reaper::Exit;
+    use crate::init::runner::{HelperError, HelperOutput};
     use std::cell::RefCell;
     use std::collections::VecDeque;
 
@@ -559,7 +500,7 @@ pub(crate) mod tests {
     #[test]
     fn real_pinger_reports_missing_and_non_socket_paths() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pinger = BollardPinger::new(None);
+        let pinger = BollardPinger::without_reaper(None);
         let missing = Endpoint::Unix {
             path: dir.path().join("docker.sock"),
         };
@@ -578,7 +519,8 @@ pub(crate) mod tests {
         let path = dir.path().join("docker.sock");
         drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
         let r = block_on(
-            BollardPinger::new(None).ping(&Endpoint::Unix { path }, Duration::from_secs(1)),
+            BollardPinger::without_reaper(None)
+                .ping(&Endpoint::Unix { path }, Duration::from_secs(1)),
         );
         assert!(matches!(r, Err(PingFailure::Refused { .. })), "{r:?}");
     }
@@ -594,7 +536,8 @@ pub(crate) mod tests {
             port,
             tls: None,
         };
-        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(1)));
+        let r =
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(1)));
         assert!(matches!(r, Err(PingFailure::Refused { .. })), "{r:?}");
     }
 
@@ -607,7 +550,7 @@ pub(crate) mod tests {
             tls: None,
         };
         let report = block_on(ping_with_retry(
-            &BollardPinger::new(None),
+            &BollardPinger::without_reaper(None),
             &endpoint,
             RetryPolicy::once(Duration::from_secs(5)),
         ));
@@ -628,7 +571,8 @@ pub(crate) mod tests {
             port: 2376,
             tls: Some(TlsFiles::in_dir(dir.path())),
         };
-        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(1)));
+        let r =
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(1)));
         assert!(
             matches!(r, Err(PingFailure::MissingCertFiles { ref missing }) if missing.len() == 3)
         );
@@ -643,7 +587,8 @@ pub(crate) mod tests {
             panic!("BERTH_TEST_DOCKER_SOCK is not set (this test is #[ignore]d for that reason)");
         };
         let endpoint = Endpoint::Unix { path: sock.into() };
-        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(5)));
+        let r =
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(5)));
         let info = r.expect("the engine answers");
         assert!(
             !info.version.is_empty() && !info.api_version.is_empty(),
@@ -662,7 +607,7 @@ pub(crate) mod tests {
             url: format!("ssh://nobody@127.0.0.1:{port}"),
         };
         let cli = find_docker_cli();
-        let pinger = BollardPinger::new(cli.clone());
+        let pinger = BollardPinger::without_reaper(cli.clone());
         let r = block_on(pinger.ping(&endpoint, Duration::from_secs(5)));
         let Err(PingFailure::Ssh { detail, .. }) = r else {
             panic!("expected an ssh failure, got {r:?}");
@@ -679,13 +624,20 @@ pub(crate) mod tests {
 
     /// Answers every command with a fixed output and records the arguments.
     struct FakeRunner {
-        output: CommandOutput,
+        output: HelperOutput,
         calls: RefCell<Vec<Vec<String>>>,
     }
 
-    impl CommandRunner for FakeRunner {
-        async fn run(&self, _: &Path, args: &[String], _: Duration) -> io::Result<CommandOutput> {
-            self.calls.borrow_mut().push(args.to_vec());
+    impl HelperRunner for FakeRunner {
+        async fn run(
+            &self,
+            _: &Path,
+            args: &[&str],
+            _: Duration,
+        ) -> Result<HelperOutput, HelperError> {
+            self.calls
+                .borrow_mut()
+                .push(args.iter().map(|a| a.to_string()).collect());
             Ok(self.output.clone())
         }
     }
@@ -695,8 +647,8 @@ pub(crate) mod tests {
         let pinger = BollardPinger {
             docker_cli: Some(PathBuf::from("/usr/bin/docker")),
             runner: FakeRunner {
-                output: CommandOutput {
-                    success: true,
+                output: HelperOutput {
+                    exit: Exit::Code(0),
                     stdout: r#"{"Version":"27.1.1","ApiVersion":"1.46","Os":"linux"}"#.into(),
                     stderr: String::new(),
                 },
@@ -719,8 +671,8 @@ pub(crate) mod tests {
         let pinger = BollardPinger {
             docker_cli: Some(PathBuf::from("/usr/bin/docker")),
             runner: FakeRunner {
-                output: CommandOutput {
-                    success: false,
+                output: HelperOutput {
+                    exit: Exit::Code(1),
                     stdout: String::new(),
                     stderr: "Permission denied (publickey).\n".into(),
                 },
@@ -865,7 +817,7 @@ pub(crate) mod tests {
                 port,
                 tls: Some(files),
             };
-            block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(3)))
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(3)))
         }
 
         #[test]

@@ -431,7 +431,7 @@ pub(crate) mod tests {
         };
         let mut host = HostFacts::read();
         host.env = BTreeMap::from([("DOCKER_HOST".to_owned(), format!("unix://{sock}"))]);
-        let pinger = crate::docker::client::ping::BollardPinger::new(None);
+        let pinger = crate::docker::client::ping::BollardPinger::without_reaper(None);
         let d = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -459,7 +459,7 @@ pub(crate) mod tests {
             panic!("BERTH_TEST_DETECT_EXPECT is not set (this test is #[ignore]d for that reason)");
         };
         let host = HostFacts::read();
-        let pinger = crate::docker::client::ping::BollardPinger::new(None);
+        let pinger = crate::docker::client::ping::BollardPinger::without_reaper(None);
         let d = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -21,14 +21,17 @@ use std::time::{Duration, SystemTime};
 
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::engine::daemon::{BeforeStart, Daemon, DaemonError, DaemonSpec, Readiness};
-use crate::docker::engine::dockerd_args::{DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
+use crate::docker::engine::dockerd_args::{
+    DockerdFeatures, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT,
+};
 use crate::docker::engine::preflight::{PreflightOptions, PreflightPaths, PreflightReport};
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser, RootlesskitOptions};
 use crate::docker::engine::tls::TlsRequest;
-use crate::host::syscall::NixSyscall;
+use crate::host::syscall::{NixSyscall, Syscall};
 use crate::host::HostFacts;
 use crate::init::procs::ProcInfo;
 use crate::init::reaper::Reaper;
+use crate::init::runner::{HelperRunner, SupervisedRunner};
 use crate::init::spawn::{ChildSpec, Credentials};
 
 /// The socket berth's dockerd listens on: the docker CLI's default, so a
@@ -141,30 +144,19 @@ pub async fn start_dind(
     user: Option<&Credentials>,
     grace: Duration,
     host: &HostFacts,
-    reaper: Rc<Reaper>,
+    helpers: &SupervisedRunner,
 ) -> Result<Started, EngineError> {
+    let reaper = helpers.reaper();
     let program = host.which("dockerd").ok_or(EngineError::NoDockerd)?;
-    let paths = preflight_paths(settings, host);
-    let options = PreflightOptions {
-        iptables: settings.iptables,
-        storage_driver: settings.storage_driver.clone(),
-        search_path: host.search_path(),
-        ..PreflightOptions::default()
-    };
-    let report = preflight::run_all(&paths, &options, &NixSyscall);
-
-    let mut opts = DockerdOptions {
-        program,
+    let plan = DindPlan {
         flavor,
-        unix_socket: DIND_SOCKET.into(),
-        data_root: settings.data_root.clone(),
-        socket_group: user.map(|u| u.gid),
-        // dockerd stops containers within this; it must fit berth's grace.
-        shutdown_timeout_secs: Some(grace.as_secs().saturating_sub(2).max(1) as u32),
-        extra_args: settings.extra_args.clone(),
-        ..DockerdOptions::default()
+        settings,
+        user,
+        grace,
+        paths: preflight_paths(settings, host),
+        search_path: host.search_path(),
     };
-    report.decisions.apply_to(&mut opts);
+    let (mut opts, report) = plan.dockerd_options(program, helpers, &NixSyscall).await;
     if let Some(certdir) = &settings.tls_certdir {
         let material = tls::ensure_certs(
             &TlsRequest {
@@ -199,7 +191,7 @@ pub async fn start_dind(
     let command = dockerd_args::dockerd_command(&opts)?;
     let child = child_spec(command.program, command.args, command.env);
     tracing::info!(args = ?child.args, "starting dockerd");
-    let pid_file_paths = paths.clone();
+    let pid_file_paths = plan.paths.clone();
     let dockerd = Daemon::start(
         DaemonSpec {
             before_start: Some(BeforeStart::new(move || {
@@ -235,6 +227,73 @@ pub async fn start_dind(
         },
         preflight: report,
     })
+}
+
+/// How long `dockerd --help` may take (it answers in well under a second).
+const HELP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What the installed dockerd supports, from `dockerd --help` run as a
+/// helper process. When it cannot be run, the oldest supported dockerd's
+/// (20.10) features are assumed, as before.
+pub async fn dockerd_features(helpers: &impl HelperRunner, dockerd: &Path) -> DockerdFeatures {
+    match helpers.run(dockerd, &["--help"], HELP_DEADLINE).await {
+        Ok(help) => {
+            // Some versions print their help on stderr.
+            let features = DockerdFeatures::from_help(&format!("{}{}", help.stdout, help.stderr));
+            tracing::debug!(?features, "dockerd --help");
+            features
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot ask dockerd what it supports; assuming dockerd 20.10");
+            DockerdFeatures::default()
+        }
+    }
+}
+
+/// What decides berth's own dockerd's command line (TLS aside).
+struct DindPlan<'a> {
+    flavor: Flavor,
+    settings: &'a DindSettings,
+    user: Option<&'a Credentials>,
+    grace: Duration,
+    paths: PreflightPaths,
+    search_path: OsString,
+}
+
+impl DindPlan<'_> {
+    /// Asks `program` what it supports, runs pre-flight, and gives dockerd's
+    /// options with pre-flight's decisions applied (the MTU reaches
+    /// user-defined networks when dockerd has `--default-network-opt`).
+    async fn dockerd_options(
+        &self,
+        program: PathBuf,
+        helpers: &impl HelperRunner,
+        ops: &dyn Syscall,
+    ) -> (DockerdOptions, PreflightReport) {
+        let features = dockerd_features(helpers, &program).await;
+        let options = PreflightOptions {
+            iptables: self.settings.iptables,
+            storage_driver: self.settings.storage_driver.clone(),
+            search_path: self.search_path.clone(),
+            dockerd: features,
+            ..PreflightOptions::default()
+        };
+        let report = preflight::run_all(&self.paths, &options, ops).await;
+        let mut opts = DockerdOptions {
+            program,
+            flavor: self.flavor,
+            unix_socket: DIND_SOCKET.into(),
+            data_root: self.settings.data_root.clone(),
+            socket_group: self.user.map(|u| u.gid),
+            // dockerd stops containers within this; it must fit berth's grace.
+            shutdown_timeout_secs: Some(self.grace.as_secs().saturating_sub(2).max(1) as u32),
+            extra_args: self.settings.extra_args.clone(),
+            features,
+            ..DockerdOptions::default()
+        };
+        report.decisions.apply_to(&mut opts);
+        (opts, report)
+    }
 }
 
 /// Pre-flight's paths: the standard ones under the host's proc root, with
@@ -421,4 +480,76 @@ fn write_config(path: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, CONTAINERD_CONFIG_TEXT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::engine::dockerd_args::dockerd_command;
+    use crate::docker::engine::preflight::iptables::tests::iptables_bins;
+    use crate::docker::engine::preflight::mtu::tests::mtu_fixture;
+    use crate::host::syscall::RecordingSyscall;
+    use crate::init::runner::OneShotRunner;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A dockerd that only prints `help`, as `dockerd --help` would.
+    fn fake_dockerd(dir: &Path, help: &str) -> PathBuf {
+        let path = dir.join("dockerd");
+        std::fs::write(&path, format!("#!/bin/sh\ncat <<'EOF'\n{help}\nEOF\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    const HELP_20_10: &str =
+        "Usage:\tdockerd [OPTIONS]\n      --mtu int   Set the containers network MTU";
+    const HELP_26: &str = "Usage:\tdockerd [OPTIONS]\n      --default-network-opt mapmap   Default network options (default map[])\n      --mtu int   Set the containers network MTU";
+
+    /// `dockerd --help` is asked (through a helper runner) and its answer
+    /// reaches the command line: with a default route MTU of 1450, a dockerd
+    /// that has `--default-network-opt` gets it for user-defined networks,
+    /// one that lacks it gets `--mtu` only (and pre-flight warns).
+    #[tokio::test]
+    async fn the_mtu_reaches_user_defined_networks_when_dockerd_can_take_it() {
+        let bin = tempfile::tempdir().expect("tempdir");
+        let settings = DindSettings::default();
+        let network_opt = "--default-network-opt=bridge=com.docker.network.driver.mtu=1450";
+        for (help, has_option) in [(HELP_26, true), (HELP_20_10, false)] {
+            let dockerd = fake_dockerd(bin.path(), help);
+            let f = mtu_fixture("1450\n");
+            iptables_bins(&f);
+            let plan = DindPlan {
+                flavor: Flavor::Privileged,
+                settings: &settings,
+                user: None,
+                grace: Duration::from_secs(8),
+                paths: f.paths.clone(),
+                search_path: f.opts.search_path.clone(),
+            };
+            let runner = OneShotRunner::without_reaper();
+            let (opts, report) = plan
+                .dockerd_options(dockerd, &runner, &RecordingSyscall::new())
+                .await;
+            assert_eq!(opts.features.default_network_opt, has_option, "{help}");
+            let args = dockerd_command(&opts).expect("command").args;
+            assert!(args.contains(&"--mtu=1450".to_owned()), "{args:?}");
+            assert_eq!(
+                args.contains(&network_opt.to_owned()),
+                has_option,
+                "{args:?}"
+            );
+            let mtu_step = report.steps.iter().find(|s| s.step == preflight::Step::Mtu);
+            let warned = matches!(
+                mtu_step.map(|s| &s.action),
+                Some(preflight::Action::Warn { .. })
+            );
+            assert_eq!(warned, !has_option, "{mtu_step:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dockerd_that_cannot_be_asked_is_taken_for_20_10() {
+        let runner = OneShotRunner::without_reaper();
+        let features = dockerd_features(&runner, Path::new("/nonexistent/dockerd")).await;
+        assert_eq!(features, DockerdFeatures::default());
+    }
 }

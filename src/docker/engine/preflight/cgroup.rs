@@ -2,6 +2,7 @@
 //! controllers enabled for dockerd, with bounded retries.
 
 use super::*;
+use crate::retry::{retry, Attempt, Backoff, Retry};
 
 fn read_words(path: &Path) -> io::Result<Vec<String>> {
     Ok(fs::read_to_string(path)?
@@ -26,7 +27,7 @@ fn read_words(path: &Path) -> io::Result<Vec<String>> {
 /// cgroup namespace (`0::/`, or `0::/<init_name>` on a second run): with
 /// `--cgroupns=host` the cgroupfs root is the host's, and moving "every
 /// process" there would move the host's.
-pub fn nest_cgroup_v2(
+pub async fn nest_cgroup_v2(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
     ops: &dyn Syscall,
@@ -100,68 +101,41 @@ pub fn nest_cgroup_v2(
         .join(" ");
     let mut moved = 0usize;
     let attempts = opts.cgroup_attempts.max(1);
-    for attempt in 1..=attempts {
-        let pids = match read_words(&root_procs) {
-            Ok(p) => p,
-            Err(err) => {
-                return StepRecord::warn(
-                    STEP,
-                    format!("cannot read {}: {err}", root_procs.display()),
-                    fix_writable,
-                )
+    let policy = Retry {
+        budget: None,
+        attempts: Some(attempts),
+        backoff: Backoff::linear(opts.cgroup_backoff),
+    };
+    // Each attempt moves whoever is in the root cgroup, then enables the
+    // controllers; EBUSY (a process appeared in between) means again.
+    let cycle = retry(policy, |attempt| {
+        let verdict = match read_words(&root_procs) {
+            Err(err) => Attempt::Fail(Some(StepRecord::warn(
+                STEP,
+                format!("cannot read {}: {err}", root_procs.display()),
+                fix_writable,
+            ))),
+            Ok(pids) => {
+                for pid in &pids {
+                    match ops.write_control_file(&child_procs, pid) {
+                        Ok(()) => moved += 1,
+                        // The process exited meanwhile.
+                        Err(Errno::ESRCH) => {}
+                        Err(errno) => {
+                            tracing::debug!(pid = %pid, %errno, "cannot move process into the nested cgroup")
+                        }
+                    }
+                }
+                enable_controllers(ops, &subtree, &controllers, &wanted, &child, moved, attempt)
             }
         };
-        for pid in &pids {
-            match ops.write_control_file(&child_procs, pid) {
-                Ok(()) => moved += 1,
-                // The process exited meanwhile.
-                Err(Errno::ESRCH) => {}
-                Err(errno) => {
-                    tracing::debug!(pid = %pid, %errno, "cannot move process into the nested cgroup")
-                }
-            }
-        }
-        if controllers.is_empty() {
-            return StepRecord::done(
-                STEP,
-                format!(
-                    "moved {moved} processes into {}; no controllers to enable",
-                    child.display()
-                ),
-            );
-        }
-        match ops.write_control_file(&subtree, &wanted) {
-            Ok(()) => {
-                return StepRecord::done(
-                    STEP,
-                    format!(
-                        "moved {moved} processes into {}, enabled {wanted} (attempt {attempt})",
-                        child.display()
-                    ),
-                )
-            }
-            Err(Errno::EBUSY) if attempt < attempts => {
-                std::thread::sleep(opts.cgroup_backoff * attempt);
-            }
-            Err(Errno::EBUSY) => break,
-            Err(errno) => {
-                let failed = enable_one_by_one(ops, &subtree, &controllers);
-                if failed.is_empty() {
-                    return StepRecord::done(
-                        STEP,
-                        format!(
-                            "moved {moved} processes into {}, enabled {wanted} one by one ({errno} for all at once)",
-                            child.display()
-                        ),
-                    );
-                }
-                return StepRecord::warn(
-                    STEP,
-                    format!("cannot enable cgroup controllers {}", failed.join(", ")),
-                    "containers started by this dockerd cannot use those controllers (limits for them will fail); check the host's cgroup delegation",
-                );
-            }
-        }
+        std::future::ready(verdict)
+    })
+    .await;
+    match cycle.result {
+        Ok(record) => return record,
+        Err(Some(record)) => return record,
+        Err(None) => {}
     }
     StepRecord::warn(
         STEP,
@@ -171,6 +145,56 @@ pub fn nest_cgroup_v2(
         ),
         "start berth as the container's entrypoint so nothing else runs before pre-flight; dockerd may fail with \"Device or resource busy\"",
     )
+}
+
+/// The enable half of one nesting attempt. `Again(None)`: EBUSY, a
+/// process appeared in the root cgroup since the move.
+fn enable_controllers(
+    ops: &dyn Syscall,
+    subtree: &Path,
+    controllers: &[String],
+    wanted: &str,
+    child: &Path,
+    moved: usize,
+    attempt: u32,
+) -> Attempt<StepRecord, Option<StepRecord>> {
+    const STEP: Step = Step::CgroupNesting;
+    if controllers.is_empty() {
+        return Attempt::Done(StepRecord::done(
+            STEP,
+            format!(
+                "moved {moved} processes into {}; no controllers to enable",
+                child.display()
+            ),
+        ));
+    }
+    match ops.write_control_file(subtree, wanted) {
+        Ok(()) => Attempt::Done(StepRecord::done(
+            STEP,
+            format!(
+                "moved {moved} processes into {}, enabled {wanted} (attempt {attempt})",
+                child.display()
+            ),
+        )),
+        Err(Errno::EBUSY) => Attempt::Again(None),
+        Err(errno) => {
+            let failed = enable_one_by_one(ops, subtree, controllers);
+            if failed.is_empty() {
+                return Attempt::Done(StepRecord::done(
+                    STEP,
+                    format!(
+                        "moved {moved} processes into {}, enabled {wanted} one by one ({errno} for all at once)",
+                        child.display()
+                    ),
+                ));
+            }
+            Attempt::Fail(Some(StepRecord::warn(
+                STEP,
+                format!("cannot enable cgroup controllers {}", failed.join(", ")),
+                "containers started by this dockerd cannot use those controllers (limits for them will fail); check the host's cgroup delegation",
+            )))
+        }
+    }
 }
 
 /// Enable each controller alone; returns those the kernel refused, with why.
@@ -201,23 +225,23 @@ mod tests {
         fs::write(cg.join("cgroup.subtree_control"), "").expect("write");
     }
 
-    #[test]
-    fn cgroup_v1_is_skipped_without_writes() {
+    #[tokio::test]
+    async fn cgroup_v1_is_skipped_without_writes() {
         let f = fixture();
         let ops = RecordingSyscall::new();
-        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
         assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
         assert!(ops.calls().is_empty());
         assert!(!f.paths.cgroupfs.join("init").exists());
     }
 
-    #[test]
-    fn cgroup_outside_a_private_namespace_moves_nothing() {
+    #[tokio::test]
+    async fn cgroup_outside_a_private_namespace_moves_nothing() {
         let f = fixture();
         cgroup_tree(&f, "cpu memory\n", "1\n2\n");
         fs::write(&f.paths.self_cgroup, "0::/system.slice/docker-abc.scope\n").expect("write");
         let ops = RecordingSyscall::new();
-        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
         match &r.action {
             Action::Warn { fix, .. } => assert!(fix.contains("--cgroupns=private"), "{fix}"),
             other => panic!("{other:?}"),
@@ -225,16 +249,16 @@ mod tests {
         assert!(ops.calls().is_empty());
         // A second run, berth already nested in init/, proceeds.
         fs::write(&f.paths.self_cgroup, "0::/init\n").expect("write");
-        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
         assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
     }
 
-    #[test]
-    fn cgroup_v2_moves_every_pid_then_enables_controllers() {
+    #[tokio::test]
+    async fn cgroup_v2_moves_every_pid_then_enables_controllers() {
         let f = fixture();
         cgroup_tree(&f, "cpuset cpu io memory pids\n", "1\n23\n45\n");
         let ops = RecordingSyscall::new();
-        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
         assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
         let cg = &f.paths.cgroupfs;
         assert_eq!(
@@ -265,8 +289,8 @@ mod tests {
         assert_eq!(writes[3].0, cg.join("cgroup.subtree_control"));
     }
 
-    #[test]
-    fn cgroup_ebusy_retries_after_moving_newcomers() {
+    #[tokio::test]
+    async fn cgroup_ebusy_retries_after_moving_newcomers() {
         let f = fixture();
         cgroup_tree(&f, "cpu memory\n", "1\n");
         let ops = RecordingSyscall::new();
@@ -282,7 +306,7 @@ mod tests {
             }
             None
         }));
-        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
         match &r.action {
             Action::Done { detail } => assert!(detail.contains("attempt 3"), "{detail}"),
             other => panic!("{other:?}"),
@@ -293,8 +317,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn cgroup_permanent_ebusy_gives_up_after_the_bound() {
+    #[tokio::test]
+    async fn cgroup_permanent_ebusy_gives_up_after_the_bound() {
         let f = fixture();
         cgroup_tree(&f, "cpu\n", "1\n");
         let ops = RecordingSyscall::new();
@@ -306,7 +330,7 @@ mod tests {
             cgroup_attempts: 4,
             ..f.opts.clone()
         };
-        let r = nest_cgroup_v2(&f.paths, &opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &opts, &ops).await;
         assert!(is_warn(&r), "{r:?}");
         let subtree_writes = ops
             .calls()
@@ -316,23 +340,23 @@ mod tests {
         assert_eq!(subtree_writes, 4);
     }
 
-    #[test]
-    fn cgroup_exited_pids_are_ignored() {
+    #[tokio::test]
+    async fn cgroup_exited_pids_are_ignored() {
         let f = fixture();
         cgroup_tree(&f, "memory\n", "1\n77\n");
         let ops = RecordingSyscall::new();
         ops.on_write(Box::new(|path, data| {
             (path.ends_with("init/cgroup.procs") && data == "77").then_some(Errno::ESRCH)
         }));
-        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
         match &r.action {
             Action::Done { detail } => assert!(detail.contains("moved 1 processes"), "{detail}"),
             other => panic!("{other:?}"),
         }
     }
 
-    #[test]
-    fn cgroup_one_bad_controller_does_not_cost_the_others() {
+    #[tokio::test]
+    async fn cgroup_one_bad_controller_does_not_cost_the_others() {
         let f = fixture();
         cgroup_tree(&f, "cpuset memory\n", "1\n");
         let ops = RecordingSyscall::new();
@@ -340,7 +364,7 @@ mod tests {
             (path.ends_with("cgroup.subtree_control") && data.contains("cpuset"))
                 .then_some(Errno::EINVAL)
         }));
-        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops);
+        let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
         match &r.action {
             Action::Warn { message, .. } => {
                 assert!(message.contains("cpuset"), "{message}");

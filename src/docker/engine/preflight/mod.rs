@@ -304,14 +304,14 @@ pub struct PreflightReport {
 
 /// Run every step, in this order: securityfs, cgroup v2 nesting, stale pid
 /// files, data root writable, storage driver, iptables, MTU.
-pub fn run_all(
+pub async fn run_all(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
     ops: &dyn Syscall,
 ) -> PreflightReport {
     let mut steps = vec![
         mount_securityfs(paths, ops),
-        nest_cgroup_v2(paths, opts, ops),
+        nest_cgroup_v2(paths, opts, ops).await,
         remove_stale_pid_files(paths),
         check_data_root_writable(paths),
     ];
@@ -445,12 +445,12 @@ pub(crate) mod tests {
         assert_eq!(untouched.mtu, Some(9000));
     }
 
-    #[test]
-    fn run_all_records_every_step_in_order_and_serializes() {
+    #[tokio::test]
+    async fn run_all_records_every_step_in_order_and_serializes() {
         let f = mtu_fixture("1400");
         iptables_bins(&f);
         let ops = RecordingSyscall::new();
-        let report = run_all(&f.paths, &f.opts, &ops);
+        let report = run_all(&f.paths, &f.opts, &ops).await;
         let steps: Vec<Step> = report.steps.iter().map(|s| s.step).collect();
         assert_eq!(
             steps,
