@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use bollard::{ClientVersion, Docker};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
 use crate::docker::client::diagnosis::{classify, supported_api_version, PingFailure};
 use crate::docker::client::endpoint::{Endpoint, TlsFiles};
 use crate::init::runner::{HelperRunner, OneShotRunner};
+use crate::retry::{retry, Attempt, Backoff, Retry};
 
 /// Whole budget for proving one endpoint (certs may still be appearing).
 pub const DEFAULT_TOTAL_BUDGET: Duration = Duration::from_secs(15);
@@ -94,43 +94,36 @@ impl PingReport {
 
 /// Pings until success, a non-retryable failure, or the budget is spent.
 /// Backoff doubles from `first_backoff` up to `max_backoff`; no attempt
-/// starts after the budget, and each attempt is cut at `attempt_timeout`.
+/// starts when its pause would end past the budget, and each attempt is cut
+/// at `attempt_timeout`.
 pub async fn ping_with_retry(
     pinger: &impl Pinger,
     endpoint: &Endpoint,
     policy: RetryPolicy,
 ) -> PingReport {
-    let start = Instant::now();
-    let deadline = start + policy.total;
-    let mut backoff = policy.first_backoff;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let result = bounded_ping(pinger, endpoint, policy.attempt_timeout).await;
-        let now = Instant::now();
-        let give_up = match &result {
-            Ok(_) => true,
-            Err(f) => !f.is_retryable() || now + backoff >= deadline,
-        };
-        if give_up {
-            let elapsed_ms =
-                u64::try_from(now.duration_since(start).as_millis()).unwrap_or(u64::MAX);
-            let (engine, failure) = match result {
-                Ok(info) => (Some(info), None),
-                Err(f) => (None, Some(f)),
-            };
-            return PingReport {
-                endpoint: endpoint.url(),
-                attempts,
-                elapsed_ms,
-                engine,
-                failure,
-            };
+    let bounds = Retry {
+        budget: Some(policy.total),
+        attempts: None,
+        backoff: Backoff::doubling(policy.first_backoff, policy.max_backoff),
+    };
+    let retried = retry(bounds, move |_| async move {
+        match bounded_ping(pinger, endpoint, policy.attempt_timeout).await {
+            Ok(info) => Attempt::Done(info),
+            Err(failure) if failure.is_retryable() => Attempt::Again(failure),
+            Err(failure) => Attempt::Fail(failure),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2)
-            .min(policy.max_backoff)
-            .max(Duration::from_millis(1));
+    })
+    .await;
+    let (engine, failure) = match retried.result {
+        Ok(info) => (Some(info), None),
+        Err(failure) => (None, Some(failure)),
+    };
+    PingReport {
+        endpoint: endpoint.url(),
+        attempts: retried.attempts,
+        elapsed_ms: u64::try_from(retried.elapsed.as_millis()).unwrap_or(u64::MAX),
+        engine,
+        failure,
     }
 }
 

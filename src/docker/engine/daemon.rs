@@ -22,6 +22,7 @@ use tokio::time::{sleep, Instant};
 
 use crate::init::reaper::{Exit, Reaper, Spawned};
 use crate::init::spawn::ChildSpec;
+use crate::retry::{retry, Attempt, Backoff, Retry};
 
 /// How many of dockerd's last output lines are kept for error messages.
 const TAIL_LINES: usize = 40;
@@ -246,29 +247,41 @@ async fn wait_ready(
     mut running: Spawned,
     tail: &Tail,
 ) -> Result<Spawned, DaemonError> {
-    let deadline = Instant::now() + spec.ready_timeout;
-    loop {
-        if spec.ready.check().await {
-            return Ok(running);
+    let bounds = Retry {
+        budget: Some(spec.ready_timeout),
+        attempts: None,
+        backoff: Backoff::constant(PING_INTERVAL),
+    };
+    let ready = &spec.ready;
+    let waited = retry(bounds, |_| {
+        // An exit the reaper already handed over: it will not get ready.
+        let exited = running.exit.try_recv().ok();
+        async move {
+            match exited {
+                Some(exit) => Attempt::Fail(Some(exit)),
+                None if ready.check().await => Attempt::Done(()),
+                None => Attempt::Again(None),
+            }
         }
-        if let Ok(exit) = running.exit.try_recv() {
+    })
+    .await;
+    match waited.result {
+        Ok(()) => Ok(running),
+        Err(Some(exit)) => {
             // Let the pumps drain what it said last.
             tokio::task::yield_now().await;
-            return Err(DaemonError::Exited {
+            Err(DaemonError::Exited {
                 name: spec.name,
                 exit,
                 tail: tail.text(),
-            });
+            })
         }
-        if Instant::now() >= deadline {
-            return Err(DaemonError::NotReady {
-                name: spec.name,
-                socket: spec.ready.socket().to_path_buf(),
-                timeout: spec.ready_timeout,
-                tail: tail.text(),
-            });
-        }
-        sleep(PING_INTERVAL).await;
+        Err(None) => Err(DaemonError::NotReady {
+            name: spec.name,
+            socket: spec.ready.socket().to_path_buf(),
+            timeout: spec.ready_timeout,
+            tail: tail.text(),
+        }),
     }
 }
 
@@ -286,7 +299,7 @@ async fn supervise(
     } = shared;
     let name = spec.name;
     let mut in_a_row = 0;
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::doubling(FIRST_BACKOFF, MAX_BACKOFF);
     let mut up_since = Instant::now();
     loop {
         let exit = match (&mut running.exit).await {
@@ -299,19 +312,19 @@ async fn supervise(
         }
         if up_since.elapsed() >= STABLE_AFTER {
             in_a_row = 0;
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
         }
         if in_a_row >= spec.max_restarts {
             tracing::error!(%exit, restarts = in_a_row, "{name} keeps dying; giving up on it (the command keeps running). Last output:\n{}", tail.text());
             return;
         }
-        tracing::warn!(%exit, ?backoff, "{name} died; restarting it");
-        sleep(backoff).await;
+        let pause = backoff.next_delay();
+        tracing::warn!(%exit, backoff = ?pause, "{name} died; restarting it");
+        sleep(pause).await;
         if stopping.get() {
             return;
         }
         in_a_row += 1;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
         let attempt = launch(&spec, &reaper, &tail);
         running = match attempt {
             Ok(spawned) => spawned,
