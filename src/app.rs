@@ -14,7 +14,7 @@ use crate::exit::Failure;
 use crate::host::users;
 use crate::host::HostFacts;
 use crate::init::reaper::Reaper;
-use crate::init::runner::SupervisedRunner;
+use crate::init::runner::{OneShotRunner, SupervisedRunner};
 use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
@@ -383,12 +383,10 @@ pub fn doctor(mut config: Config, args: DoctorArgs, host: &HostFacts) -> u8 {
         }
     };
     let settings = docker_settings(&config);
-    let report = runtime.block_on(doctor::examine(
-        &settings,
-        &config.docker_why,
-        host,
-        user.as_ref(),
-    ));
+    // No reaper runs in `berth doctor`: helpers wait on their own children.
+    let helpers = OneShotRunner::without_reaper();
+    let examination = runtime.block_on(setup::examine(&settings, host, user.as_ref(), &helpers));
+    let report = doctor::Report::new(examination, &config.docker_why, user.as_ref());
     if args.json {
         match serde_json::to_string_pretty(&report) {
             Ok(json) => println!("{json}"),

@@ -1,6 +1,6 @@
 //! From "what did the user ask" to "the command can use Docker".
 //!
-//! One ordered function: detect (with evidence), then act on the mode:
+//! One ordered function: detect (with findings), then act on the mode:
 //! - socket: make the target user a member of the socket's group (never a
 //!   chmod); the command gets the gid in its groups either way;
 //! - remote: nothing to prepare, DOCKER_HOST already says where;
@@ -17,9 +17,11 @@ use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::BollardPinger;
 use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPaths};
 use crate::docker::engine::dockerd_args::Flavor;
-use crate::docker::engine::rootless::RootlessUser;
+use crate::docker::engine::rootless::{RootlessPaths, RootlessUser};
 use crate::docker::engine::{self, DindSettings, Engine, EngineError};
+use crate::docker::finding::Finding;
 use crate::docker::mode::{FailurePolicy, Mode, Request};
+use crate::host::syscall::NixSyscall;
 use crate::host::HostFacts;
 use crate::init::runner::{HelperRunner, SupervisedRunner};
 use crate::init::spawn::Credentials;
@@ -83,15 +85,7 @@ pub async fn detect_here<R: HelperRunner>(
     // Rootless is considered for a non-root berth (or a non-root target).
     let rootless_user = user
         .filter(|u| u.uid != 0)
-        .and_then(|u| {
-            Some(RootlessUser {
-                name: u.name.clone()?,
-                uid: u.uid,
-                gid: u.gid,
-                groups: u.groups.clone(),
-                home: u.home.clone(),
-            })
-        })
+        .and_then(rootless_user)
         .filter(|_| !host.is_root() || request == Request::Force(Mode::Rootless));
     let options = DetectOptions {
         rootless_user,
@@ -99,6 +93,101 @@ pub async fn detect_here<R: HelperRunner>(
     };
     let pinger = BollardPinger::new(host.which("docker"), helpers);
     detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
+}
+
+/// Everything berth checks about Docker here without changing anything:
+/// what `berth doctor` shows. The run takes the same request and makes the
+/// same detection.
+#[derive(Debug)]
+pub struct Examination {
+    pub requested: Request,
+    /// Err: a forced mode that cannot work (its findings say why).
+    pub detection: Result<Detection, DetectError>,
+    /// Detection's findings, then the checks it did not make already (the
+    /// user's access to the socket, dockerd's pre-flight, the rootless
+    /// prerequisites), each check once.
+    pub findings: Vec<Finding>,
+}
+
+impl Examination {
+    /// Joins detection's findings with `more`, leaving out any check
+    /// detection already made.
+    pub fn new(
+        requested: Request,
+        detection: Result<Detection, DetectError>,
+        more: Vec<Finding>,
+    ) -> Examination {
+        let mut findings: Vec<Finding> = match &detection {
+            Ok(detection) => detection.findings.clone(),
+            Err(DetectError::ForcedModeUnavailable { findings, .. }) => findings.clone(),
+            Err(DetectError::Endpoint(_)) => Vec::new(),
+        };
+        let made: Vec<&'static str> = findings.iter().map(|f| f.check).collect();
+        findings.extend(more.into_iter().filter(|f| !made.contains(&f.check)));
+        Examination {
+            requested,
+            detection,
+            findings,
+        }
+    }
+
+    /// The mode detection chose, if any.
+    pub fn mode(&self) -> Option<Mode> {
+        self.detection.as_ref().ok().and_then(|d| d.mode)
+    }
+}
+
+/// Detection, then the read-only checks for what would follow: dockerd's
+/// pre-flight (storage driver, MTU) where berth would start one, and the
+/// rootless prerequisites for a non-root user when nothing else works.
+/// Nothing is mounted, moved, chowned or written.
+pub async fn examine<R: HelperRunner + Clone>(
+    settings: &DockerSettings,
+    host: &HostFacts,
+    user: Option<&Credentials>,
+    helpers: &R,
+) -> Examination {
+    let request = settings.request;
+    let detection = detect_here(request, host, user, helpers.clone()).await;
+    let mut more = Vec::new();
+    if request == Request::Off {
+        return Examination::new(request, detection, more);
+    }
+    let mode = detection.as_ref().ok().and_then(|d| d.mode);
+    if let Ok(detection) = &detection {
+        more.extend(access::user_access(detection, user));
+    }
+    // berth's own dockerd, once running, shows up as socket mode: check it too.
+    let own_dockerd = crate::init::procs::find_by_comm(&host.proc_root, "dockerd").is_some();
+    if let Some(dockerd) = host.which("dockerd") {
+        if own_dockerd || matches!(mode, Some(Mode::Dind | Mode::Sysbox) | None) {
+            let features = engine::dockerd_features(helpers, &dockerd).await;
+            more.extend(engine::preflight_checks(&settings.engine, host, features));
+        }
+    }
+    let rootless_user = user.filter(|u| u.uid != 0).and_then(rootless_user);
+    if let (Some(Mode::Rootless) | None, Some(user)) = (mode, rootless_user) {
+        let paths = RootlessPaths::for_host(host);
+        more.extend(crate::docker::engine::rootless::inspect(
+            &paths,
+            &user,
+            host.euid,
+            &NixSyscall,
+        ));
+    }
+    Examination::new(request, detection, more)
+}
+
+/// The user rootless dockerd would run as (it needs a name: subuid entries
+/// are by name).
+fn rootless_user(user: &Credentials) -> Option<RootlessUser> {
+    Some(RootlessUser {
+        name: user.name.clone()?,
+        uid: user.uid,
+        gid: user.gid,
+        groups: user.groups.clone(),
+        home: user.home.clone(),
+    })
 }
 
 /// Detects and prepares. A forced mode that cannot work is an error; in
@@ -120,10 +209,10 @@ pub async fn prepare(
         Err(err) => return Err(AccessError(err.to_string())),
     };
     for warning in detection.warnings() {
-        tracing::warn!("{}", warning.saw);
+        warning.log();
     }
     let Some(mode) = detection.mode else {
-        let reasons: Vec<String> = detection.evidence.iter().map(|e| e.to_string()).collect();
+        let reasons: Vec<String> = detection.findings.iter().map(|e| e.to_string()).collect();
         let message = format!(
             "no way to reach Docker was found here (run `berth doctor` for the fixes):\n  {}",
             reasons.join("\n  ")

@@ -163,7 +163,7 @@ impl HelperRunner for SupervisedRunner {
 /// Helpers that wait on their own child. Only for the one-shot subcommands,
 /// which never start a reaper: under a reaper its waits would fail with
 /// ECHILD or take an exit that is not theirs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OneShotRunner {
     _only_without_a_reaper: (),
 }

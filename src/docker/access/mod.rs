@@ -9,8 +9,32 @@ use crate::docker::access::group::{
     fix_socket_group, GroupPaths, GroupUser, Outcome, RealAccountFiles, RootGroupPolicy,
 };
 use crate::docker::detect::Detection;
+use crate::docker::finding::{Finding, Verdict};
+use crate::docker::mode::Mode;
 use crate::host::HostFacts;
 use crate::init::spawn::Credentials;
+
+/// Whether `user` can use the socket detection chose: a finding when it
+/// lacks the socket's group (what the run fixes, and how).
+pub fn user_access(detection: &Detection, user: Option<&Credentials>) -> Option<Finding> {
+    let (Some(socket), Some(user)) = (&detection.socket, user) else {
+        return None;
+    };
+    if user.uid == 0 || user.gid == socket.gid || user.groups.contains(&socket.gid) {
+        return None;
+    }
+    let seen = format!(
+        "{} belongs to gid {}, which {} lacks: `docker` fails with \"permission denied\"",
+        socket.path.display(),
+        socket.gid,
+        user.name.as_deref().unwrap_or("the user")
+    );
+    Some(
+        Finding::new("socket-access", Verdict::Warning, seen)
+            .with_fix("berth fixes this at start when it runs as root with --user (it adds the user to that group); otherwise --group-add GID")
+            .about(Mode::Socket),
+    )
+}
 
 /// The socket-group fix for the target user (nothing to do for root):
 /// the groups the command needs on top of the user's own.

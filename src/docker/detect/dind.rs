@@ -12,6 +12,7 @@ impl<P: Pinger> Probe<'_, P> {
     /// Privileged: dockerd on PATH, CAP_SYS_ADMIN + CAP_NET_ADMIN effective,
     /// cgroup fs writable; notes seccomp and a short bounding set.
     pub(super) fn dind(&mut self) -> Found {
+        self.probing = Some(Mode::Dind);
         let mut missing = Vec::new();
         match self.host.which("dockerd") {
             Some(p) => self.note(
@@ -60,7 +61,14 @@ impl<P: Pinger> Probe<'_, P> {
         // Only worth saying when the capabilities are there (e.g. --cap-add
         // SYS_ADMIN without --privileged); otherwise the caps are the problem.
         if status.can_run_dockerd() && status.seccomp == Some(SeccompMode::Filter) {
-            self.note("seccomp", Verdict::Warning, "a seccomp filter is active: dockerd may fail on mount/unshare calls; --privileged disables it");
+            self.push(
+                Finding::new(
+                    "seccomp",
+                    Verdict::Warning,
+                    "a seccomp filter is active: dockerd may fail on mount/unshare calls",
+                )
+                .with_fix("run the container with --privileged (it disables the filter)"),
+            );
         }
         let Some(last_cap) = self.facts.last_cap else {
             return;
@@ -70,10 +78,16 @@ impl<P: Pinger> Probe<'_, P> {
         }
         let (classic, newer) = status.bounding_set_missing_split(last_cap);
         if !classic.is_empty() {
-            self.note("bounding-set", Verdict::Warning, format!("the capability bounding set lacks {}: every `docker run --privileged` inside will fail with \"unable to apply caps: operation not permitted\"; the outer runtime must grant the full set", classic.join(", ")));
+            self.push(
+                Finding::new("bounding-set", Verdict::Warning, format!("the capability bounding set lacks {}: every `docker run --privileged` inside will fail with \"unable to apply caps: operation not permitted\"", classic.join(", ")))
+                    .with_fix("the outer runtime must grant the full capability set (berth cannot add to it from inside)"),
+            );
         }
         if !newer.is_empty() {
-            self.note("bounding-set", Verdict::Warning, format!("the capability bounding set lacks {}, which the kernel has but the outer engine did not grant (it predates them, as Docker 20.10 does): an inner engine that knows them will fail `docker run --privileged` with \"unable to apply caps\"; one as old as the outer engine does not request them", newer.join(", ")));
+            self.push(
+                Finding::new("bounding-set", Verdict::Warning, format!("the capability bounding set lacks {}, which the kernel has but the outer engine did not grant (it predates them, as Docker 20.10 does): an inner engine that knows them will fail `docker run --privileged` with \"unable to apply caps\"", newer.join(", ")))
+                    .with_fix("use an inner engine no newer than the outer one (it does not request them), or an outer engine that grants them"),
+            );
         }
     }
 
@@ -138,7 +152,7 @@ mod tests {
         h.install("dockerd");
         let d = h.detect(vec![]).0.expect("ok");
         assert_eq!(d.mode, Some(Mode::Dind));
-        assert_eq!(d.warnings().count(), 0, "{:#?}", d.evidence);
+        assert_eq!(d.warnings().count(), 0, "{:#?}", d.findings);
     }
 
     #[test]
@@ -153,12 +167,12 @@ mod tests {
         assert_eq!(d.mode, Some(Mode::Dind));
         let w = d
             .warnings()
-            .find(|e| e.probe == "bounding-set")
+            .find(|e| e.check == "bounding-set")
             .expect("warning");
         assert!(
-            w.saw.contains("CAP_SYS_RESOURCE") && w.saw.contains("unable to apply caps"),
+            w.seen.contains("CAP_SYS_RESOURCE") && w.seen.contains("unable to apply caps"),
             "{}",
-            w.saw
+            w.seen
         );
     }
 

@@ -7,7 +7,7 @@ use super::*;
 use crate::docker::client::endpoint::DEFAULT_SOCKETS;
 use crate::docker::client::ping::PingReport;
 use crate::docker::engine::rootless::RootlessPaths;
-use crate::docker::finding::{Evidence, Verdict};
+use crate::docker::finding::{Finding, Verdict};
 use crate::host::caps::{self, ProcStatus};
 use crate::host::mountinfo::MountInfo;
 
@@ -46,11 +46,11 @@ pub(super) struct ProcFacts {
 }
 
 impl ProcFacts {
-    pub(super) fn read(paths: &HostPaths, evidence: &mut Vec<Evidence>) -> Self {
+    pub(super) fn read(paths: &HostPaths, findings: &mut Vec<Finding>) -> Self {
         let mut read = |probe: &'static str, path: PathBuf| match fs::read_to_string(&path) {
             Ok(text) => Some(text),
             Err(e) => {
-                evidence.push(Evidence::new(
+                findings.push(Finding::new(
                     probe,
                     Verdict::Warning,
                     format!("cannot read {}: {e}", path.display()),

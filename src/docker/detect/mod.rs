@@ -1,4 +1,4 @@
-//! Which Docker access mode applies here, with the evidence for the choice.
+//! Which Docker access mode applies here, with the findings for the choice.
 //!
 //! One ordered function ([`detect`]) walks the steps of DESIGN.md: the
 //! request (already decided by the configuration, see [`Request`]) ->
@@ -30,7 +30,7 @@ use crate::docker::client::endpoint::{
 };
 use crate::docker::client::ping::{EngineInfo, Pinger, RetryPolicy};
 use crate::docker::engine::rootless::RootlessUser;
-use crate::docker::finding::{Evidence, Verdict};
+use crate::docker::finding::{Finding, Verdict};
 use crate::docker::mode::{Mode, Request, MODE_VAR};
 use crate::host::HostFacts;
 
@@ -42,7 +42,7 @@ pub enum DetectError {
     ForcedModeUnavailable {
         mode: Mode,
         reason: String,
-        evidence: Vec<Evidence>,
+        findings: Vec<Finding>,
     },
 }
 
@@ -81,24 +81,24 @@ pub struct Detection {
     pub endpoint: Option<Endpoint>,
     pub engine: Option<EngineInfo>,
     pub socket: Option<SocketFacts>,
-    pub evidence: Vec<Evidence>,
+    pub findings: Vec<Finding>,
 }
 
 impl Detection {
-    fn new(requested: Request, mode: Option<Mode>, evidence: Vec<Evidence>) -> Self {
+    fn new(requested: Request, mode: Option<Mode>, findings: Vec<Finding>) -> Self {
         Self {
             requested,
             mode,
             endpoint: None,
             engine: None,
             socket: None,
-            evidence,
+            findings,
         }
     }
 
-    /// Evidence with verdict Warning, for the caller to print at start.
-    pub fn warnings(&self) -> impl Iterator<Item = &Evidence> {
-        self.evidence
+    /// Finding with verdict Warning, for the caller to print at start.
+    pub fn warnings(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
             .iter()
             .filter(|e| e.verdict == Verdict::Warning)
     }
@@ -123,14 +123,14 @@ pub async fn detect(
     options: &DetectOptions,
     pinger: &impl Pinger,
 ) -> Result<Detection, DetectError> {
-    let mut evidence = Vec::new();
+    let mut findings = Vec::new();
     let forced = match request {
         Request::Off => {
-            evidence.push(Evidence::new("request", Verdict::Chosen, "Docker is off"));
-            return Ok(Detection::new(request, None, evidence));
+            findings.push(Finding::new("request", Verdict::Chosen, "Docker is off"));
+            return Ok(Detection::new(request, None, findings));
         }
         Request::Auto => {
-            evidence.push(Evidence::new(
+            findings.push(Finding::new(
                 "request",
                 Verdict::Supports,
                 "auto: detecting",
@@ -138,7 +138,7 @@ pub async fn detect(
             None
         }
         Request::Force(mode) => {
-            evidence.push(Evidence::new(
+            findings.push(Finding::new(
                 "request",
                 Verdict::Supports,
                 format!("{mode}: checking only this mode"),
@@ -146,7 +146,7 @@ pub async fn detect(
             Some(mode)
         }
     };
-    let facts = ProcFacts::read(paths, &mut evidence);
+    let facts = ProcFacts::read(paths, &mut findings);
     let configured = configured_endpoint(&DockerEnv::from_map(&host.env))?;
     let mut probe = Probe {
         host,
@@ -156,7 +156,8 @@ pub async fn detect(
         requested: request,
         facts,
         configured,
-        evidence,
+        probing: None,
+        findings,
     };
     match forced {
         Some(mode) => probe.forced(mode).await,
@@ -174,7 +175,9 @@ struct Probe<'a, P> {
     facts: ProcFacts,
     /// DOCKER_HOST or the selected docker context, if any.
     configured: Option<ConfiguredEndpoint>,
-    evidence: Vec<Evidence>,
+    /// The mode whose probe runs now (its findings are about it).
+    probing: Option<Mode>,
+    findings: Vec<Finding>,
 }
 
 /// What one mode's probe found.
@@ -185,12 +188,21 @@ enum Found {
 }
 
 impl<P: Pinger> Probe<'_, P> {
-    fn note(&mut self, probe: &'static str, verdict: Verdict, saw: impl Into<String>) {
-        self.evidence.push(Evidence::new(probe, verdict, saw));
+    fn note(&mut self, check: &'static str, verdict: Verdict, seen: impl Into<String>) {
+        self.push(Finding::new(check, verdict, seen));
+    }
+
+    /// Records `finding`, about the mode being probed unless it says otherwise.
+    fn push(&mut self, finding: Finding) {
+        let finding = match (finding.mode, self.probing) {
+            (None, Some(mode)) => finding.about(mode),
+            _ => finding,
+        };
+        self.findings.push(finding);
     }
 
     fn finish(&mut self, mode: Option<Mode>) -> Detection {
-        Detection::new(self.requested, mode, std::mem::take(&mut self.evidence))
+        Detection::new(self.requested, mode, std::mem::take(&mut self.findings))
     }
 
     async fn forced(&mut self, mode: Mode) -> Result<Detection, DetectError> {
@@ -206,7 +218,7 @@ impl<P: Pinger> Probe<'_, P> {
             Found::No(reason) => Err(DetectError::ForcedModeUnavailable {
                 mode,
                 reason,
-                evidence: std::mem::take(&mut self.evidence),
+                findings: std::mem::take(&mut self.findings),
             }),
         }
     }
@@ -218,7 +230,10 @@ impl<P: Pinger> Probe<'_, P> {
         if self.remote_endpoint().is_some() {
             // The docker CLI will talk to that endpoint whatever berth does;
             // a local dockerd would sit unused. Report, do not fall back.
-            self.note("remote", Verdict::Warning, "a remote engine is configured but does not answer; not starting a local one the CLI would not use");
+            self.push(
+                Finding::new("remote", Verdict::Warning, "a remote engine is configured but does not answer; not starting a local one the CLI would not use")
+                    .with_fix("make that engine answer (see why above), or unset DOCKER_HOST (or the docker context) to use a local engine"),
+            );
             return Ok(self.finish(None));
         }
         if let Found::Yes(d) = self.socket().await {
@@ -233,10 +248,10 @@ impl<P: Pinger> Probe<'_, P> {
         if let Found::Yes(d) = self.rootless(false) {
             return Ok(*d);
         }
-        self.note(
-            "result",
-            Verdict::Rejected,
-            "no engine answers and none can be started here",
+        self.probing = None;
+        self.push(
+            Finding::new("result", Verdict::Missing, "no engine answers and none can be started here")
+                .with_fix("mount the host socket (-v /var/run/docker.sock:/var/run/docker.sock), run privileged (--privileged -v berth-docker:/var/lib/docker), use sysbox, or set DOCKER_HOST"),
         );
         Ok(self.finish(None))
     }
@@ -413,9 +428,9 @@ pub(crate) mod tests {
         assert_eq!(d.mode, None);
         for probe in ["remote", "socket", "sysbox", "dind", "rootless", "result"] {
             assert!(
-                d.evidence.iter().any(|e| e.probe == probe),
-                "no {probe} evidence: {:#?}",
-                d.evidence
+                d.findings.iter().any(|e| e.check == probe),
+                "no {probe} findings: {:#?}",
+                d.findings
             );
         }
         let json = serde_json::to_value(&d).expect("serialize");
@@ -444,7 +459,7 @@ pub(crate) mod tests {
                 &pinger,
             ))
             .expect("detects");
-        assert_eq!(d.mode, Some(Mode::Socket), "{:#?}", d.evidence);
+        assert_eq!(d.mode, Some(Mode::Socket), "{:#?}", d.findings);
         assert!(d.engine.is_some());
     }
 
@@ -472,7 +487,7 @@ pub(crate) mod tests {
                 &pinger,
             ))
             .expect("detects");
-        for e in &d.evidence {
+        for e in &d.findings {
             eprintln!("{e}");
         }
         let got = d.mode.map_or("none", Mode::as_str);

@@ -31,12 +31,27 @@ impl<P: Pinger> Probe<'_, P> {
             return;
         };
         if !self.paths.socket_candidates.contains(&path) {
-            self.note("docker-host", Verdict::Warning, format!("DOCKER_HOST is unix://{}: a dockerd started here must listen there (-H unix://{0}), or unset DOCKER_HOST", path.display()));
+            self.probing = None;
+            self.push(
+                Finding::new(
+                    "docker-host",
+                    Verdict::Warning,
+                    format!(
+                        "DOCKER_HOST is unix://{}, where a dockerd started here does not listen",
+                        path.display()
+                    ),
+                )
+                .with_fix(format!(
+                    "make that dockerd listen there (-H unix://{}), or unset DOCKER_HOST",
+                    path.display()
+                )),
+            );
         }
     }
 
     /// Remote: DOCKER_HOST (tcp/ssh) or a docker context, proven by a ping.
     pub(super) async fn remote(&mut self) -> Found {
+        self.probing = Some(Mode::Remote);
         let Some(configured) = self.remote_endpoint().cloned() else {
             self.note(
                 "remote",
@@ -89,9 +104,9 @@ mod tests {
         assert_eq!(d.mode, Some(Mode::Remote));
         assert_eq!(asked, ["tcp://docker:2375"]);
         assert!(d
-            .evidence
+            .findings
             .iter()
-            .any(|e| e.probe == "remote" && e.verdict == Verdict::Chosen));
+            .any(|e| e.check == "remote" && e.verdict == Verdict::Chosen));
     }
 
     #[test]
@@ -103,11 +118,15 @@ mod tests {
         let d = d.expect("ok");
         assert_eq!(d.mode, None);
         let remote = d
-            .evidence
+            .findings
             .iter()
-            .find(|e| e.probe == "remote" && e.verdict == Verdict::Rejected)
-            .expect("remote evidence");
-        assert!(remote.saw.contains("connection refused"), "{}", remote.saw);
+            .find(|e| e.check == "remote" && e.verdict == Verdict::Rejected)
+            .expect("remote findings");
+        assert!(
+            remote.seen.contains("connection refused"),
+            "{}",
+            remote.seen
+        );
     }
 
     #[test]
@@ -132,12 +151,13 @@ mod tests {
         assert_eq!(d.mode, Some(Mode::Dind));
         let w = d
             .warnings()
-            .find(|e| e.probe == "docker-host")
+            .find(|e| e.check == "docker-host")
             .expect("warning");
         assert!(
-            w.saw.contains("-H unix:///srv/engine/docker.sock"),
-            "{}",
-            w.saw
+            w.fix
+                .as_deref()
+                .is_some_and(|fix| fix.contains("-H unix:///srv/engine/docker.sock")),
+            "{w}"
         );
     }
 

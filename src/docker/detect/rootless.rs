@@ -3,13 +3,13 @@
 
 use super::*;
 use crate::docker::client::ping::Pinger;
-use crate::docker::engine::rootless::Status;
 use crate::docker::finding::Verdict;
 use crate::host::syscall::NixSyscall;
 
 impl<P: Pinger> Probe<'_, P> {
     /// Rootless: non-root (or forced), with every prerequisite present.
     pub(super) fn rootless(&mut self, forced: bool) -> Found {
+        self.probing = Some(Mode::Rootless);
         if self.host.euid == 0 && !forced {
             self.note(
                 "rootless",
@@ -28,29 +28,19 @@ impl<P: Pinger> Probe<'_, P> {
         };
         // As root, berth fixes some of these before starting rootlesskit
         // (rootless::prepare); a root berth is only here when forced.
-        let findings =
-            crate::docker::engine::rootless::inspect(&self.paths.rootless, &user, &NixSyscall);
+        let checks = crate::docker::engine::rootless::inspect(
+            &self.paths.rootless,
+            &user,
+            self.host.euid,
+            &NixSyscall,
+        );
         let mut missing = Vec::new();
-        for finding in &findings {
-            let probe = finding.check.as_str();
-            match &finding.status {
-                Status::Ok { detail } | Status::Fixed { detail } => {
-                    self.note(probe, Verdict::Ok, detail.clone())
-                }
-                Status::Missing {
-                    berth_can_fix: true,
-                    problem,
-                    fix,
-                } if self.host.euid == 0 => self.note(
-                    probe,
-                    Verdict::Ok,
-                    format!("{problem}; berth will fix it as root: {fix}"),
-                ),
-                Status::Missing { problem, fix, .. } => {
-                    missing.push(probe.to_owned());
-                    self.note(probe, Verdict::Missing, format!("{problem}; fix: {fix}"));
-                }
+        for finding in checks {
+            // Fixable: a root berth fixes it before starting rootlesskit.
+            if finding.verdict == Verdict::Missing {
+                missing.push(finding.check);
             }
+            self.push(finding);
         }
         if missing.is_empty() {
             self.note(
@@ -130,7 +120,7 @@ mod tests {
             home,
         });
         let d = h.detect(vec![]).0.expect("ok");
-        assert_eq!(d.mode, Some(Mode::Rootless), "{:#?}", d.evidence);
+        assert_eq!(d.mode, Some(Mode::Rootless), "{:#?}", d.findings);
     }
 
     #[test]

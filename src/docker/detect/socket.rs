@@ -59,6 +59,7 @@ impl<P: Pinger> Probe<'_, P> {
     }
 
     pub(super) async fn socket(&mut self) -> Found {
+        self.probing = Some(Mode::Socket);
         let mut reasons = Vec::new();
         for path in self.socket_candidates() {
             match self.probe_socket(&path).await {
@@ -124,7 +125,14 @@ impl<P: Pinger> Probe<'_, P> {
             format!("{}, {origin}", socket_text(&facts)),
         );
         if facts.gid == 0 && facts.mode & 0o060 != 0 {
-            self.note("socket-group", Verdict::Warning, format!("{} belongs to gid 0: group membership cannot fix access without giving root's group; start the host engine with `--group <gid>` or mount a socket owned by a docker group", path.display()));
+            self.push(
+                Finding::new(
+                    "socket-group",
+                    Verdict::Warning,
+                    format!("{} belongs to gid 0: group membership cannot fix access without giving root's group", path.display()),
+                )
+                .with_fix("start the host engine with `--group <gid>`, or mount a socket owned by a docker group"),
+            );
         }
         let endpoint = Endpoint::Unix {
             path: path.to_owned(),
@@ -136,7 +144,10 @@ impl<P: Pinger> Probe<'_, P> {
             return Err(why);
         }
         if report.engine.as_ref().and_then(|e| e.rootless) == Some(true) {
-            self.note("socket", Verdict::Warning, "the engine behind the socket is rootless (SecurityOptions has name=rootless): bind-mount sources are paths in the engine user's view, and --privileged is limited");
+            self.push(
+                Finding::new("socket", Verdict::Warning, "the engine behind the socket is rootless (SecurityOptions has name=rootless): bind-mount sources are paths in the engine user's view, and --privileged is limited")
+                    .with_fix("give sibling containers paths as the engine's user sees them; use a rootful engine for --privileged"),
+            );
         }
         self.note(
             "socket",
@@ -227,7 +238,7 @@ mod tests {
         assert!(!d.socket.as_ref().expect("facts").bind_mounted);
         assert!(d
             .warnings()
-            .any(|e| e.saw.contains("left by an earlier dockerd")));
+            .any(|e| e.seen.contains("left by an earlier dockerd")));
     }
 
     #[test]
@@ -244,12 +255,12 @@ mod tests {
         fs::write(&mi, text).expect("write");
         let d = h.detect(vec![Ok(engine())]).0.expect("ok");
         assert_eq!(d.mode, Some(Mode::Socket));
-        let socket_warnings = d.warnings().filter(|e| e.probe == "socket").count();
-        assert_eq!(socket_warnings, 0, "{:#?}", d.evidence);
+        let socket_warnings = d.warnings().filter(|e| e.check == "socket").count();
+        assert_eq!(socket_warnings, 0, "{:#?}", d.findings);
         assert!(d
-            .evidence
+            .findings
             .iter()
-            .any(|e| e.saw.contains("its directory was mounted in")));
+            .any(|e| e.seen.contains("its directory was mounted in")));
         let json = serde_json::to_value(&d).expect("json");
         assert!(
             json["socket"]["mode"]
@@ -266,8 +277,8 @@ mod tests {
         fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).expect("chmod");
         let gid = fs::metadata(&path).expect("stat").gid();
         let d = h.detect(vec![Ok(engine())]).0.expect("ok");
-        let warned = d.warnings().any(|e| e.probe == "socket-group");
-        assert_eq!(warned, gid == 0, "{:#?}", d.evidence);
+        let warned = d.warnings().any(|e| e.check == "socket-group");
+        assert_eq!(warned, gid == 0, "{:#?}", d.findings);
     }
 
     #[test]
@@ -285,7 +296,7 @@ mod tests {
         fs::create_dir_all(&h.paths.socket_candidates[0]).expect("mkdir");
         let d = h.detect(vec![]).0.expect("ok");
         assert_eq!(d.mode, None);
-        assert!(d.evidence.iter().any(|e| e.saw.contains("not a socket")));
+        assert!(d.findings.iter().any(|e| e.seen.contains("not a socket")));
     }
 
     #[test]

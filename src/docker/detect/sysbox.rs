@@ -45,6 +45,7 @@ impl<P: Pinger> Probe<'_, P> {
     /// Sysbox: sysboxfs fuse mounts; /var/lib/docker from /var/lib/sysbox;
     /// a shifted uid_map only supports (rootless podman looks the same).
     pub(super) fn sysbox(&mut self) -> Found {
+        self.probing = Some(Mode::Sysbox);
         let fingerprints = sysbox_fingerprints(&self.facts.mounts);
         let uid_map_mapped = self
             .facts
@@ -105,9 +106,9 @@ mod tests {
         let d = h.detect(vec![]).0.expect("ok");
         assert_eq!(d.mode, Some(Mode::Sysbox));
         let supports: Vec<_> = d
-            .evidence
+            .findings
             .iter()
-            .filter(|e| e.probe == "sysbox" && e.verdict == Verdict::Supports)
+            .filter(|e| e.check == "sysbox" && e.verdict == Verdict::Supports)
             .collect();
         assert_eq!(supports.len(), 5, "{supports:#?}");
     }
@@ -119,9 +120,9 @@ mod tests {
         let d = h.detect(vec![]).0.expect("ok");
         assert_eq!(d.mode, None);
         assert!(d
-            .evidence
+            .findings
             .iter()
-            .any(|e| e.probe == "sysbox" && e.verdict == Verdict::Supports));
+            .any(|e| e.check == "sysbox" && e.verdict == Verdict::Supports));
     }
 
     #[test]

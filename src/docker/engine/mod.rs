@@ -27,6 +27,8 @@ use crate::docker::engine::dockerd_args::{
 use crate::docker::engine::preflight::{PreflightOptions, PreflightPaths, PreflightReport};
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser, RootlesskitOptions};
 use crate::docker::engine::tls::TlsRequest;
+use crate::docker::finding::{Finding, Verdict};
+use crate::docker::mode::Mode;
 use crate::host::syscall::{NixSyscall, Syscall};
 use crate::host::HostFacts;
 use crate::init::procs::ProcInfo;
@@ -296,6 +298,26 @@ impl DindPlan<'_> {
     }
 }
 
+/// The pre-flight steps that only look (storage driver, MTU), for `berth
+/// doctor`: what the start would decide, nothing changed.
+pub fn preflight_checks(
+    settings: &DindSettings,
+    host: &HostFacts,
+    features: DockerdFeatures,
+) -> Vec<Finding> {
+    let paths = preflight_paths(settings, host);
+    let options = PreflightOptions {
+        iptables: settings.iptables,
+        storage_driver: settings.storage_driver.clone(),
+        search_path: host.search_path(),
+        dockerd: features,
+        ..PreflightOptions::default()
+    };
+    let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixSyscall);
+    let (mtu, _) = preflight::detect_mtu(&paths, &features);
+    vec![storage.about(Mode::Dind), mtu.about(Mode::Dind)]
+}
+
 /// Pre-flight's paths: the standard ones under the host's proc root, with
 /// the user's data root.
 fn preflight_paths(settings: &DindSettings, host: &HostFacts) -> PreflightPaths {
@@ -332,17 +354,17 @@ pub async fn start_rootless(
     let findings = if host.is_root() {
         rootless::prepare(&paths, &rootless_user, host.euid, &NixSyscall)
     } else {
-        rootless::inspect(&paths, &rootless_user, &NixSyscall)
+        rootless::inspect(&paths, &rootless_user, host.euid, &NixSyscall)
     };
     let mut missing = Vec::new();
     for finding in &findings {
-        match &finding.status {
-            rootless::Status::Missing { problem, fix, .. }
-                if finding.check != rootless::Check::RunCopyUp =>
-            {
-                missing.push(format!("{problem} (fix: {fix})"));
-            }
-            status => tracing::info!(check = ?finding.check, ?status, "rootless prerequisite"),
+        let unmet = matches!(finding.verdict, Verdict::Missing | Verdict::Fixable);
+        // Stale /run entries are cleared by the child step (ROOTLESS_CHILD).
+        if unmet && finding.check != rootless::Check::RunCopyUp.as_str() {
+            let fix = finding.fix.as_deref().unwrap_or("see berth doctor");
+            missing.push(format!("{} (fix: {fix})", finding.seen));
+        } else {
+            finding.log();
         }
     }
     if !missing.is_empty() {
@@ -537,11 +559,11 @@ mod tests {
                 has_option,
                 "{args:?}"
             );
-            let mtu_step = report.steps.iter().find(|s| s.step == preflight::Step::Mtu);
-            let warned = matches!(
-                mtu_step.map(|s| &s.action),
-                Some(preflight::Action::Warn { .. })
-            );
+            let mtu_step = report
+                .steps
+                .iter()
+                .find(|s| s.check == preflight::Step::Mtu.as_str());
+            let warned = mtu_step.is_some_and(|s| s.verdict == Verdict::Warning);
             assert_eq!(warned, !has_option, "{mtu_step:?}");
         }
     }

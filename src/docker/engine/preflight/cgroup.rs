@@ -31,12 +31,12 @@ pub async fn nest_cgroup_v2(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
     ops: &dyn Syscall,
-) -> StepRecord {
+) -> Finding {
     const STEP: Step = Step::CgroupNesting;
     let root = &paths.cgroupfs;
     let controllers_file = root.join("cgroup.controllers");
     if !controllers_file.exists() {
-        return StepRecord::skipped(
+        return skipped(
             STEP,
             format!(
                 "{} is absent: cgroup v1 or hybrid, nothing to nest",
@@ -49,7 +49,7 @@ pub async fn nest_cgroup_v2(
     let controllers = match read_words(&controllers_file) {
         Ok(c) => c,
         Err(err) => {
-            return StepRecord::warn(
+            return warn(
                 STEP,
                 format!("cannot read {}: {err}", controllers_file.display()),
                 fix_writable,
@@ -65,14 +65,14 @@ pub async fn nest_cgroup_v2(
     match own_root {
         Ok(path) if path == "/" || path == format!("/{}", opts.cgroup_init_name) => {}
         Ok(path) => {
-            return StepRecord::warn(
+            return warn(
                 STEP,
                 format!("berth is in cgroup {path:?}, not at the root of a private cgroup namespace: nothing moved, so no process outside this container is touched"),
                 "run the container with --cgroupns=private (Docker's default on cgroup v2)",
             )
         }
         Err(err) => {
-            return StepRecord::warn(
+            return warn(
                 STEP,
                 format!("cannot read {}: {err}; nothing moved", paths.self_cgroup.display()),
                 "mount /proc in the container",
@@ -84,7 +84,7 @@ pub async fn nest_cgroup_v2(
         Ok(()) => {}
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
         Err(err) => {
-            return StepRecord::warn(
+            return warn(
                 STEP,
                 format!("cannot create cgroup {}: {err}", child.display()),
                 fix_writable,
@@ -110,7 +110,7 @@ pub async fn nest_cgroup_v2(
     // controllers; EBUSY (a process appeared in between) means again.
     let cycle = retry(policy, |attempt| {
         let verdict = match read_words(&root_procs) {
-            Err(err) => Attempt::Fail(Some(StepRecord::warn(
+            Err(err) => Attempt::Fail(Some(warn(
                 STEP,
                 format!("cannot read {}: {err}", root_procs.display()),
                 fix_writable,
@@ -137,7 +137,7 @@ pub async fn nest_cgroup_v2(
         Err(Some(record)) => return record,
         Err(None) => {}
     }
-    StepRecord::warn(
+    warn(
         STEP,
         format!(
             "{} stayed busy after {attempts} attempts: processes keep appearing in the root cgroup",
@@ -157,10 +157,10 @@ fn enable_controllers(
     child: &Path,
     moved: usize,
     attempt: u32,
-) -> Attempt<StepRecord, Option<StepRecord>> {
+) -> Attempt<Finding, Option<Finding>> {
     const STEP: Step = Step::CgroupNesting;
     if controllers.is_empty() {
-        return Attempt::Done(StepRecord::done(
+        return Attempt::Done(done(
             STEP,
             format!(
                 "moved {moved} processes into {}; no controllers to enable",
@@ -169,7 +169,7 @@ fn enable_controllers(
         ));
     }
     match ops.write_control_file(subtree, wanted) {
-        Ok(()) => Attempt::Done(StepRecord::done(
+        Ok(()) => Attempt::Done(done(
             STEP,
             format!(
                 "moved {moved} processes into {}, enabled {wanted} (attempt {attempt})",
@@ -180,7 +180,7 @@ fn enable_controllers(
         Err(errno) => {
             let failed = enable_one_by_one(ops, subtree, controllers);
             if failed.is_empty() {
-                return Attempt::Done(StepRecord::done(
+                return Attempt::Done(done(
                     STEP,
                     format!(
                         "moved {moved} processes into {}, enabled {wanted} one by one ({errno} for all at once)",
@@ -188,7 +188,7 @@ fn enable_controllers(
                     ),
                 ));
             }
-            Attempt::Fail(Some(StepRecord::warn(
+            Attempt::Fail(Some(warn(
                 STEP,
                 format!("cannot enable cgroup controllers {}", failed.join(", ")),
                 "containers started by this dockerd cannot use those controllers (limits for them will fail); check the host's cgroup delegation",
@@ -230,7 +230,7 @@ mod tests {
         let f = fixture();
         let ops = RecordingSyscall::new();
         let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
-        assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Skipped, "{r:?}");
         assert!(ops.calls().is_empty());
         assert!(!f.paths.cgroupfs.join("init").exists());
     }
@@ -242,15 +242,15 @@ mod tests {
         fs::write(&f.paths.self_cgroup, "0::/system.slice/docker-abc.scope\n").expect("write");
         let ops = RecordingSyscall::new();
         let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
-        match &r.action {
-            Action::Warn { fix, .. } => assert!(fix.contains("--cgroupns=private"), "{fix}"),
+        match (r.verdict, r.fix.as_deref().unwrap_or_default()) {
+            (Verdict::Warning, fix) => assert!(fix.contains("--cgroupns=private"), "{fix}"),
             other => panic!("{other:?}"),
         }
         assert!(ops.calls().is_empty());
         // A second run, berth already nested in init/, proceeds.
         fs::write(&f.paths.self_cgroup, "0::/init\n").expect("write");
         let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
     }
 
     #[tokio::test]
@@ -259,7 +259,7 @@ mod tests {
         cgroup_tree(&f, "cpuset cpu io memory pids\n", "1\n23\n45\n");
         let ops = RecordingSyscall::new();
         let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
         let cg = &f.paths.cgroupfs;
         assert_eq!(
             fs::read_to_string(cg.join("init/cgroup.procs")).expect("read"),
@@ -307,8 +307,8 @@ mod tests {
             None
         }));
         let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
-        match &r.action {
-            Action::Done { detail } => assert!(detail.contains("attempt 3"), "{detail}"),
+        match (r.verdict, r.seen.as_str()) {
+            (Verdict::Done, detail) => assert!(detail.contains("attempt 3"), "{detail}"),
             other => panic!("{other:?}"),
         }
         assert_eq!(
@@ -349,8 +349,8 @@ mod tests {
             (path.ends_with("init/cgroup.procs") && data == "77").then_some(Errno::ESRCH)
         }));
         let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
-        match &r.action {
-            Action::Done { detail } => assert!(detail.contains("moved 1 processes"), "{detail}"),
+        match (r.verdict, r.seen.as_str()) {
+            (Verdict::Done, detail) => assert!(detail.contains("moved 1 processes"), "{detail}"),
             other => panic!("{other:?}"),
         }
     }
@@ -365,8 +365,8 @@ mod tests {
                 .then_some(Errno::EINVAL)
         }));
         let r = nest_cgroup_v2(&f.paths, &f.opts, &ops).await;
-        match &r.action {
-            Action::Warn { message, .. } => {
+        match (r.verdict, r.seen.as_str()) {
+            (Verdict::Warning, message) => {
                 assert!(message.contains("cpuset"), "{message}");
                 assert!(!message.contains("memory"), "{message}");
             }

@@ -3,7 +3,7 @@
 use super::*;
 
 /// (f) The data root exists (created 0711 like dockerd does) and is writable.
-pub fn check_data_root_writable(paths: &PreflightPaths) -> StepRecord {
+pub fn check_data_root_writable(paths: &PreflightPaths) -> Finding {
     const STEP: Step = Step::DataRootWritable;
     let root = &paths.data_root;
     let fix = format!(
@@ -16,7 +16,7 @@ pub fn check_data_root_writable(paths: &PreflightPaths) -> StepRecord {
         .mode(0o711)
         .create(root)
     {
-        return StepRecord::warn(
+        return warn(
             STEP,
             format!("cannot create {}: {err}", root.display()),
             fix,
@@ -31,9 +31,9 @@ pub fn check_data_root_writable(paths: &PreflightPaths) -> StepRecord {
         Ok(_) => {
             // Best effort: a leftover probe is harmless and named for berth.
             let _ = fs::remove_file(&probe);
-            StepRecord::done(STEP, format!("{} is writable", root.display()))
+            done(STEP, format!("{} is writable", root.display()))
         }
-        Err(err) => StepRecord::warn(
+        Err(err) => warn(
             STEP,
             format!("{} is not writable: {err}", root.display()),
             fix,
@@ -52,7 +52,7 @@ mod tests {
     fn data_root_is_created_and_probed() {
         let f = fixture();
         let r = check_data_root_writable(&f.paths);
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
         assert!(f.paths.data_root.is_dir());
         assert_eq!(
             fs::read_dir(&f.paths.data_root).expect("ls").count(),
@@ -68,8 +68,8 @@ mod tests {
         fs::create_dir_all(f.root.join("var/lib")).expect("mkdir");
         fs::write(&f.paths.data_root, "").expect("write");
         let r = check_data_root_writable(&f.paths);
-        match r.action {
-            Action::Warn { fix, .. } => assert!(fix.contains("-v berth-docker:")),
+        match (r.verdict, r.fix.as_deref().unwrap_or_default()) {
+            (Verdict::Warning, fix) => assert!(fix.contains("-v berth-docker:")),
             other => panic!("{other:?}"),
         }
     }

@@ -37,7 +37,7 @@ fn symlink_atomic(target: &Path, link: &Path) -> io::Result<()> {
 pub fn prepare_iptables(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
-) -> (StepRecord, Option<(IptablesBackend, PathBuf)>) {
+) -> (Finding, Option<(IptablesBackend, PathBuf)>) {
     const STEP: Step = Step::Iptables;
     let (backend, why) = match opts.iptables {
         IptablesChoice::Legacy => (IptablesBackend::Legacy, "BERTH_IPTABLES=legacy".to_owned()),
@@ -48,12 +48,12 @@ pub fn prepare_iptables(
     let main = format!("iptables-{suffix}");
     if find_on_path(&main, &opts.search_path).is_none() {
         let record = if find_on_path("iptables", &opts.search_path).is_some() {
-            StepRecord::skipped(
+            skipped(
                 STEP,
                 format!("{suffix} wanted ({why}) but {main} is not on PATH; dockerd uses the plain iptables"),
             )
         } else {
-            StepRecord::warn(
+            warn(
                 STEP,
                 "no iptables on PATH: dockerd cannot set up container networking",
                 "install iptables in the image (Debian's package ships iptables-legacy and iptables-nft)",
@@ -63,7 +63,7 @@ pub fn prepare_iptables(
     }
     let dir = &paths.iptables_bin_dir;
     let fail = |err: io::Error| {
-        StepRecord::warn(
+        warn(
             STEP,
             format!("cannot prepare {}: {err}", dir.display()),
             format!(
@@ -91,7 +91,7 @@ pub fn prepare_iptables(
             return (fail(err), None);
         }
     }
-    let record = StepRecord::done(
+    let record = done(
         STEP,
         format!(
             "{suffix} ({why}): {} -> *-{suffix} in {}",
@@ -153,7 +153,7 @@ pub(crate) mod tests {
         iptables_bins(&f);
         fs::write(f.paths.proc_root.join("net/arp_tables_names"), "filter\n").expect("write");
         let (r, chosen) = prepare_iptables(&f.paths, &f.opts);
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
         let (backend, dir) = chosen.expect("dir");
         assert_eq!(backend, IptablesBackend::Legacy);
         for (link, target) in [
@@ -190,7 +190,7 @@ pub(crate) mod tests {
         assert!(chosen.is_none());
         exe(&f.root.join("bin"), "iptables");
         let (r, chosen) = prepare_iptables(&f.paths, &f.opts);
-        assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Skipped, "{r:?}");
         assert!(chosen.is_none());
     }
 

@@ -1,11 +1,11 @@
 //! Pre-flight for a dockerd that berth starts itself (dind): the steps mature
-//! dind entrypoints run before `exec dockerd`, each one returning a
-//! [`StepRecord`] that the init logs and `berth doctor` prints.
+//! dind entrypoints run before `exec dockerd`, one file each, each one
+//! returning a [`Finding`] that the init logs and `berth doctor` prints.
 //!
 //! Every path is injected through [`PreflightPaths`] and every system call
 //! whose effect a temp dir cannot show goes through [`Syscall`], so the
 //! decisions are unit-tested against fake trees. Steps never fail the start:
-//! what cannot be done becomes a [`Action::Warn`] naming the fix, because a
+//! what cannot be done becomes a [`Verdict::Warning`] naming the fix, because a
 //! dockerd that starts degraded is more useful than none, and the lead
 //! decides what is fatal.
 
@@ -38,6 +38,7 @@ use nix::mount::MsFlags;
 use serde::Serialize;
 
 use crate::docker::engine::dockerd_args::{DockerdFeatures, DockerdOptions};
+use crate::docker::finding::{Finding, Verdict};
 use crate::host::mountinfo::MountInfo;
 use crate::host::syscall::Syscall;
 use crate::host::{HostFacts, DEFAULT_PATH};
@@ -70,9 +71,8 @@ const IPTABLES_TOOLS: [(&str, &str); 6] = [
     ("ip6tables", "-restore"),
 ];
 
-/// Which pre-flight step a record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+/// The pre-flight steps, in the order [`run_all`] runs them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Securityfs,
     CgroupNesting,
@@ -83,70 +83,34 @@ pub enum Step {
     Mtu,
 }
 
-/// What a step did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "action")]
-pub enum Action {
-    Done {
-        detail: String,
-    },
-    Skipped {
-        reason: String,
-    },
-    /// Something is wrong or degraded; `fix` says what the user can change.
-    Warn {
-        message: String,
-        fix: String,
-    },
+impl Step {
+    /// The step's name: the `check` of its [`Finding`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Securityfs => "securityfs",
+            Step::CgroupNesting => "cgroup_nesting",
+            Step::StalePidFiles => "stale_pid_files",
+            Step::DataRootWritable => "data_root_writable",
+            Step::StorageDriver => "storage_driver",
+            Step::Iptables => "iptables",
+            Step::Mtu => "mtu",
+        }
+    }
 }
 
-/// One line of the pre-flight report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StepRecord {
-    pub step: Step,
-    #[serde(flatten)]
-    pub action: Action,
+/// The step did what it is for.
+fn done(step: Step, detail: impl Into<String>) -> Finding {
+    Finding::new(step.as_str(), Verdict::Done, detail)
 }
 
-impl StepRecord {
-    fn done(step: Step, detail: impl Into<String>) -> Self {
-        Self {
-            step,
-            action: Action::Done {
-                detail: detail.into(),
-            },
-        }
-    }
+/// Nothing to do.
+fn skipped(step: Step, reason: impl Into<String>) -> Finding {
+    Finding::new(step.as_str(), Verdict::Skipped, reason)
+}
 
-    fn skipped(step: Step, reason: impl Into<String>) -> Self {
-        Self {
-            step,
-            action: Action::Skipped {
-                reason: reason.into(),
-            },
-        }
-    }
-
-    fn warn(step: Step, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            step,
-            action: Action::Warn {
-                message: message.into(),
-                fix: fix.into(),
-            },
-        }
-    }
-
-    /// Log the record at a level matching its action.
-    pub fn log(&self) {
-        match &self.action {
-            Action::Done { detail } => tracing::info!(step = ?self.step, "{detail}"),
-            Action::Skipped { reason } => tracing::debug!(step = ?self.step, "skipped: {reason}"),
-            Action::Warn { message, fix } => {
-                tracing::warn!(step = ?self.step, fix = %fix, "{message}")
-            }
-        }
-    }
+/// Something is wrong or degraded; `fix` says what the user can change.
+fn warn(step: Step, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+    Finding::new(step.as_str(), Verdict::Warning, message).with_fix(fix)
 }
 
 /// A pid file dockerd or containerd refuses to start over, and the process
@@ -298,7 +262,7 @@ impl Decisions {
 /// Every step's record, in order, and the decisions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PreflightReport {
-    pub steps: Vec<StepRecord>,
+    pub steps: Vec<Finding>,
     pub decisions: Decisions,
 }
 
@@ -411,8 +375,8 @@ pub(crate) mod tests {
         p
     }
 
-    pub(crate) fn is_warn(r: &StepRecord) -> bool {
-        matches!(r.action, Action::Warn { .. })
+    pub(crate) fn is_warn(r: &Finding) -> bool {
+        r.verdict == Verdict::Warning
     }
 
     // ---- all together
@@ -451,28 +415,28 @@ pub(crate) mod tests {
         iptables_bins(&f);
         let ops = RecordingSyscall::new();
         let report = run_all(&f.paths, &f.opts, &ops).await;
-        let steps: Vec<Step> = report.steps.iter().map(|s| s.step).collect();
-        assert_eq!(
-            steps,
-            vec![
-                Step::Securityfs,
-                Step::CgroupNesting,
-                Step::StalePidFiles,
-                Step::DataRootWritable,
-                Step::StorageDriver,
-                Step::Iptables,
-                Step::Mtu
-            ]
-        );
+        let steps: Vec<&str> = report.steps.iter().map(|s| s.check).collect();
+        let expected: Vec<&str> = [
+            Step::Securityfs,
+            Step::CgroupNesting,
+            Step::StalePidFiles,
+            Step::DataRootWritable,
+            Step::StorageDriver,
+            Step::Iptables,
+            Step::Mtu,
+        ]
+        .map(Step::as_str)
+        .into();
+        assert_eq!(steps, expected);
         assert_eq!(report.decisions.mtu, Some(1400));
         assert_eq!(
             report.decisions.iptables_backend,
             Some(IptablesBackend::Nft)
         );
         let json = serde_json::to_value(&report).expect("json");
-        assert_eq!(json["steps"][0]["step"], "securityfs");
-        assert_eq!(json["steps"][0]["action"], "done");
-        assert_eq!(json["steps"][1]["action"], "skipped");
+        assert_eq!(json["steps"][0]["check"], "securityfs");
+        assert_eq!(json["steps"][0]["verdict"], "done");
+        assert_eq!(json["steps"][1]["verdict"], "skipped");
         assert!(json["steps"][6]["fix"].is_string());
     }
 }

@@ -17,17 +17,17 @@ pub fn default_route_interface(route_table: &str) -> Option<String> {
 /// MTU than dockerd's 1500 see TLS handshakes and large transfers hang, so a
 /// different value is passed on (`--mtu`, plus the default network option
 /// on dockerd versions that have it).
-pub fn detect_mtu(paths: &PreflightPaths, dockerd: &DockerdFeatures) -> (StepRecord, Option<u32>) {
+pub fn detect_mtu(paths: &PreflightPaths, dockerd: &DockerdFeatures) -> (Finding, Option<u32>) {
     const STEP: Step = Step::Mtu;
     let route_path = paths.proc_root.join("net/route");
     let Ok(table) = fs::read_to_string(&route_path) else {
         return (
-            StepRecord::skipped(STEP, format!("cannot read {}", route_path.display())),
+            skipped(STEP, format!("cannot read {}", route_path.display())),
             None,
         );
     };
     let Some(iface) = default_route_interface(&table) else {
-        return (StepRecord::skipped(STEP, "no IPv4 default route"), None);
+        return (skipped(STEP, "no IPv4 default route"), None);
     };
     let mtu_path = paths.sys_class_net.join(&iface).join("mtu");
     let mtu = fs::read_to_string(&mtu_path)
@@ -35,23 +35,23 @@ pub fn detect_mtu(paths: &PreflightPaths, dockerd: &DockerdFeatures) -> (StepRec
         .and_then(|s| s.trim().parse::<u32>().ok());
     let Some(mtu) = mtu else {
         return (
-            StepRecord::skipped(STEP, format!("cannot read {}", mtu_path.display())),
+            skipped(STEP, format!("cannot read {}", mtu_path.display())),
             None,
         );
     };
     if mtu == DOCKER_DEFAULT_MTU {
         return (
-            StepRecord::skipped(STEP, format!("{iface} has MTU {mtu}, dockerd's default")),
+            skipped(STEP, format!("{iface} has MTU {mtu}, dockerd's default")),
             None,
         );
     }
     let record = if dockerd.default_network_opt {
-        StepRecord::done(
+        done(
             STEP,
             format!("{iface} has MTU {mtu}: --mtu and the bridge default network option"),
         )
     } else {
-        StepRecord::warn(
+        warn(
             STEP,
             format!("{iface} has MTU {mtu}: --mtu covers the default bridge only; this dockerd has no --default-network-opt (added in 24.0), so user-defined networks keep 1500"),
             format!("create networks with: docker network create -o com.docker.network.driver.mtu={mtu} ..., or use dockerd 24.0 or later"),
@@ -90,7 +90,7 @@ pub(crate) mod tests {
     fn mtu_1500_passes_nothing() {
         let f = mtu_fixture("1500\n");
         let (r, mtu) = detect_mtu(&f.paths, &DockerdFeatures::default());
-        assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Skipped, "{r:?}");
         assert_eq!(mtu, None);
     }
 
@@ -104,8 +104,8 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(mtu, Some(1450));
-        match r.action {
-            Action::Warn { fix, .. } => {
+        match (r.verdict, r.fix.as_deref().unwrap_or_default()) {
+            (Verdict::Warning, fix) => {
                 assert!(fix.contains("com.docker.network.driver.mtu=1450"), "{fix}")
             }
             other => panic!("{other:?}"),
@@ -117,6 +117,6 @@ pub(crate) mod tests {
             },
         );
         assert_eq!(mtu, Some(1450));
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
     }
 }

@@ -7,7 +7,7 @@ use super::*;
 /// not running"). A pid counts as alive only when `/proc/<pid>/comm` names
 /// the expected process: after a container restart the old pid is often
 /// reused by something else (berth itself is pid 1).
-pub fn remove_stale_pid_files(paths: &PreflightPaths) -> StepRecord {
+pub fn remove_stale_pid_files(paths: &PreflightPaths) -> Finding {
     const STEP: Step = Step::StalePidFiles;
     let mut removed = Vec::new();
     let mut running = Vec::new();
@@ -33,23 +33,23 @@ pub fn remove_stale_pid_files(paths: &PreflightPaths) -> StepRecord {
         }
     }
     if !running.is_empty() {
-        return StepRecord::warn(
+        return warn(
             STEP,
             format!("already running: {}", running.join(", ")),
             "a second dockerd would fail on the pid file; stop the running one or let berth use it",
         );
     }
     if !failed.is_empty() {
-        return StepRecord::warn(
+        return warn(
             STEP,
             format!("cannot remove stale pid files: {}", failed.join("; ")),
             "remove them by hand, or make their directory writable",
         );
     }
     if removed.is_empty() {
-        StepRecord::skipped(STEP, "no pid files left behind")
+        skipped(STEP, "no pid files left behind")
     } else {
-        StepRecord::done(STEP, format!("removed stale {}", removed.join(", ")))
+        done(STEP, format!("removed stale {}", removed.join(", ")))
     }
 }
 
@@ -83,7 +83,7 @@ mod tests {
         fs::write(f.root.join("run/containerd.pid"), "4242\n").expect("write");
         fake_process(&f, 1, "berth"); // pid reused by someone else: stale
         let r = remove_stale_pid_files(&f.paths);
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
         assert!(!f.root.join("run/docker.pid").exists());
         assert!(!f.root.join("run/containerd.pid").exists());
 
@@ -98,10 +98,10 @@ mod tests {
     fn no_pid_files_is_skipped_and_garbage_is_removed() {
         let f = fixture();
         let r = remove_stale_pid_files(&f.paths);
-        assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Skipped, "{r:?}");
         fs::write(f.root.join("run/docker.pid"), "not a pid").expect("write");
         let r = remove_stale_pid_files(&f.paths);
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
         assert!(!f.root.join("run/docker.pid").exists());
     }
 }

@@ -4,16 +4,16 @@ use super::*;
 
 /// (a) Mount securityfs at `/sys/kernel/security` when it is not mounted, so
 /// dockerd can load AppArmor profiles (docker's dind does the same).
-pub fn mount_securityfs(paths: &PreflightPaths, ops: &dyn Syscall) -> StepRecord {
+pub fn mount_securityfs(paths: &PreflightPaths, ops: &dyn Syscall) -> Finding {
     const STEP: Step = Step::Securityfs;
     let target = &paths.securityfs;
     if !target.is_dir() {
-        return StepRecord::skipped(STEP, format!("{} does not exist", target.display()));
+        return skipped(STEP, format!("{} does not exist", target.display()));
     }
     let mounted = match fs::read_to_string(&paths.mountinfo) {
         Ok(text) => MountInfo::parse(&text).is_mount_point(target),
         Err(err) => {
-            return StepRecord::warn(
+            return warn(
                 STEP,
                 format!("cannot read {}: {err}", paths.mountinfo.display()),
                 "mount /proc in the container",
@@ -21,12 +21,12 @@ pub fn mount_securityfs(paths: &PreflightPaths, ops: &dyn Syscall) -> StepRecord
         }
     };
     if mounted {
-        return StepRecord::skipped(STEP, format!("{} is already mounted", target.display()));
+        return skipped(STEP, format!("{} is already mounted", target.display()));
     }
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     match ops.mount("securityfs", target, "securityfs", flags, None) {
-        Ok(()) => StepRecord::done(STEP, format!("mounted securityfs at {}", target.display())),
-        Err(errno) => StepRecord::warn(
+        Ok(()) => done(STEP, format!("mounted securityfs at {}", target.display())),
+        Err(errno) => warn(
             STEP,
             format!("cannot mount securityfs at {}: {errno}", target.display()),
             "run the container with --privileged; without securityfs dockerd cannot load AppArmor profiles",
@@ -46,7 +46,7 @@ mod tests {
         let f = fixture();
         let ops = RecordingSyscall::new();
         let r = mount_securityfs(&f.paths, &ops);
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
         assert_eq!(
             ops.calls(),
             vec![Call::Mount {
@@ -71,7 +71,7 @@ mod tests {
         .expect("write");
         let ops = RecordingSyscall::new();
         let r = mount_securityfs(&f.paths, &ops);
-        assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Skipped, "{r:?}");
         assert!(ops.calls().is_empty());
     }
 
@@ -81,8 +81,12 @@ mod tests {
         let mut ops = RecordingSyscall::new();
         ops.mount_result = Err(Errno::EPERM);
         let r = mount_securityfs(&f.paths, &ops);
-        match r.action {
-            Action::Warn { message, fix } => {
+        match (
+            r.verdict,
+            r.seen.as_str(),
+            r.fix.as_deref().unwrap_or_default(),
+        ) {
+            (Verdict::Warning, message, fix) => {
                 assert!(message.contains("EPERM"), "{message}");
                 assert!(fix.contains("--privileged"));
             }

@@ -19,7 +19,7 @@ pub fn choose_storage_driver(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
     ops: &dyn Syscall,
-) -> (StepRecord, Option<String>) {
+) -> (Finding, Option<String>) {
     const STEP: Step = Step::StorageDriver;
     let root = &paths.data_root;
     let fix = format!(
@@ -31,7 +31,7 @@ pub fn choose_storage_driver(
     let on_overlay = match ops.statfs_type(probed) {
         Ok(magic) => magic == OVERLAYFS_SUPER_MAGIC,
         Err(errno) => {
-            let record = StepRecord::warn(
+            let record = warn(
                 STEP,
                 format!(
                     "cannot statfs {}: {errno}; leaving the driver to dockerd",
@@ -44,7 +44,7 @@ pub fn choose_storage_driver(
     };
     if let Some(driver) = &opts.storage_driver {
         if on_overlay && driver == "overlay2" {
-            let record = StepRecord::warn(
+            let record = warn(
                 STEP,
                 format!("storage driver overlay2 was asked for, but {} is on overlayfs: dockerd will fail to mount", root.display()),
                 fix,
@@ -52,13 +52,13 @@ pub fn choose_storage_driver(
             return (record, Some(driver.clone()));
         }
         return (
-            StepRecord::done(STEP, format!("storage driver {driver} (explicit)")),
+            done(STEP, format!("storage driver {driver} (explicit)")),
             Some(driver.clone()),
         );
     }
     if !on_overlay {
         return (
-            StepRecord::skipped(
+            skipped(
                 STEP,
                 format!(
                     "{} is not on overlayfs: dockerd's default (overlay2) applies",
@@ -70,7 +70,7 @@ pub fn choose_storage_driver(
     }
     let fuse = find_on_path("fuse-overlayfs", &opts.search_path);
     if let (Some(bin), true) = (&fuse, paths.dev_fuse.exists()) {
-        let record = StepRecord::warn(
+        let record = warn(
             STEP,
             format!(
                 "{} is on the container's overlay root (no volume): using fuse-overlayfs ({}), slower than overlay2",
@@ -86,7 +86,7 @@ pub fn choose_storage_driver(
     } else {
         format!("{} is missing", paths.dev_fuse.display())
     };
-    let record = StepRecord::warn(
+    let record = warn(
         STEP,
         format!(
             "{} is on the container's overlay root (no volume) and {why}: using vfs, which copies every layer in full (slow, large)",
@@ -117,7 +117,7 @@ mod tests {
     fn storage_on_a_volume_keeps_dockerds_default() {
         let f = fixture();
         let (r, d) = choose_storage_driver(&f.paths, &f.opts, &RecordingSyscall::new());
-        assert!(matches!(r.action, Action::Skipped { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Skipped, "{r:?}");
         assert_eq!(d, None);
     }
 
@@ -127,8 +127,12 @@ mod tests {
         let ops = overlay_ops(&f);
         let (r, d) = choose_storage_driver(&f.paths, &f.opts, &ops);
         assert_eq!(d.as_deref(), Some("vfs"));
-        match &r.action {
-            Action::Warn { message, fix } => {
+        match (
+            r.verdict,
+            r.seen.as_str(),
+            r.fix.as_deref().unwrap_or_default(),
+        ) {
+            (Verdict::Warning, message, fix) => {
                 assert!(
                     message.contains("fuse-overlayfs is not on PATH"),
                     "{message}"
@@ -163,7 +167,7 @@ mod tests {
             ..f.opts.clone()
         };
         let (r, d) = choose_storage_driver(&f.paths, &opts, &ops);
-        assert!(matches!(r.action, Action::Done { .. }), "{r:?}");
+        assert!(r.verdict == Verdict::Done, "{r:?}");
         assert_eq!(d.as_deref(), Some("btrfs"));
         let opts = PreflightOptions {
             storage_driver: Some("overlay2".into()),

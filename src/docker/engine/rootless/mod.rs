@@ -42,6 +42,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::docker::finding::{Finding, Verdict};
+use crate::docker::mode::Mode;
+
 use crate::docker::engine::dockerd_args::{
     dockerd_command, DockerdArgsError, DockerdOptions, Flavor,
 };
@@ -181,63 +184,27 @@ impl Check {
     }
 }
 
-/// State of one prerequisite.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum Status {
-    Ok {
-        detail: String,
-    },
-    /// berth fixed it just now.
-    Fixed {
-        detail: String,
-    },
-    /// Not satisfied. `berth_can_fix` says whether [`prepare`] (as root) would.
-    Missing {
-        problem: String,
-        fix: String,
-        berth_can_fix: bool,
-    },
+/// A met prerequisite.
+fn ok(check: Check, detail: impl Into<String>) -> Finding {
+    Finding::new(check.as_str(), Verdict::Ok, detail).about(Mode::Rootless)
 }
 
-/// One checklist line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    pub check: Check,
-    #[serde(flatten)]
-    pub status: Status,
-}
-
-impl Finding {
-    fn ok(check: Check, detail: impl Into<String>) -> Self {
-        Self {
-            check,
-            status: Status::Ok {
-                detail: detail.into(),
-            },
-        }
-    }
-
-    fn missing(
-        check: Check,
-        problem: impl Into<String>,
-        fix: impl Into<String>,
-        berth_can_fix: bool,
-    ) -> Self {
-        Self {
-            check,
-            status: Status::Missing {
-                problem: problem.into(),
-                fix: fix.into(),
-                berth_can_fix,
-            },
-        }
-    }
-
-    /// Whether the prerequisite is met (now).
-    pub fn is_satisfied(&self) -> bool {
-        !matches!(self.status, Status::Missing { .. })
-    }
+/// An unmet prerequisite: [`Verdict::Fixable`] when [`prepare`] (as root)
+/// meets it itself, else [`Verdict::Missing`].
+fn missing(
+    check: Check,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+    berth_can_fix: bool,
+) -> Finding {
+    let verdict = if berth_can_fix {
+        Verdict::Fixable
+    } else {
+        Verdict::Missing
+    };
+    Finding::new(check.as_str(), verdict, problem)
+        .with_fix(fix)
+        .about(Mode::Rootless)
 }
 
 // ---------------------------------------------------------------- subuid/subgid
@@ -245,7 +212,7 @@ fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
     let text = match read_optional(path) {
         Ok(t) => t,
         Err(err) => {
-            return Finding::missing(
+            return missing(
                 check,
                 err.to_string(),
                 format!("make {} readable", path.display()),
@@ -257,7 +224,7 @@ fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
     let mine = ranges_of(&ranges, user);
     let total: u64 = mine.iter().map(|r| r.count).sum();
     if mine.is_empty() {
-        Finding::missing(
+        missing(
             check,
             format!("{} has no range for {}", path.display(), user.name),
             format!(
@@ -267,7 +234,7 @@ fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
             true,
         )
     } else if total < SUBID_COUNT {
-        Finding::missing(
+        missing(
             check,
             format!(
                 "{} gives {} only {total} ids; images using ids up to 65535 fail to unpack",
@@ -282,7 +249,7 @@ fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
             false,
         )
     } else {
-        Finding::ok(
+        ok(
             check,
             format!("{} ids for {} in {}", total, user.name, path.display()),
         )
@@ -324,7 +291,7 @@ fn check_idmap(
     ops: &dyn Syscall,
 ) -> Finding {
     let Some(bin) = find_on_path(tool, &paths.search_path) else {
-        return Finding::missing(
+        return missing(
             check,
             format!("{tool} is not on PATH"),
             "install the uidmap package (Debian/Ubuntu) or shadow-uidmap (Alpine)",
@@ -334,7 +301,7 @@ fn check_idmap(
     let meta = match fs::metadata(&bin) {
         Ok(m) => m,
         Err(err) => {
-            return Finding::missing(
+            return missing(
                 check,
                 format!("cannot stat {}: {err}", bin.display()),
                 "reinstall the uidmap package",
@@ -343,18 +310,18 @@ fn check_idmap(
         }
     };
     if meta.mode() & 0o4000 != 0 && meta.uid() == 0 {
-        return Finding::ok(check, format!("{} is setuid root", bin.display()));
+        return ok(check, format!("{} is setuid root", bin.display()));
     }
     match ops.getxattr(&bin, "security.capability") {
         Ok(Some(caps)) if file_caps_grant(&caps, cap) => {
-            return Finding::ok(check, format!("{} has {cap_name}+ep", bin.display()))
+            return ok(check, format!("{} has {cap_name}+ep", bin.display()))
         }
         Ok(_) => {}
         Err(errno) => {
             tracing::debug!(path = %bin.display(), %errno, "cannot read file capabilities")
         }
     }
-    Finding::missing(
+    missing(
         check,
         format!("{} is neither setuid root nor has {cap_name}+ep (image layers built without xattrs lose file capabilities)", bin.display()),
         format!("in the image: chmod u+s {} (or setcap {cap_name}+ep {})", bin.display(), bin.display()),
@@ -405,7 +372,7 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
     let meta = match fs::metadata(tun) {
         Ok(m) => m,
         Err(err) => {
-            return Finding::missing(
+            return missing(
                 CHECK,
                 format!("{}: {err}", tun.display()),
                 "run the container with --device /dev/net/tun (or --privileged)",
@@ -416,7 +383,7 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
     let rdev = meta.rdev();
     let (major, minor) = (nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev));
     if !meta.file_type().is_char_device() || (major, minor) != (TUN_MAJOR, TUN_MINOR) {
-        return Finding::missing(
+        return missing(
             CHECK,
             format!("{} is not the tun character device 10:200", tun.display()),
             "run the container with --device /dev/net/tun",
@@ -425,7 +392,7 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
     }
     let mode = meta.mode() & 0o7777;
     if can_read_write(meta.uid(), meta.gid(), mode, user) {
-        return Finding::ok(
+        return ok(
             CHECK,
             format!(
                 "{} ({:04o}, uid {}) is usable by {}",
@@ -448,8 +415,8 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
         .map_err(|e| format!("cannot read {}: {e}", paths.mountinfo.display()))
         .and_then(|text| tun_node_is_private(&text, tun));
     match private {
-        Ok(()) => Finding::missing(CHECK, problem, format!("chown {} {} (the container's own node; berth does it as root)", user.uid, tun.display()), true),
-        Err(why) => Finding::missing(
+        Ok(()) => missing(CHECK, problem, format!("chown {} {} (the container's own node; berth does it as root)", user.uid, tun.display()), true),
+        Err(why) => missing(
             CHECK,
             format!("{problem}; berth leaves it alone: {why}"),
             "give the container its own node with --device /dev/net/tun instead of mounting the host's /dev",
@@ -476,18 +443,18 @@ fn check_runtime_dir(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
                 && m.mode() & 0o077 == 0
                 && m.mode() & 0o700 == 0o700 =>
         {
-            Finding::ok(
+            ok(
                 CHECK,
                 format!("{} is 0700 and owned by {}", dir.display(), user.name),
             )
         }
-        Ok(m) if !m.is_dir() => Finding::missing(
+        Ok(m) if !m.is_dir() => missing(
             CHECK,
             format!("{} is not a directory", dir.display()),
             format!("remove {}", dir.display()),
             false,
         ),
-        Ok(m) => Finding::missing(
+        Ok(m) => missing(
             CHECK,
             format!(
                 "{} is {:04o} owned by uid {}",
@@ -498,7 +465,7 @@ fn check_runtime_dir(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
             fix,
             true,
         ),
-        Err(err) => Finding::missing(CHECK, format!("{}: {err}", dir.display()), fix, true),
+        Err(err) => missing(CHECK, format!("{}: {err}", dir.display()), fix, true),
     }
 }
 
@@ -545,11 +512,11 @@ fn check_home(user: &RootlessUser) -> Finding {
         home.display()
     );
     match fs::metadata(home) {
-        Ok(m) if m.is_dir() && can_write(m.uid(), m.gid(), m.mode(), user) => Finding::ok(
+        Ok(m) if m.is_dir() && can_write(m.uid(), m.gid(), m.mode(), user) => ok(
             CHECK,
             format!("{} is writable by {}", home.display(), user.name),
         ),
-        Ok(m) => Finding::missing(
+        Ok(m) => missing(
             CHECK,
             format!(
                 "{} ({:04o}, uid {}) is not a directory {} can write",
@@ -561,7 +528,7 @@ fn check_home(user: &RootlessUser) -> Finding {
             fix,
             false,
         ),
-        Err(err) => Finding::missing(CHECK, format!("{}: {err}", home.display()), fix, false),
+        Err(err) => missing(CHECK, format!("{}: {err}", home.display()), fix, false),
     }
 }
 
@@ -574,7 +541,12 @@ fn can_write(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> bo
 // ---------------------------------------------------------------- checklist
 
 /// The checklist, without changing anything.
-pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn Syscall) -> Vec<Finding> {
+pub fn inspect(
+    paths: &RootlessPaths,
+    user: &RootlessUser,
+    euid: u32,
+    ops: &dyn Syscall,
+) -> Vec<Finding> {
     let mut findings = vec![
         check_subid(Check::Subuid, &paths.subuid, user),
         check_subid(Check::Subgid, &paths.subgid, user),
@@ -597,17 +569,17 @@ pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn Syscall) ->
     ];
     findings.push(
         match fs::read_to_string(&paths.max_user_namespaces).map(|s| s.trim().parse::<u64>()) {
-            Ok(Ok(n)) if n > 0 => Finding::ok(
+            Ok(Ok(n)) if n > 0 => ok(
                 Check::MaxUserNamespaces,
                 format!("max_user_namespaces is {n}"),
             ),
-            Ok(Ok(_)) => Finding::missing(
+            Ok(Ok(_)) => missing(
                 Check::MaxUserNamespaces,
                 "user namespaces are disabled (max_user_namespaces is 0)",
                 "on the host: sysctl -w user.max_user_namespaces=28633",
                 false,
             ),
-            _ => Finding::missing(
+            _ => missing(
                 Check::MaxUserNamespaces,
                 format!("cannot read {}", paths.max_user_namespaces.display()),
                 "use a kernel with user namespaces (CONFIG_USER_NS)",
@@ -627,8 +599,8 @@ pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn Syscall) ->
         ),
     ] {
         findings.push(match find_on_path(tool, &paths.search_path) {
-            Some(p) => Finding::ok(check, p.display().to_string()),
-            None => Finding::missing(check, format!("{tool} is not on PATH"), fix, false),
+            Some(p) => ok(check, p.display().to_string()),
+            None => missing(check, format!("{tool} is not on PATH"), fix, false),
         });
     }
     let stale: Vec<String> = CHILD_STALE_RUN_ENTRIES
@@ -638,9 +610,9 @@ pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn Syscall) ->
         .map(|p| p.display().to_string())
         .collect();
     findings.push(if stale.is_empty() {
-        Finding::ok(Check::RunCopyUp, format!("no docker entries in {}", paths.run_dir.display()))
+        ok(Check::RunCopyUp, format!("no docker entries in {}", paths.run_dir.display()))
     } else {
-        Finding::missing(
+        missing(
             Check::RunCopyUp,
             format!(
                 "{} exist: after --copy-up=/run they are links into root's /run and rootless dockerd fails with \"mkdir /run/docker/plugins: permission denied\"",
@@ -650,6 +622,15 @@ pub fn inspect(paths: &RootlessPaths, user: &RootlessUser, ops: &dyn Syscall) ->
             false,
         )
     });
+    if euid != 0 {
+        // Only a root berth applies the fixes (see prepare): for any other,
+        // what it could fix is simply missing.
+        for finding in &mut findings {
+            if finding.verdict == Verdict::Fixable {
+                finding.verdict = Verdict::Missing;
+            }
+        }
+    }
     findings
 }
 
@@ -663,25 +644,17 @@ pub fn prepare(
     euid: u32,
     ops: &dyn Syscall,
 ) -> Vec<Finding> {
-    let mut findings = inspect(paths, user, ops);
+    let mut findings = inspect(paths, user, euid, ops);
     if euid != 0 {
         return findings;
     }
-    let fixable = |f: &Finding| {
-        matches!(
-            f.status,
-            Status::Missing {
-                berth_can_fix: true,
-                ..
-            }
-        )
-    };
+    let fixable =
+        |f: &Finding, check: Check| f.check == check.as_str() && f.verdict == Verdict::Fixable;
     // (check, Ok(what was done) or Err(why the fix failed))
     let mut fixed: Vec<(Check, Result<String, String>)> = Vec::new();
-    let subid_checks: Vec<Check> = findings
-        .iter()
-        .filter(|f| matches!(f.check, Check::Subuid | Check::Subgid) && fixable(f))
-        .map(|f| f.check)
+    let subid_checks: Vec<Check> = [Check::Subuid, Check::Subgid]
+        .into_iter()
+        .filter(|check| findings.iter().any(|f| fixable(f, *check)))
         .collect();
     if !subid_checks.is_empty() {
         let result = ensure_subid_ranges(paths, user)
@@ -692,19 +665,13 @@ pub fn prepare(
             .map_err(|e| e.to_string());
         fixed.extend(subid_checks.into_iter().map(|c| (c, result.clone())));
     }
-    if findings
-        .iter()
-        .any(|f| f.check == Check::XdgRuntimeDir && fixable(f))
-    {
+    if findings.iter().any(|f| fixable(f, Check::XdgRuntimeDir)) {
         let result = ensure_runtime_dir(paths, user, ops)
             .map(|d| format!("{} is 0700, owned by {}", d.display(), user.name))
             .map_err(|e| e.to_string());
         fixed.push((Check::XdgRuntimeDir, result));
     }
-    if findings
-        .iter()
-        .any(|f| f.check == Check::DevNetTun && fixable(f))
-    {
+    if findings.iter().any(|f| fixable(f, Check::DevNetTun)) {
         let tun = &paths.dev_net_tun;
         // The gid stays: only the owner changes, so access goes to exactly this user.
         let result = fs::metadata(tun)
@@ -732,23 +699,21 @@ pub fn prepare(
         fixed.push((Check::DevNetTun, result));
     }
     for (check, result) in fixed {
-        let Some(finding) = findings.iter_mut().find(|f| f.check == check) else {
+        let Some(finding) = findings.iter_mut().find(|f| f.check == check.as_str()) else {
             continue;
         };
-        finding.status = match result {
-            Ok(detail) => Status::Fixed { detail },
-            Err(err) => {
-                let fix = match &finding.status {
-                    Status::Missing { fix, .. } => fix.clone(),
-                    _ => String::new(),
-                };
-                Status::Missing {
-                    problem: format!("berth's fix failed: {err}"),
-                    fix,
-                    berth_can_fix: false,
-                }
+        match result {
+            Ok(detail) => {
+                finding.verdict = Verdict::Done;
+                finding.seen = detail;
+                finding.fix = None;
             }
-        };
+            Err(err) => {
+                // The fix stays: it is what the user can do instead.
+                finding.verdict = Verdict::Missing;
+                finding.seen = format!("berth's fix failed: {err}");
+            }
+        }
     }
     findings
 }
@@ -797,12 +762,11 @@ pub(crate) mod tests {
         }
     }
 
-    fn status_of(findings: &[Finding], check: Check) -> &Status {
-        &findings
+    fn status_of(findings: &[Finding], check: Check) -> &Finding {
+        findings
             .iter()
-            .find(|f| f.check == check)
+            .find(|f| f.check == check.as_str())
             .expect("finding")
-            .status
     }
 
     #[test]
@@ -832,20 +796,14 @@ pub(crate) mod tests {
         let f = fixture();
         let mut ops = RecordingSyscall::new();
         let u = user(&f.root);
-        let fs_findings = inspect(&f.paths, &u, &ops);
-        assert!(matches!(
-            status_of(&fs_findings, Check::Newuidmap),
-            Status::Missing {
-                berth_can_fix: false,
-                ..
-            }
-        ));
+        let fs_findings = inspect(&f.paths, &u, 0, &ops);
+        assert!(status_of(&fs_findings, Check::Newuidmap).verdict == Verdict::Missing);
         let bin = exe(&f, "newuidmap", 0o755);
         // Owned by the test's euid; setuid only counts when owned by root.
-        let findings = inspect(&f.paths, &u, &ops);
+        let findings = inspect(&f.paths, &u, 0, &ops);
         assert!(matches!(
-            status_of(&findings, Check::Newuidmap),
-            Status::Missing { .. }
+            status_of(&findings, Check::Newuidmap).verdict,
+            Verdict::Missing | Verdict::Fixable
         ));
         let mut caps = Vec::new();
         for w in [0x0200_0001u32, 1 << CAP_SETUID, 0, 0, 0] {
@@ -853,17 +811,17 @@ pub(crate) mod tests {
         }
         ops.xattrs
             .insert((bin.clone(), "security.capability".into()), caps);
-        let findings = inspect(&f.paths, &u, &ops);
+        let findings = inspect(&f.paths, &u, 0, &ops);
         assert!(
-            matches!(status_of(&findings, Check::Newuidmap), Status::Ok { .. }),
+            status_of(&findings, Check::Newuidmap).verdict == Verdict::Ok,
             "{findings:?}"
         );
         if nix::unistd::geteuid().is_root() {
             let gid = exe(&f, "newgidmap", 0o4755);
             assert_eq!(fs::metadata(gid).expect("stat").mode() & 0o4000, 0o4000);
-            let findings = inspect(&f.paths, &u, &RecordingSyscall::new());
+            let findings = inspect(&f.paths, &u, 0, &RecordingSyscall::new());
             assert!(
-                matches!(status_of(&findings, Check::Newgidmap), Status::Ok { .. }),
+                status_of(&findings, Check::Newgidmap).verdict == Verdict::Ok,
                 "{findings:?}"
             );
         }
@@ -906,13 +864,7 @@ pub(crate) mod tests {
         let f = fixture();
         fs::write(&f.paths.dev_net_tun, "").expect("write");
         let u = user(&f.root);
-        assert!(matches!(
-            check_tun(&f.paths, &u).status,
-            Status::Missing {
-                berth_can_fix: false,
-                ..
-            }
-        ));
+        assert!(check_tun(&f.paths, &u).verdict == Verdict::Missing);
         let real = RootlessPaths {
             dev_net_tun: "/dev/net/tun".into(),
             ..f.paths.clone()
@@ -924,18 +876,9 @@ pub(crate) mod tests {
         fs::write(&f.paths.mountinfo, "2 1 0:2 / /dev rw - tmpfs tmpfs rw\n").expect("write");
         let finding = check_tun(&real, &u);
         if can_read_write(meta.uid(), meta.gid(), meta.mode(), &u) {
-            assert!(matches!(finding.status, Status::Ok { .. }), "{finding:?}");
+            assert!(finding.verdict == Verdict::Ok, "{finding:?}");
         } else {
-            assert!(
-                matches!(
-                    finding.status,
-                    Status::Missing {
-                        berth_can_fix: true,
-                        ..
-                    }
-                ),
-                "{finding:?}"
-            );
+            assert!(finding.verdict == Verdict::Fixable, "{finding:?}");
         }
     }
 
@@ -969,30 +912,18 @@ pub(crate) mod tests {
         let u = user(&f.root);
         let findings = prepare(&f.paths, &u, 0, &ops);
         assert!(
-            matches!(status_of(&findings, Check::Subuid), Status::Fixed { .. }),
+            status_of(&findings, Check::Subuid).verdict == Verdict::Done,
             "{findings:?}"
         );
-        assert!(matches!(
-            status_of(&findings, Check::Subgid),
-            Status::Fixed { .. }
-        ));
-        assert!(matches!(
-            status_of(&findings, Check::XdgRuntimeDir),
-            Status::Fixed { .. }
-        ));
-        assert!(matches!(
-            status_of(&findings, Check::MaxUserNamespaces),
-            Status::Missing {
-                berth_can_fix: false,
-                ..
-            }
-        ));
+        assert!(status_of(&findings, Check::Subgid).verdict == Verdict::Done);
+        assert!(status_of(&findings, Check::XdgRuntimeDir).verdict == Verdict::Done);
+        assert!(status_of(&findings, Check::MaxUserNamespaces).verdict == Verdict::Missing);
         assert!(fs::read_to_string(&f.paths.subuid)
             .expect("read")
             .contains("dev:100000:65536"));
         let json = serde_json::to_value(&findings).expect("json");
         assert_eq!(json[0]["check"], "subuid");
-        assert_eq!(json[0]["status"], "fixed");
+        assert_eq!(json[0]["verdict"], "done");
     }
 
     #[test]
@@ -1000,9 +931,7 @@ pub(crate) mod tests {
         let f = fixture();
         let ops = RecordingSyscall::new();
         let findings = prepare(&f.paths, &user(&f.root), 1000, &ops);
-        assert!(findings
-            .iter()
-            .all(|f| !matches!(f.status, Status::Fixed { .. })));
+        assert!(findings.iter().all(|f| f.verdict != Verdict::Done));
         assert!(!f.paths.subuid.exists());
         assert!(ops.calls().iter().all(|c| !matches!(c, Call::Chown { .. })));
     }
@@ -1013,34 +942,22 @@ pub(crate) mod tests {
         let mut ops = RecordingSyscall::new();
         ops.chown_result = Err(nix::errno::Errno::EPERM);
         let findings = prepare(&f.paths, &user(&f.root), 0, &ops);
-        match status_of(&findings, Check::XdgRuntimeDir) {
-            Status::Missing {
-                problem,
-                berth_can_fix: false,
-                ..
-            } => assert!(problem.contains("EPERM"), "{problem}"),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            status_of(&findings, Check::Subuid),
-            Status::Fixed { .. }
-        ));
+        let failed = status_of(&findings, Check::XdgRuntimeDir);
+        assert_eq!(failed.verdict, Verdict::Missing, "{failed}");
+        assert!(failed.seen.contains("EPERM"), "{failed}");
+        assert!(status_of(&findings, Check::Subuid).verdict == Verdict::Done);
     }
 
     #[test]
     fn parent_run_entries_are_reported() {
         let f = fixture();
         let u = user(&f.root);
-        let findings = inspect(&f.paths, &u, &RecordingSyscall::new());
-        assert!(matches!(
-            status_of(&findings, Check::RunCopyUp),
-            Status::Ok { .. }
-        ));
+        let findings = inspect(&f.paths, &u, 0, &RecordingSyscall::new());
+        assert!(status_of(&findings, Check::RunCopyUp).verdict == Verdict::Ok);
         fs::create_dir(f.root.join("run/docker")).expect("mkdir");
-        let findings = inspect(&f.paths, &u, &RecordingSyscall::new());
-        match status_of(&findings, Check::RunCopyUp) {
-            Status::Missing { problem, .. } => assert!(problem.contains("run/docker"), "{problem}"),
-            other => panic!("{other:?}"),
-        }
+        let findings = inspect(&f.paths, &u, 0, &RecordingSyscall::new());
+        let stale = status_of(&findings, Check::RunCopyUp);
+        assert_eq!(stale.verdict, Verdict::Missing, "{stale}");
+        assert!(stale.seen.contains("run/docker"), "{stale}");
     }
 }
