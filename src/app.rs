@@ -334,10 +334,7 @@ fn become_reaper(asked: bool, host: &HostFacts) {
     if host.is_pid1() {
         return;
     }
-    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes an integer flag only.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
+    if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::warn!(error = %err, "cannot become a child subreaper: orphans will be reaped by the real init, not berth");
     } else if asked {
         tracing::debug!("running as a child subreaper");
@@ -347,6 +344,8 @@ fn become_reaper(asked: bool, host: &HostFacts) {
 }
 
 fn set_parent_death_signal(sig: i32) {
+    // Not nix's set_pdeathsig: its Signal type has no real-time signals, and
+    // --pdeathsig takes SIGRTMIN+N too.
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number only.
     let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
     if rc != 0 {
