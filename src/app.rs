@@ -77,9 +77,9 @@ impl AppError {
 
 /// Where berth reads the account databases; tests point these elsewhere.
 #[derive(Debug, Clone)]
-pub struct Paths {
-    pub passwd: PathBuf,
-    pub group: PathBuf,
+pub(crate) struct Paths {
+    pub(crate) passwd: PathBuf,
+    pub(crate) group: PathBuf,
 }
 
 impl Default for Paths {
@@ -121,7 +121,7 @@ pub fn run(mut config: Config, host: HostFacts) -> Result<u8, AppError> {
 }
 
 /// The Docker set-up's slice of the configuration.
-pub fn docker_settings(config: &Config) -> DockerSettings {
+pub(crate) fn docker_settings(config: &Config) -> DockerSettings {
     DockerSettings {
         request: config.docker,
         on_failure: config.on_docker_failure,
@@ -288,7 +288,7 @@ fn login_arg0(shell: &Path) -> OsString {
 
 /// Who the command runs as: the --user target, or, for a non-root berth,
 /// berth's own user (rootless Docker needs to know it). None: root, as is.
-pub fn identity(
+pub(crate) fn identity(
     config: &Config,
     host: &HostFacts,
     paths: &Paths,

@@ -25,9 +25,9 @@ use crate::logging::{LogFormat, LogTarget};
 /// Grace period between SIGTERM and SIGKILL at shutdown. Below `docker
 /// stop`'s default 10 s, so berth (not the engine) decides what gets killed
 /// and can still reap and report before the engine's SIGKILL.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(8);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(8);
 /// Quiet by default: warnings and errors only.
-pub const DEFAULT_LOG_LEVEL: &str = "warn";
+pub(crate) const DEFAULT_LOG_LEVEL: &str = "warn";
 
 const ENV_HELP: &str = "\
 Every option can also be set in the environment; a flag wins over its variable:
@@ -72,43 +72,43 @@ Subcommands (only as the first argument; use `berth -- doctor` to run a program 
 pub struct InitArgs {
     /// Become a child subreaper (automatic when berth is not PID 1).
     #[arg(short = 's', long)]
-    pub subreaper: bool,
+    pub(crate) subreaper: bool,
     /// Send forwarded signals to the command's whole process group.
     #[arg(short = 'g', long)]
-    pub pgroup: bool,
+    pub(crate) pgroup: bool,
     /// Report this exit code of the command as 0 (repeatable).
     #[arg(short = 'e', long = "remap-exit", value_name = "CODE")]
-    pub remap_exit: Vec<String>,
+    pub(crate) remap_exit: Vec<String>,
     /// Signal berth receives when its parent dies (then forwarded as usual).
     #[arg(short = 'p', long, value_name = "SIGNAL")]
-    pub pdeathsig: Option<String>,
+    pub(crate) pdeathsig: Option<String>,
     /// Time between SIGTERM and SIGKILL at shutdown, e.g. 8s, 500ms, 3.
     #[arg(short = 't', long, value_name = "DURATION")]
-    pub grace: Option<String>,
+    pub(crate) grace: Option<String>,
     /// Run the command as NAME, UID, NAME:GROUP or UID:GID (berth must be root).
     #[arg(short = 'u', long, value_name = "USER")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Docker mode (default: auto, detect).
     #[arg(long, value_name = "MODE", value_enum, ignore_case = true)]
-    pub docker: Option<Request>,
+    pub(crate) docker: Option<Request>,
     /// Set Docker up only when WS_DOCKER_ENABLE_CLIENT=1 (or --docker) asks.
     #[arg(long)]
-    pub docker_opt_in: bool,
+    pub(crate) docker_opt_in: bool,
     /// When Docker cannot be set up in auto mode: warn (run anyway) or fail.
     #[arg(long, value_name = "POLICY", value_enum, ignore_case = true)]
-    pub on_docker_failure: Option<FailurePolicy>,
+    pub(crate) on_docker_failure: Option<FailurePolicy>,
     /// Log filter: a level (error, warn, info, debug, trace) or targets like warn,dockerd=info.
     #[arg(long, value_name = "FILTER")]
-    pub log_level: Option<String>,
+    pub(crate) log_level: Option<String>,
     /// Log format.
     #[arg(long, value_name = "FORMAT", value_enum, ignore_case = true)]
-    pub log_format: Option<LogFormat>,
+    pub(crate) log_format: Option<LogFormat>,
     /// Log destination (auto: journald when its socket exists).
     #[arg(long, value_name = "TARGET", value_enum, ignore_case = true)]
-    pub log_target: Option<LogTarget>,
+    pub(crate) log_target: Option<LogTarget>,
     /// The command and its arguments; default: the user's login shell.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+    pub(crate) command: Vec<OsString>,
 }
 
 /// `berth doctor [--json] [--user USER]`
@@ -120,10 +120,10 @@ pub struct InitArgs {
 pub struct DoctorArgs {
     /// Machine-readable output.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Check for this user (default: BERTH_USER, else the current user).
     #[arg(short = 'u', long, value_name = "USER")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
 }
 
 /// `berth health [--timeout DURATION]`
@@ -133,9 +133,9 @@ pub struct DoctorArgs {
     about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK)."
 )]
 pub struct HealthArgs {
-    /// How long the ping may take.
+    /// How long the ping may take (well within HEALTHCHECK's default 30 s).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 /// `berth host-path [--timeout DURATION] DIR`
@@ -150,35 +150,35 @@ pub struct HealthArgs {
 pub struct HostPathArgs {
     /// How long each engine API call may take.
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
     /// A directory inside this container.
     #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// Everything berth needs to know, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub subreaper: bool,
-    pub signal_group: bool,
-    pub remap_exit: Vec<u8>,
-    pub pdeathsig: Option<i32>,
-    pub grace: Duration,
-    pub user: Option<String>,
+    pub(crate) subreaper: bool,
+    pub(crate) signal_group: bool,
+    pub(crate) remap_exit: Vec<u8>,
+    pub(crate) pdeathsig: Option<i32>,
+    pub(crate) grace: Duration,
+    pub(crate) user: Option<String>,
     /// What was asked about Docker, decided once (see [`Request::combine`]).
-    pub docker: Request,
+    pub(crate) docker: Request,
     /// Why: which flag, variable or default gave [`Self::docker`].
-    pub docker_why: String,
-    pub on_docker_failure: FailurePolicy,
+    pub(crate) docker_why: String,
+    pub(crate) on_docker_failure: FailurePolicy,
     pub log_filter: Targets,
     pub log_format: LogFormat,
     pub log_target: LogTarget,
-    pub dind: DindSettings,
+    pub(crate) dind: DindSettings,
     /// BERTH_EXPORT_HOST_PATH: variables set to the host path of a directory.
-    pub export_host_paths: Vec<HostPathExport>,
+    pub(crate) export_host_paths: Vec<HostPathExport>,
     /// BERTH_HEALTH_ADDR: where the HTTP health endpoint listens.
-    pub health_addr: Option<SocketAddr>,
-    pub command: Vec<OsString>,
+    pub(crate) health_addr: Option<SocketAddr>,
+    pub(crate) command: Vec<OsString>,
 }
 
 /// A value berth cannot use, and where it came from.
@@ -186,9 +186,9 @@ pub struct Config {
 #[error("invalid {origin} value {value:?}: {reason}")]
 pub struct ConfigError {
     /// `--grace` or `BERTH_GRACE`: whichever supplied the value.
-    pub origin: String,
-    pub value: String,
-    pub reason: String,
+    pub(crate) origin: String,
+    pub(crate) value: String,
+    pub(crate) reason: String,
 }
 
 /// One setting's raw text and where it came from.
@@ -431,7 +431,7 @@ impl Config {
     }
 
     /// The exit code berth reports for the command's `code`.
-    pub fn remap(&self, code: u8) -> u8 {
+    pub(crate) fn remap(&self, code: u8) -> u8 {
         if self.remap_exit.contains(&code) {
             0
         } else {
@@ -445,7 +445,7 @@ fn words(raw: Option<Raw>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub fn parse_bool(text: &str) -> Option<bool> {
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" | "" => Some(false),
@@ -454,7 +454,7 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// `8s`, `500ms`, `2m`, or a bare number of seconds (`3`, `0.5`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -14,9 +14,6 @@ use crate::docker::client::endpoint::local_engine;
 use crate::docker::client::ping::{ping_with_retry, Pinger, RetryPolicy};
 use crate::docker::mode::Request;
 
-/// A health check must answer well within Docker's default 30 s timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
-
 /// The verdict, with one line to print.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
@@ -95,7 +92,7 @@ mod tests {
             "BERTH_DOCKER=off",
             &env(&[]),
             0,
-            DEFAULT_TIMEOUT,
+            Duration::from_secs(3),
             &pinger,
         )
         .await;

@@ -10,7 +10,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 /// Where journald listens; its presence makes `auto` choose journald.
-pub const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
+pub(crate) const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
 
 /// `--log-format`: how berth's own log lines look on stderr.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]

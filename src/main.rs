@@ -8,8 +8,8 @@ use clap::Parser;
 use berth::app;
 use berth::config::{Config, ConfigError, DoctorArgs, HealthArgs, HostPathArgs, InitArgs};
 use berth::exit::Failure;
-use berth::host::HostFacts;
 use berth::logging;
+use berth::HostFacts;
 
 /// Reads the signal mask and ignored dispositions berth was started with,
 /// for its command (src/init/signals.rs). An `.init_array` entry: glibc runs
@@ -20,7 +20,7 @@ use berth::logging;
 static RECORD_INHERITED_SIGNALS: extern "C" fn() = record_inherited_signals;
 
 extern "C" fn record_inherited_signals() {
-    berth::init::signals::record_inherited();
+    berth::record_inherited_signals();
 }
 
 fn main() -> ExitCode {

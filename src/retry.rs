@@ -60,11 +60,6 @@ impl Backoff {
         }
     }
 
-    /// The next pause, without taking it.
-    pub fn peek(&self) -> Duration {
-        self.next
-    }
-
     /// The next pause; the schedule moves on.
     pub fn next_delay(&mut self) -> Duration {
         let now = self.next;
@@ -175,7 +170,7 @@ mod tests {
         let got: Vec<u128> = (0..7).map(|_| d.next_delay().as_millis()).collect();
         assert_eq!(got, [100, 200, 400, 800, 1600, 1600, 1600]);
         d.reset();
-        assert_eq!(d.peek(), 100 * MS);
+        assert_eq!(d.next_delay(), 100 * MS);
         let mut z = Backoff::doubling(Duration::ZERO, 4 * MS);
         let got: Vec<u128> = (0..4).map(|_| z.next_delay().as_millis()).collect();
         assert_eq!(got, [0, 1, 2, 4]);

@@ -316,8 +316,8 @@ fn dind_user_defined_networks_get_the_default_routes_mtu() {
 
 /// Certificates made by the test itself, through berth's own TLS code.
 fn make_certs(dir: &Path, hostname: &str) {
-    berth::docker::engine::tls::ensure_certs(
-        &berth::docker::engine::tls::TlsRequest {
+    berth::tls::ensure_certs(
+        &berth::tls::TlsRequest {
             certdir: dir.to_path_buf(),
             hostname: hostname.to_string(),
             ip_addresses: Vec::new(),
@@ -325,7 +325,7 @@ fn make_certs(dir: &Path, hostname: &str) {
             client_owner: Some((1000, 1000)),
             now: SystemTime::now(),
         },
-        &berth::host::syscall::NixSyscall,
+        &berth::NixSyscall,
     )
     .expect("certificates");
 }

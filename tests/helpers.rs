@@ -13,8 +13,8 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use berth::init::reaper::{Exit, Reaper};
-use berth::init::runner::{HelperError, HelperRunner, SupervisedRunner};
+use berth::reaper::{Exit, Reaper};
+use berth::runner::{HelperError, HelperRunner, SupervisedRunner};
 
 #[test]
 fn helpers_run_through_the_reaper_while_it_reaps() {

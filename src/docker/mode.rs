@@ -30,6 +30,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    #[cfg(test)]
     pub const ALL: [Mode; 5] = [
         Mode::Socket,
         Mode::Remote,

@@ -5,18 +5,19 @@
 //! against temp dirs; the few calls whose effect or failure mode a temp dir
 //! cannot reproduce (mount, statfs magic, chown to another user, kernel
 //! control-file writes that fail with EBUSY, xattrs) go through
-//! [`Syscall`]. [`NixSyscall`] is the real implementation;
-//! [`RecordingSyscall`] records every call and lets a test script results.
+//! [`Syscall`], the seam in the spirit of youki's `Syscall` trait.
+//! [`NixSyscall`] is the real implementation; `RecordingSyscall` (tests
+//! only) records every call and lets a test script results.
 //!
 //! Plain file reads and writes inside injected paths use `std::fs` directly:
 //! a temp dir reproduces them faithfully.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(test)]
+use std::{cell::RefCell, collections::HashMap, path::PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
@@ -128,7 +129,8 @@ impl Syscall for NixSyscall {
     }
 }
 
-/// One call made through [`RecordingSyscall`].
+#[cfg(test)]
+/// One call made through `RecordingSyscall`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     Mount {
@@ -153,10 +155,12 @@ pub enum Call {
     },
 }
 
+#[cfg(test)]
 /// Decides the result of a control-file write in tests: `Some(errno)` fails
 /// the write, `None` lets the fake perform it.
 pub type WriteHook = Box<dyn FnMut(&Path, &str) -> Option<Errno>>;
 
+#[cfg(test)]
 /// A recording fake for tests.
 ///
 /// Control-file writes land in the (temp) file unless the write hook fails
@@ -177,9 +181,11 @@ pub struct RecordingSyscall {
     write_hook: RefCell<Option<WriteHook>>,
 }
 
+#[cfg(test)]
 /// ext4's magic, the fake's default filesystem.
 pub const EXT4_SUPER_MAGIC: i64 = 0xEF53;
 
+#[cfg(test)]
 impl Default for RecordingSyscall {
     fn default() -> Self {
         Self {
@@ -193,6 +199,7 @@ impl Default for RecordingSyscall {
     }
 }
 
+#[cfg(test)]
 impl std::fmt::Debug for RecordingSyscall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecordingSyscall")
@@ -201,6 +208,7 @@ impl std::fmt::Debug for RecordingSyscall {
     }
 }
 
+#[cfg(test)]
 impl RecordingSyscall {
     /// A fake that succeeds at everything, as root.
     pub fn new() -> Self {
@@ -222,6 +230,7 @@ impl RecordingSyscall {
     }
 }
 
+#[cfg(test)]
 impl Syscall for RecordingSyscall {
     fn mount(
         &self,

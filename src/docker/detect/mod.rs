@@ -18,7 +18,7 @@ mod sysbox;
 
 pub use facts::HostPaths;
 use facts::ProcFacts;
-pub use socket::{serialize_octal, SocketFacts};
+pub use socket::SocketFacts;
 pub use sysbox::{is_identity_uid_map, sysbox_fingerprints};
 
 use std::fmt;

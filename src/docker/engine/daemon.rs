@@ -147,7 +147,6 @@ pub struct Daemon {
     name: &'static str,
     pid: Rc<Cell<i32>>,
     stopping: Rc<Cell<bool>>,
-    restarts: Rc<Cell<u32>>,
     /// Becomes true when supervision ends (stopped, or given up on).
     ended: watch::Receiver<bool>,
 }
@@ -165,13 +164,11 @@ impl Daemon {
             name: spec.name,
             pid: Rc::new(Cell::new(running.pid)),
             stopping: Rc::new(Cell::new(false)),
-            restarts: Rc::new(Cell::new(0)),
             ended,
         };
         let shared = Shared {
             pid: daemon.pid.clone(),
             stopping: daemon.stopping.clone(),
-            restarts: daemon.restarts.clone(),
         };
         tokio::task::spawn_local(async move {
             supervise(spec, reaper, tail, running, shared).await;
@@ -197,18 +194,12 @@ impl Daemon {
     pub fn pid(&self) -> i32 {
         self.pid.get()
     }
-
-    /// How many times dockerd was restarted.
-    pub fn restarts(&self) -> u32 {
-        self.restarts.get()
-    }
 }
 
 /// State the supervision task shares with the [`Daemon`] handle.
 struct Shared {
     pid: Rc<Cell<i32>>,
     stopping: Rc<Cell<bool>>,
-    restarts: Rc<Cell<u32>>,
 }
 
 fn launch(spec: &DaemonSpec, reaper: &Reaper, tail: &Tail) -> Result<Spawned, DaemonError> {
@@ -292,11 +283,7 @@ async fn supervise(
     mut running: Spawned,
     shared: Shared,
 ) {
-    let Shared {
-        pid,
-        stopping,
-        restarts,
-    } = shared;
+    let Shared { pid, stopping } = shared;
     let name = spec.name;
     let mut in_a_row = 0;
     let mut backoff = Backoff::doubling(FIRST_BACKOFF, MAX_BACKOFF);
@@ -334,7 +321,6 @@ async fn supervise(
             }
         };
         pid.set(running.pid);
-        restarts.set(restarts.get() + 1);
         up_since = Instant::now();
         match wait_ready(&spec, running, &tail).await {
             Ok(ready) => {

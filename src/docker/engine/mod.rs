@@ -128,7 +128,6 @@ pub struct Started {
     pub engine: Rc<Engine>,
     /// The engine's socket, for the command (and `docker exec` sessions).
     pub endpoint: Endpoint,
-    pub preflight: PreflightReport,
 }
 
 /// Processes dockerd manages: left for dockerd to stop at shutdown.
@@ -158,7 +157,8 @@ pub async fn start_dind(
         paths: preflight_paths(settings, host),
         search_path: host.search_path(),
     };
-    let (mut opts, report) = plan.dockerd_options(program, helpers, &NixSyscall).await;
+    // Pre-flight logged each step; its decisions are in `opts`.
+    let (mut opts, _report) = plan.dockerd_options(program, helpers, &NixSyscall).await;
     if let Some(certdir) = &settings.tls_certdir {
         let material = tls::ensure_certs(
             &TlsRequest {
@@ -227,7 +227,6 @@ pub async fn start_dind(
         endpoint: Endpoint::Unix {
             path: DIND_SOCKET.into(),
         },
-        preflight: report,
     })
 }
 
@@ -414,10 +413,6 @@ pub async fn start_rootless(
             containerd: None,
         }),
         endpoint: Endpoint::Unix { path: socket },
-        preflight: PreflightReport {
-            steps: Vec::new(),
-            decisions: Default::default(),
-        },
     })
 }
 

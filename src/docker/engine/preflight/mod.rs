@@ -19,8 +19,8 @@ mod storage;
 
 pub use cgroup::nest_cgroup_v2;
 pub use data_root::check_data_root_writable;
-pub use iptables::{detect_iptables_backend, prepare_iptables};
-pub use mtu::{default_route_interface, detect_mtu};
+pub use iptables::prepare_iptables;
+pub use mtu::detect_mtu;
 pub use pid_files::remove_stale_pid_files;
 pub use securityfs::mount_securityfs;
 pub use storage::choose_storage_driver;

@@ -28,11 +28,9 @@
 mod command;
 mod subid;
 
-pub use command::{
-    remove_child_stale_run_entries, rootless_command, RootlessCommand, RootlesskitOptions,
-};
+pub use command::{remove_child_stale_run_entries, rootless_command, RootlesskitOptions};
 use subid::read_optional;
-pub use subid::{ensure_subid_ranges, free_range_start, parse_subid, ranges_of, SubIdRange};
+pub use subid::{ensure_subid_ranges, parse_subid, ranges_of};
 
 use std::ffi::OsString;
 use std::fs;
@@ -85,8 +83,6 @@ pub enum RootlessError {
         gid: u32,
         source: nix::errno::Errno,
     },
-    #[error("fixes need root (euid is {euid})")]
-    NotRoot { euid: u32 },
     #[error(transparent)]
     DockerdArgs(#[from] DockerdArgsError),
 }
