@@ -65,12 +65,14 @@ impl Report {
                 findings.push(finding);
             }
         }
-        // Stable: within each group the checks keep the order they ran in.
-        findings.sort_by_key(|f| match (f.mode, focus) {
-            (None, _) if f.check == "request" => 0,
-            (Some(m), Some(focus)) if m == focus => 1,
-            _ => 2,
-        });
+        // The request, then the focus mode's checks, then the rest; within
+        // each group the checks keep the order they ran in.
+        let (request, rest): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| f.check == "request");
+        let (focused, others): (Vec<Finding>, Vec<Finding>) = rest
+            .into_iter()
+            .partition(|f| focus.is_some() && f.mode == focus);
+        let findings: Vec<Finding> = request.into_iter().chain(focused).chain(others).collect();
         let mut problems: Vec<Finding> = findings
             .iter()
             .filter(|f| f.is_problem())

@@ -241,7 +241,7 @@ pub trait EngineProbe {
 #[derive(Clone)]
 pub struct PingProbe {
     pub endpoint: Endpoint,
-    pub pinger: BollardPinger<SupervisedRunner>,
+    pub pinger: BollardPinger,
 }
 
 impl EngineProbe for PingProbe {

@@ -23,7 +23,7 @@ use crate::docker::finding::Finding;
 use crate::docker::mode::{FailurePolicy, Mode, Request};
 use crate::host::syscall::NixSyscall;
 use crate::host::HostFacts;
-use crate::init::runner::{HelperRunner, SupervisedRunner};
+use crate::init::runner::{Helpers, OneShotRunner, SupervisedRunner};
 use crate::init::spawn::Credentials;
 
 /// The slice of the configuration the Docker set-up needs.
@@ -76,11 +76,11 @@ pub struct AccessError(pub String);
 
 /// Runs detection for `request` with the real probes, as `user`; helper
 /// processes (the docker CLI for ssh) go through `helpers`.
-pub async fn detect_here<R: HelperRunner>(
+pub async fn detect_here(
     request: Request,
     host: &HostFacts,
     user: Option<&Credentials>,
-    helpers: R,
+    helpers: Helpers,
 ) -> Result<Detection, DetectError> {
     // Rootless is considered for a non-root berth (or a non-root target).
     let rootless_user = user
@@ -141,14 +141,14 @@ impl Examination {
 /// pre-flight (storage driver, MTU) where berth would start one, and the
 /// rootless prerequisites for a non-root user when nothing else works.
 /// Nothing is mounted, moved, chowned or written.
-pub async fn examine<R: HelperRunner + Clone>(
+pub async fn examine(
     settings: &DockerSettings,
     host: &HostFacts,
     user: Option<&Credentials>,
-    helpers: &R,
+    helpers: &OneShotRunner,
 ) -> Examination {
     let request = settings.request;
-    let detection = detect_here(request, host, user, helpers.clone()).await;
+    let detection = detect_here(request, host, user, helpers.clone().into()).await;
     let mut more = Vec::new();
     if request == Request::Off {
         return Examination::new(request, detection, more);
@@ -161,7 +161,7 @@ pub async fn examine<R: HelperRunner + Clone>(
     let own_dockerd = crate::init::procs::find_by_comm(&host.proc_root, "dockerd").is_some();
     if let Some(dockerd) = host.which("dockerd") {
         if own_dockerd || matches!(mode, Some(Mode::Dind | Mode::Sysbox) | None) {
-            let features = engine::dockerd_features(helpers, &dockerd).await;
+            let features = engine::dockerd_features(&helpers.clone().into(), &dockerd).await;
             more.extend(engine::preflight_checks(&settings.engine, host, features));
         }
     }
@@ -204,7 +204,7 @@ pub async fn prepare(
     }
     let forced = settings.request.forced().is_some();
     let must_work = forced || settings.on_failure == FailurePolicy::Fail;
-    let detection = match detect_here(settings.request, host, user, helpers.clone()).await {
+    let detection = match detect_here(settings.request, host, user, helpers.clone().into()).await {
         Ok(detection) => detection,
         Err(err) => return Err(AccessError(err.to_string())),
     };

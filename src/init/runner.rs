@@ -18,6 +18,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::pin::Pin;
 use std::process::{Child, Stdio};
 use std::rc::Rc;
 use std::time::Duration;
@@ -130,11 +131,14 @@ impl HelperRunner for SupervisedRunner {
             spawned.stderr.map(OwnedFd::from),
         );
         let waited = pipes
-            .collect_until(deadline, async {
-                (&mut exit)
-                    .await
-                    .map_err(|_| io::Error::other("the reaper stopped before the helper exited"))
-            })
+            .collect_until(
+                deadline,
+                Box::pin(async {
+                    (&mut exit).await.map_err(|_| {
+                        io::Error::other("the reaper stopped before the helper exited")
+                    })
+                }),
+            )
             .await;
         match waited {
             Some((Ok(code), stdout, stderr)) => Ok(HelperOutput {
@@ -198,7 +202,7 @@ impl HelperRunner for OneShotRunner {
             child.stderr.take().map(OwnedFd::from),
         );
         let waited = pipes
-            .collect_until(deadline, wait_polling(&mut child))
+            .collect_until(deadline, Box::pin(wait_polling(&mut child)))
             .await;
         match waited {
             Some((Ok(code), stdout, stderr)) => Ok(HelperOutput {
@@ -219,6 +223,42 @@ impl HelperRunner for OneShotRunner {
                     pid,
                 })
             }
+        }
+    }
+}
+
+/// Either runner, for the code the run and the one-shot subcommands share
+/// (detection's ssh ping): one type, so that code is compiled once. Made
+/// from a [`SupervisedRunner`] in the run and a [`OneShotRunner`] in the
+/// subcommands; the run's set-up itself only takes a `&SupervisedRunner`.
+#[derive(Clone)]
+pub enum Helpers {
+    Supervised(SupervisedRunner),
+    OneShot(OneShotRunner),
+}
+
+impl From<SupervisedRunner> for Helpers {
+    fn from(runner: SupervisedRunner) -> Helpers {
+        Helpers::Supervised(runner)
+    }
+}
+
+impl From<OneShotRunner> for Helpers {
+    fn from(runner: OneShotRunner) -> Helpers {
+        Helpers::OneShot(runner)
+    }
+}
+
+impl HelperRunner for Helpers {
+    async fn run(
+        &self,
+        program: &Path,
+        args: &[&str],
+        deadline: Duration,
+    ) -> Result<HelperOutput, HelperError> {
+        match self {
+            Helpers::Supervised(runner) => runner.run(program, args, deadline).await,
+            Helpers::OneShot(runner) => runner.run(program, args, deadline).await,
         }
     }
 }
@@ -288,11 +328,11 @@ impl Pipes {
     /// Reads both pipes while `exited` runs; once it has an answer, reads on
     /// until both pipes close or [`DRAIN_AFTER_EXIT`] passes. None: the
     /// deadline came first.
-    async fn collect_until<T>(
+    async fn collect_until(
         self,
         deadline: Duration,
-        exited: impl Future<Output = T>,
-    ) -> Option<(T, String, String)> {
+        exited: Pin<Box<dyn Future<Output = io::Result<Exit>> + '_>>,
+    ) -> Option<(io::Result<Exit>, String, String)> {
         let end = Instant::now() + deadline;
         let mut out = Vec::new();
         let mut err = Vec::new();
@@ -305,7 +345,7 @@ impl Pipes {
                 );
             };
             tokio::pin!(reading);
-            tokio::pin!(exited);
+            let mut exited = exited;
             let mut done_reading = false;
             let result = loop {
                 tokio::select! {

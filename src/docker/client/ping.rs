@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::docker::client::diagnosis::{classify, supported_api_version, PingFailure};
 use crate::docker::client::endpoint::{Endpoint, TlsFiles};
-use crate::init::runner::{HelperRunner, OneShotRunner};
+use crate::init::runner::{HelperRunner, Helpers, OneShotRunner};
 use crate::retry::{retry, Attempt, Backoff, Retry};
 
 /// Whole budget for proving one endpoint (certs may still be appearing).
@@ -141,18 +141,19 @@ async fn bounded_ping(pinger: &impl Pinger, endpoint: &Endpoint, timeout: Durati
 /// docker CLI (`docker -H ssh://... version`), run as a helper by `runner`
 /// (under the reaper: a [`SupervisedRunner`](crate::init::runner::SupervisedRunner)).
 #[derive(Clone)]
-pub struct BollardPinger<R> {
+pub struct BollardPinger<R = Helpers> {
     pub docker_cli: Option<PathBuf>,
     pub runner: R,
 }
 
-impl<R: HelperRunner> BollardPinger<R> {
-    pub fn new(docker_cli: Option<PathBuf>, runner: R) -> Self {
-        Self { docker_cli, runner }
+impl BollardPinger {
+    pub fn new(docker_cli: Option<PathBuf>, runner: impl Into<Helpers>) -> Self {
+        Self {
+            docker_cli,
+            runner: runner.into(),
+        }
     }
-}
 
-impl BollardPinger<OneShotRunner> {
     /// For the one-shot subcommands and tests: no reaper runs.
     pub fn without_reaper(docker_cli: Option<PathBuf>) -> Self {
         Self::new(docker_cli, OneShotRunner::without_reaper())

@@ -33,7 +33,7 @@ use crate::host::syscall::{NixSyscall, Syscall};
 use crate::host::HostFacts;
 use crate::init::procs::ProcInfo;
 use crate::init::reaper::Reaper;
-use crate::init::runner::{HelperRunner, SupervisedRunner};
+use crate::init::runner::{HelperRunner, Helpers, SupervisedRunner};
 use crate::init::spawn::{ChildSpec, Credentials};
 
 /// The socket berth's dockerd listens on: the docker CLI's default, so a
@@ -158,7 +158,8 @@ pub async fn start_dind(
         search_path: host.search_path(),
     };
     // Pre-flight logged each step; its decisions are in `opts`.
-    let (mut opts, _report) = plan.dockerd_options(program, helpers, &NixSyscall).await;
+    let helpers = Helpers::from(helpers.clone());
+    let (mut opts, _report) = plan.dockerd_options(program, &helpers, &NixSyscall).await;
     if let Some(certdir) = &settings.tls_certdir {
         let material = tls::ensure_certs(
             &TlsRequest {
@@ -236,7 +237,7 @@ const HELP_DEADLINE: Duration = Duration::from_secs(10);
 /// What the installed dockerd supports, from `dockerd --help` run as a
 /// helper process. When it cannot be run, the oldest supported dockerd's
 /// (20.10) features are assumed, as before.
-pub async fn dockerd_features(helpers: &impl HelperRunner, dockerd: &Path) -> DockerdFeatures {
+pub async fn dockerd_features(helpers: &Helpers, dockerd: &Path) -> DockerdFeatures {
     match helpers.run(dockerd, &["--help"], HELP_DEADLINE).await {
         Ok(help) => {
             // Some versions print their help on stderr.
@@ -268,7 +269,7 @@ impl DindPlan<'_> {
     async fn dockerd_options(
         &self,
         program: PathBuf,
-        helpers: &impl HelperRunner,
+        helpers: &Helpers,
         ops: &dyn Syscall,
     ) -> (DockerdOptions, PreflightReport) {
         let features = dockerd_features(helpers, &program).await;
@@ -542,7 +543,7 @@ mod tests {
                 paths: f.paths.clone(),
                 search_path: f.opts.search_path.clone(),
             };
-            let runner = OneShotRunner::without_reaper();
+            let runner = Helpers::from(OneShotRunner::without_reaper());
             let (opts, report) = plan
                 .dockerd_options(dockerd, &runner, &RecordingSyscall::new())
                 .await;
@@ -565,7 +566,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dockerd_that_cannot_be_asked_is_taken_for_20_10() {
-        let runner = OneShotRunner::without_reaper();
+        let runner = Helpers::from(OneShotRunner::without_reaper());
         let features = dockerd_features(&runner, Path::new("/nonexistent/dockerd")).await;
         assert_eq!(features, DockerdFeatures::default());
     }

@@ -327,14 +327,17 @@ struct Issued {
     key_pem: String,
 }
 
+/// berth's CA certificate for `key` (the one place it is built).
+fn ca_certificate(key: &KeyPair, now: SystemTime) -> Result<rcgen::Certificate, rcgen::Error> {
+    ca_params(now).self_signed(key)
+}
+
 fn issue_ca(now: SystemTime) -> Result<(Issued, KeyPair), TlsError> {
     let key = generate_key("CA key")?;
-    let cert = ca_params(now)
-        .self_signed(&key)
-        .map_err(|source| TlsError::Generate {
-            what: "CA certificate",
-            source,
-        })?;
+    let cert = ca_certificate(&key, now).map_err(|source| TlsError::Generate {
+        what: "CA certificate",
+        source,
+    })?;
     let issued = Issued {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
@@ -401,9 +404,10 @@ enum OnDisk {
     UserProvided,
 }
 
-/// The first certificate in a PEM file; None when there is none.
+/// The first certificate in a PEM file; None when there is none. (The
+/// reader form: bollard links that one already.)
 fn parse_pem(pem: &[u8]) -> Option<CertificateDer<'static>> {
-    CertificateDer::pem_slice_iter(pem).next()?.ok()
+    CertificateDer::pem_reader_iter(pem).next()?.ok()
 }
 
 /// `now` (plus `ahead`) as webpki's time.
@@ -417,7 +421,7 @@ const RENEW_BEFORE: Duration = Duration::from_secs(RENEW_BEFORE_DAYS * DAY);
 /// name is fixed ([`CA_CN`]), so a certificate rebuilt from the constants
 /// and signed with `key` carries both (nothing is written).
 fn berth_ca_identity(key: &KeyPair, now: SystemTime) -> Option<(Vec<u8>, Vec<u8>)> {
-    let cert = ca_params(now).self_signed(key).ok()?;
+    let cert = ca_certificate(key, now).ok()?;
     let anchor = webpki::anchor_from_trusted_cert(cert.der()).ok()?;
     Some((
         anchor.subject.as_ref().to_vec(),
