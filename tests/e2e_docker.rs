@@ -278,7 +278,6 @@ fn dind_without_a_volume_reports_the_storage_fallback(engine: InnerEngine) {
 /// bridge=com.docker.network.driver.mtu=N` (dockerd 24+, so the trixie image)
 /// the rest.
 #[test]
-#[ignore = "needs issue 9 part 3: berth must detect --default-network-opt (DockerdFeatures::from_help) and pass the default route's MTU to user-defined networks"]
 fn dind_user_defined_networks_get_the_default_routes_mtu() {
     let test = "dind_user_defined_networks_get_the_default_routes_mtu";
     let Some(docker) = require_e2e(test) else {
