@@ -5,14 +5,22 @@ use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::config::Config;
-use crate::docker::{access, engine};
+use crate::config::{Config, DoctorArgs, HealthArgs, HostPathArgs};
+use crate::docker::client::ping::BollardPinger;
+use crate::docker::engine;
+use crate::docker::host_path;
+use crate::docker::setup::{self, DockerSettings};
 use crate::exit::Failure;
+use crate::host::users;
+use crate::host::HostFacts;
 use crate::init::reaper::Reaper;
+use crate::init::runner::{OneShotRunner, SupervisedRunner};
 use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
-use crate::users;
+use crate::{doctor, health};
+
+pub use crate::docker::engine::{rootless_child, ROOTLESS_CHILD};
 
 /// Why a run ended before or instead of the command's own exit.
 #[derive(Debug, thiserror::Error)]
@@ -67,18 +75,16 @@ impl AppError {
     }
 }
 
-/// Where berth reads the system's state; tests point these elsewhere.
+/// Where berth reads the account databases; tests point these elsewhere.
 #[derive(Debug, Clone)]
-pub struct Paths {
-    pub proc_root: PathBuf,
-    pub passwd: PathBuf,
-    pub group: PathBuf,
+pub(crate) struct Paths {
+    pub(crate) passwd: PathBuf,
+    pub(crate) group: PathBuf,
 }
 
 impl Default for Paths {
     fn default() -> Paths {
         Paths {
-            proc_root: "/proc".into(),
             passwd: "/etc/passwd".into(),
             group: "/etc/group".into(),
         }
@@ -86,7 +92,7 @@ impl Default for Paths {
 }
 
 /// Runs the command under berth and returns berth's exit code.
-pub fn run(mut config: Config) -> Result<u8, AppError> {
+pub fn run(mut config: Config, host: HostFacts) -> Result<u8, AppError> {
     // What the caller left blocked and ignored is the command's (main.rs read
     // it before Rust's start-up code); berth's own dispositions go back to
     // their defaults (an ignored SIGCHLD would have the kernel reap berth's
@@ -97,7 +103,7 @@ pub fn run(mut config: Config) -> Result<u8, AppError> {
     // signal can be delivered to a thread that does not read the signalfd.
     let catchable = KernelSigSet::all_catchable();
     signals::set_mask(catchable).map_err(AppError::SignalMask)?;
-    become_reaper(config.subreaper);
+    become_reaper(config.subreaper, &host);
     if let Some(sig) = config.pdeathsig {
         set_parent_death_signal(sig);
     }
@@ -110,8 +116,18 @@ pub fn run(mut config: Config) -> Result<u8, AppError> {
     let local = tokio::task::LocalSet::new();
     local.block_on(
         &runtime,
-        supervise_command(config, catchable, inherited, Paths::default()),
+        supervise_command(config, host, catchable, inherited, Paths::default()),
     )
+}
+
+/// The Docker set-up's slice of the configuration.
+pub(crate) fn docker_settings(config: &Config) -> DockerSettings {
+    DockerSettings {
+        request: config.docker,
+        on_failure: config.on_docker_failure,
+        engine: config.dind.clone(),
+        grace: config.grace,
+    }
 }
 
 /// Makes the paths berth keeps using after the command starts absolute, from
@@ -146,6 +162,7 @@ fn leave_start_directory() {
 
 async fn supervise_command(
     config: Config,
+    host: HostFacts,
     catchable: KernelSigSet,
     inherited: Inherited,
     paths: Paths,
@@ -157,20 +174,24 @@ async fn supervise_command(
     let settings = Supervision {
         grace: config.grace,
         signal_group: config.signal_group,
-        proc_root: paths.proc_root.clone(),
-        me: std::process::id() as i32,
+        proc_root: host.proc_root.clone(),
+        me: host.pid as i32,
     };
-    let euid = nix::unistd::geteuid().as_raw();
-    let identity = identity(&config, &paths)?;
-    let prepare = access::prepare(&config, identity.as_ref(), reaper.clone());
+    let identity = identity(&config, &host, &paths)?;
+    let docker_settings = docker_settings(&config);
+    // From here on every helper process goes through the reaper.
+    let helpers = SupervisedRunner::new(reaper.clone());
+    let prepare = setup::prepare(&docker_settings, &host, identity.as_ref(), &helpers);
     let docker = match supervisor::unless_stopped(&mut events, &settings, prepare).await {
         Ok(prepared) => prepared.map_err(|err| AppError::Docker(err.0))?,
         // Stopped before the command ran: end as a command killed by it would.
         Err(signal) => return Ok(crate::exit::SIGNAL_BASE.wrapping_add(signal as u8)),
     };
-    let health = crate::health_server::start(&config, &docker).await;
+    let health =
+        crate::health_server::start(config.health_addr, docker.endpoint.clone(), &host, helpers)
+            .await;
     // Switching identity (setgroups, setgid, setuid) needs root.
-    let mut credentials = identity.filter(|_| euid == 0);
+    let mut credentials = identity.filter(|_| host.is_root());
     if let Some(creds) = credentials.as_mut() {
         for gid in &docker.extra_groups {
             if !creds.groups.contains(gid) {
@@ -178,12 +199,18 @@ async fn supervise_command(
             }
         }
     }
-    let mut child = child_spec(&config, credentials, &paths)?;
+    let mut child = child_spec(&config, credentials, &host, &paths)?;
     child.signals = inherited;
-    child.env.extend(docker.child_env.iter().cloned());
-    crate::docker::host_path::export_to_command(&config, &docker, &mut child.env)
-        .await
-        .map_err(|err| AppError::Docker(err.to_string()))?;
+    child.env.extend(docker.command_env());
+    crate::docker::host_path::export_to_command(
+        &config.export_host_paths,
+        config.on_docker_failure,
+        &docker,
+        &host,
+        &mut child.env,
+    )
+    .await
+    .map_err(|err| AppError::Docker(err.to_string()))?;
     let main = reaper
         .spawn(&mut child.command())
         .map_err(|source| AppError::Spawn {
@@ -224,6 +251,7 @@ async fn supervise_command(
 fn child_spec(
     config: &Config,
     credentials: Option<Credentials>,
+    host: &HostFacts,
     paths: &Paths,
 ) -> Result<ChildSpec, AppError> {
     let mut spec = match config.command.split_first() {
@@ -233,9 +261,7 @@ fn child_spec(
             spec
         }
         None => {
-            let uid = credentials
-                .as_ref()
-                .map_or_else(|| nix::unistd::getuid().as_raw(), |c| c.uid);
+            let uid = credentials.as_ref().map_or(host.uid, |c| c.uid);
             let shell = users::Passwd::load(&paths.passwd)
                 .ok()
                 .and_then(|passwd| passwd.by_uid(uid).map(|entry| entry.shell.clone()))
@@ -262,10 +288,14 @@ fn login_arg0(shell: &Path) -> OsString {
 
 /// Who the command runs as: the --user target, or, for a non-root berth,
 /// berth's own user (rootless Docker needs to know it). None: root, as is.
-pub fn identity(config: &Config, paths: &Paths) -> Result<Option<Credentials>, AppError> {
-    let euid = nix::unistd::geteuid().as_raw();
+pub(crate) fn identity(
+    config: &Config,
+    host: &HostFacts,
+    paths: &Paths,
+) -> Result<Option<Credentials>, AppError> {
+    let euid = host.euid;
     Ok(match &config.user {
-        Some(spec) => Some(credentials_for(spec, paths)?),
+        Some(spec) => Some(credentials_for(spec, euid, paths)?),
         None if euid != 0 => resolve_user(&euid.to_string(), paths).ok(),
         None => None,
     })
@@ -285,9 +315,8 @@ fn resolve_user(spec: &str, paths: &Paths) -> Result<Credentials, users::UsersEr
     })
 }
 
-fn credentials_for(spec: &str, paths: &Paths) -> Result<Credentials, AppError> {
+fn credentials_for(spec: &str, uid: u32, paths: &Paths) -> Result<Credentials, AppError> {
     let target = resolve_user(spec, paths)?;
-    let uid = nix::unistd::geteuid().as_raw();
     if uid == target.uid {
         // Already that user: nothing to switch (a nested berth, or USER in the image).
         return Ok(target);
@@ -301,14 +330,11 @@ fn credentials_for(spec: &str, paths: &Paths) -> Result<Credentials, AppError> {
     Ok(target)
 }
 
-fn become_reaper(asked: bool) {
-    if std::process::id() == 1 {
+fn become_reaper(asked: bool, host: &HostFacts) {
+    if host.is_pid1() {
         return;
     }
-    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER) takes an integer flag only.
-    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
+    if let Err(err) = nix::sys::prctl::set_child_subreaper(true) {
         tracing::warn!(error = %err, "cannot become a child subreaper: orphans will be reaped by the real init, not berth");
     } else if asked {
         tracing::debug!("running as a child subreaper");
@@ -318,11 +344,105 @@ fn become_reaper(asked: bool) {
 }
 
 fn set_parent_death_signal(sig: i32) {
+    // Not nix's set_pdeathsig: its Signal type has no real-time signals, and
+    // --pdeathsig takes SIGRTMIN+N too.
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number only.
     let rc = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
     if rc != 0 {
         let err = io::Error::last_os_error();
         tracing::warn!(error = %err, signal = %signals::name(sig), "cannot set the parent-death signal");
+    }
+}
+
+/// A runtime for the one-shot subcommands (no reaper, no signalfd).
+fn one_shot_runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
+/// `berth doctor`: the report on stdout; 0 when a way to Docker exists (or
+/// Docker is off), 1 when none does.
+pub fn doctor(mut config: Config, args: DoctorArgs, host: &HostFacts) -> u8 {
+    if args.user.is_some() {
+        config.user = args.user;
+    }
+    let user = match identity(&config, host, &Paths::default()) {
+        Ok(user) => user,
+        Err(err) => {
+            eprintln!("berth doctor: {err}");
+            return err.exit_code();
+        }
+    };
+    let runtime = match one_shot_runtime() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("berth doctor: {}", AppError::Runtime(err));
+            return Failure::Os.code();
+        }
+    };
+    let settings = docker_settings(&config);
+    // No reaper runs in `berth doctor`: helpers wait on their own children.
+    let helpers = OneShotRunner::without_reaper();
+    let examination = runtime.block_on(setup::examine(&settings, host, user.as_ref(), &helpers));
+    let report = doctor::Report::new(examination, &config.docker_why, user.as_ref());
+    if args.json {
+        match serde_json::to_string_pretty(&report) {
+            Ok(json) => println!("{json}"),
+            Err(err) => {
+                eprintln!("berth doctor: cannot encode the report: {err}");
+                return Failure::Internal.code();
+            }
+        }
+    } else {
+        print!("{}", doctor::render(&report));
+    }
+    report.exit_code()
+}
+
+/// `berth health`: one line on stdout; 0 when the engine answers (or
+/// Docker is off), 1 otherwise.
+pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
+    let runtime = match one_shot_runtime() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("berth health: {}", AppError::Runtime(err));
+            return Failure::Os.code();
+        }
+    };
+    // No reaper in this process: helpers wait on their own children.
+    let pinger = BollardPinger::without_reaper(host.which("docker"));
+    let verdict = runtime.block_on(health::check(
+        config.docker,
+        &config.docker_why,
+        &host.env,
+        host.euid,
+        args.timeout,
+        &pinger,
+    ));
+    println!("{}", verdict.message);
+    u8::from(!verdict.healthy)
+}
+
+/// `berth host-path DIR`: the host path on stdout, or the reason on stderr
+/// with exit 69 (no engine) or 78 (not on a mount, not on that engine).
+pub fn host_path(args: &HostPathArgs, host: &HostFacts) -> u8 {
+    let runtime = match one_shot_runtime() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("berth host-path: {}", AppError::Runtime(err));
+            return Failure::Os.code();
+        }
+    };
+    match runtime.block_on(host_path::resolve_here(&args.dir, host, args.timeout)) {
+        Ok(path) => {
+            println!("{}", path.display());
+            0
+        }
+        Err(err) => {
+            eprintln!("berth host-path: {err}");
+            err.exit_code()
+        }
     }
 }
 

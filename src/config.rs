@@ -11,12 +11,13 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tracing_subscriber::filter::Targets;
 
+use crate::docker::engine::preflight::IptablesChoice;
 use crate::docker::engine::DindSettings;
 use crate::docker::host_path::{parse_exports, HostPathExport, EXPORT_VAR};
-use crate::docker::policy::{DockerChoice, FailurePolicy};
+use crate::docker::mode::{FailurePolicy, Request};
 use crate::health_server;
 use crate::init::signals;
 use crate::logging::{LogFormat, LogTarget};
@@ -24,9 +25,9 @@ use crate::logging::{LogFormat, LogTarget};
 /// Grace period between SIGTERM and SIGKILL at shutdown. Below `docker
 /// stop`'s default 10 s, so berth (not the engine) decides what gets killed
 /// and can still reap and report before the engine's SIGKILL.
-pub const DEFAULT_GRACE: Duration = Duration::from_secs(8);
+pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(8);
 /// Quiet by default: warnings and errors only.
-pub const DEFAULT_LOG_LEVEL: &str = "warn";
+pub(crate) const DEFAULT_LOG_LEVEL: &str = "warn";
 
 const ENV_HELP: &str = "\
 Every option can also be set in the environment; a flag wins over its variable:
@@ -71,43 +72,43 @@ Subcommands (only as the first argument; use `berth -- doctor` to run a program 
 pub struct InitArgs {
     /// Become a child subreaper (automatic when berth is not PID 1).
     #[arg(short = 's', long)]
-    pub subreaper: bool,
+    pub(crate) subreaper: bool,
     /// Send forwarded signals to the command's whole process group.
     #[arg(short = 'g', long)]
-    pub pgroup: bool,
+    pub(crate) pgroup: bool,
     /// Report this exit code of the command as 0 (repeatable).
     #[arg(short = 'e', long = "remap-exit", value_name = "CODE")]
-    pub remap_exit: Vec<String>,
+    pub(crate) remap_exit: Vec<String>,
     /// Signal berth receives when its parent dies (then forwarded as usual).
     #[arg(short = 'p', long, value_name = "SIGNAL")]
-    pub pdeathsig: Option<String>,
+    pub(crate) pdeathsig: Option<String>,
     /// Time between SIGTERM and SIGKILL at shutdown, e.g. 8s, 500ms, 3.
     #[arg(short = 't', long, value_name = "DURATION")]
-    pub grace: Option<String>,
+    pub(crate) grace: Option<String>,
     /// Run the command as NAME, UID, NAME:GROUP or UID:GID (berth must be root).
     #[arg(short = 'u', long, value_name = "USER")]
-    pub user: Option<String>,
-    /// Docker mode: auto, off, socket, remote, dind, rootless, sysbox.
-    #[arg(long, value_name = "MODE")]
-    pub docker: Option<String>,
+    pub(crate) user: Option<String>,
+    /// Docker mode (default: auto, detect).
+    #[arg(long, value_name = "MODE", value_enum, ignore_case = true)]
+    pub(crate) docker: Option<Request>,
     /// Set Docker up only when WS_DOCKER_ENABLE_CLIENT=1 (or --docker) asks.
     #[arg(long)]
-    pub docker_opt_in: bool,
+    pub(crate) docker_opt_in: bool,
     /// When Docker cannot be set up in auto mode: warn (run anyway) or fail.
-    #[arg(long, value_name = "POLICY")]
-    pub on_docker_failure: Option<String>,
+    #[arg(long, value_name = "POLICY", value_enum, ignore_case = true)]
+    pub(crate) on_docker_failure: Option<FailurePolicy>,
     /// Log filter: a level (error, warn, info, debug, trace) or targets like warn,dockerd=info.
     #[arg(long, value_name = "FILTER")]
-    pub log_level: Option<String>,
-    /// Log format: text or json.
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-    /// Log destination: auto (journald when its socket exists), stderr, journald.
-    #[arg(long, value_name = "TARGET")]
-    pub log_target: Option<String>,
+    pub(crate) log_level: Option<String>,
+    /// Log format.
+    #[arg(long, value_name = "FORMAT", value_enum, ignore_case = true)]
+    pub(crate) log_format: Option<LogFormat>,
+    /// Log destination (auto: journald when its socket exists).
+    #[arg(long, value_name = "TARGET", value_enum, ignore_case = true)]
+    pub(crate) log_target: Option<LogTarget>,
     /// The command and its arguments; default: the user's login shell.
     #[arg(trailing_var_arg = true, value_name = "COMMAND")]
-    pub command: Vec<OsString>,
+    pub(crate) command: Vec<OsString>,
 }
 
 /// `berth doctor [--json] [--user USER]`
@@ -119,10 +120,10 @@ pub struct InitArgs {
 pub struct DoctorArgs {
     /// Machine-readable output.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Check for this user (default: BERTH_USER, else the current user).
     #[arg(short = 'u', long, value_name = "USER")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
 }
 
 /// `berth health [--timeout DURATION]`
@@ -132,31 +133,52 @@ pub struct DoctorArgs {
     about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK)."
 )]
 pub struct HealthArgs {
-    /// How long the ping may take.
+    /// How long the ping may take (well within HEALTHCHECK's default 30 s).
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
+}
+
+/// `berth host-path [--timeout DURATION] DIR`
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth host-path",
+    bin_name = "berth host-path",
+    about = "Print the host path of DIR, for `docker run -v HOSTPATH:...` on the host's engine.",
+    after_help = "Exit codes: 0 printed; 69 no Docker engine answers; 78 this container is not on \
+                  that engine, or DIR is not on a bind mount or volume (or is on a tmpfs)."
+)]
+pub struct HostPathArgs {
+    /// How long each engine API call may take.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// A directory inside this container.
+    #[arg(value_name = "DIR")]
+    pub(crate) dir: PathBuf,
 }
 
 /// Everything berth needs to know, validated.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub subreaper: bool,
-    pub signal_group: bool,
-    pub remap_exit: Vec<u8>,
-    pub pdeathsig: Option<i32>,
-    pub grace: Duration,
-    pub user: Option<String>,
-    pub docker: DockerChoice,
-    pub on_docker_failure: FailurePolicy,
+    pub(crate) subreaper: bool,
+    pub(crate) signal_group: bool,
+    pub(crate) remap_exit: Vec<u8>,
+    pub(crate) pdeathsig: Option<i32>,
+    pub(crate) grace: Duration,
+    pub(crate) user: Option<String>,
+    /// What was asked about Docker, decided once (see [`Request::combine`]).
+    pub(crate) docker: Request,
+    /// Why: which flag, variable or default gave [`Self::docker`].
+    pub(crate) docker_why: String,
+    pub(crate) on_docker_failure: FailurePolicy,
     pub log_filter: Targets,
     pub log_format: LogFormat,
     pub log_target: LogTarget,
-    pub dind: DindSettings,
+    pub(crate) dind: DindSettings,
     /// BERTH_EXPORT_HOST_PATH: variables set to the host path of a directory.
-    pub export_host_paths: Vec<HostPathExport>,
+    pub(crate) export_host_paths: Vec<HostPathExport>,
     /// BERTH_HEALTH_ADDR: where the HTTP health endpoint listens.
-    pub health_addr: Option<SocketAddr>,
-    pub command: Vec<OsString>,
+    pub(crate) health_addr: Option<SocketAddr>,
+    pub(crate) command: Vec<OsString>,
 }
 
 /// A value berth cannot use, and where it came from.
@@ -164,9 +186,9 @@ pub struct Config {
 #[error("invalid {origin} value {value:?}: {reason}")]
 pub struct ConfigError {
     /// `--grace` or `BERTH_GRACE`: whichever supplied the value.
-    pub origin: String,
-    pub value: String,
-    pub reason: String,
+    pub(crate) origin: String,
+    pub(crate) value: String,
+    pub(crate) reason: String,
 }
 
 /// One setting's raw text and where it came from.
@@ -225,6 +247,40 @@ impl Resolver<'_> {
     }
 }
 
+impl Resolver<'_> {
+    /// A setting with a fixed set of values: the flag was checked by clap
+    /// already; the variable is checked here against the same values.
+    fn choice<T: ValueEnum>(
+        &self,
+        from_flag: Option<T>,
+        flag: &str,
+        var: &str,
+        hint: &str,
+    ) -> Result<Option<(T, String)>, ConfigError> {
+        if let Some(value) = from_flag {
+            return Ok(Some((value, flag.to_string())));
+        }
+        let Some(value) = (self.env)(var) else {
+            return Ok(None);
+        };
+        match T::from_str(value.trim(), true) {
+            Ok(parsed) => Ok(Some((parsed, var.to_string()))),
+            Err(_) => {
+                let names: Vec<String> = T::value_variants()
+                    .iter()
+                    .filter_map(|v| v.to_possible_value())
+                    .map(|v| v.get_name().to_string())
+                    .collect();
+                Err(ConfigError {
+                    origin: var.to_string(),
+                    value,
+                    reason: format!("use one of {}{hint}", names.join(", ")),
+                })
+            }
+        }
+    }
+}
+
 impl Config {
     /// Resolves parsed flags against an environment lookup.
     pub fn resolve(
@@ -232,6 +288,7 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let r = Resolver { env };
+        let request = Self::docker_request(&r, args.docker, args.docker_opt_in)?;
         let remap_flag = (!args.remap_exit.is_empty()).then(|| args.remap_exit.join(","));
         Ok(Config {
             subreaper: r.flag(args.subreaper, "--subreaper", "BERTH_SUBREAPER")?,
@@ -252,33 +309,16 @@ impl Config {
                 .pick("--user", args.user, "BERTH_USER")
                 .map(|raw| raw.value)
                 .filter(|user| !user.trim().is_empty()),
-            docker: {
-                let opt_in =
-                    r.flag(args.docker_opt_in, "--docker-opt-in", "BERTH_DOCKER_OPT_IN")?;
-                let mode = r.parsed(
-                    "--docker",
-                    args.docker,
-                    "BERTH_DOCKER",
-                    DockerChoice::from_str,
-                )?;
-                let toggle = r.parsed(
-                    "WS_DOCKER_ENABLE_CLIENT",
-                    None,
-                    "WS_DOCKER_ENABLE_CLIENT",
-                    |v| {
-                        parse_bool(v)
-                            .ok_or_else(|| "use 1 to enable Docker, 0 to disable it".into())
-                    },
-                )?;
-                DockerChoice::combine(mode, opt_in, toggle)
-            },
+            docker: request.0,
+            docker_why: request.1,
             on_docker_failure: r
-                .parsed(
-                    "--on-docker-failure",
+                .choice(
                     args.on_docker_failure,
+                    "--on-docker-failure",
                     "BERTH_ON_DOCKER_FAILURE",
-                    FailurePolicy::from_str,
+                    " (warn runs the command without Docker)",
                 )?
+                .map(|(policy, _)| policy)
                 .unwrap_or_default(),
             log_filter: r
                 .parsed(
@@ -289,20 +329,17 @@ impl Config {
                 )?
                 .unwrap_or_else(|| parse_filter(DEFAULT_LOG_LEVEL).expect("valid default")),
             log_format: r
-                .parsed(
-                    "--log-format",
-                    args.log_format,
-                    "BERTH_LOG_FORMAT",
-                    LogFormat::from_str,
-                )?
+                .choice(args.log_format, "--log-format", "BERTH_LOG_FORMAT", "")?
+                .map(|(format, _)| format)
                 .unwrap_or_default(),
             log_target: r
-                .parsed(
-                    "--log-target",
+                .choice(
                     args.log_target,
+                    "--log-target",
                     "BERTH_LOG_TARGET",
-                    LogTarget::from_str,
+                    " (auto: journald when its socket exists)",
                 )?
+                .map(|(target, _)| target)
                 .unwrap_or_default(),
             dind: DindSettings {
                 tls_certdir: r
@@ -324,14 +361,19 @@ impl Config {
                     .map(|raw| raw.value)
                     .filter(|dir| !dir.trim().is_empty())
                     .map(PathBuf::from),
-                iptables: r
-                    .parsed("BERTH_IPTABLES", None, "BERTH_IPTABLES", |v| {
-                        v.parse()
-                            .map_err(|e: crate::docker::preflight::BadIptablesChoice| {
-                                format!("{e}; auto picks the backend the kernel already uses")
-                            })
-                    })?
-                    .unwrap_or_default(),
+                iptables: match (env)("BERTH_IPTABLES") {
+                    // Empty: auto, as when unset.
+                    Some(v) if v.trim().is_empty() => IptablesChoice::Auto,
+                    _ => r
+                        .choice(
+                            None,
+                            "BERTH_IPTABLES",
+                            "BERTH_IPTABLES",
+                            "; auto picks the backend the kernel already uses",
+                        )?
+                        .map(|(choice, _)| choice)
+                        .unwrap_or_default(),
+                },
                 storage_driver: r
                     .pick("BERTH_STORAGE_DRIVER", None, "BERTH_STORAGE_DRIVER")
                     .map(|raw| raw.value)
@@ -357,8 +399,39 @@ impl Config {
         })
     }
 
+    /// `--docker`/`BERTH_DOCKER`, the opt-in and the toggle, combined once,
+    /// with the reason in words (for `berth doctor`).
+    fn docker_request(
+        r: &Resolver<'_>,
+        flag: Option<Request>,
+        opt_in_flag: bool,
+    ) -> Result<(Request, String), ConfigError> {
+        let opt_in = r.flag(opt_in_flag, "--docker-opt-in", "BERTH_DOCKER_OPT_IN")?;
+        let asked = r.choice(flag, "--docker", "BERTH_DOCKER", "")?;
+        let toggle = r.parsed(
+            "WS_DOCKER_ENABLE_CLIENT",
+            None,
+            "WS_DOCKER_ENABLE_CLIENT",
+            |v| parse_bool(v).ok_or_else(|| "use 1 to enable Docker, 0 to disable it".into()),
+        )?;
+        let request = Request::combine(asked.as_ref().map(|(r, _)| *r), opt_in, toggle);
+        let why = match (asked, toggle) {
+            (Some((request, source)), _) if source.starts_with("--") => {
+                format!("{source} {request}")
+            }
+            (Some((request, source)), _) => format!("{source}={request}"),
+            (None, Some(on)) => format!("WS_DOCKER_ENABLE_CLIENT={}", u8::from(on)),
+            (None, None) if opt_in => {
+                "the image asks for opt-in (BERTH_DOCKER_OPT_IN) and WS_DOCKER_ENABLE_CLIENT is unset"
+                    .to_string()
+            }
+            (None, None) => "BERTH_DOCKER is unset".to_string(),
+        };
+        Ok((request, why))
+    }
+
     /// The exit code berth reports for the command's `code`.
-    pub fn remap(&self, code: u8) -> u8 {
+    pub(crate) fn remap(&self, code: u8) -> u8 {
         if self.remap_exit.contains(&code) {
             0
         } else {
@@ -372,7 +445,7 @@ fn words(raw: Option<Raw>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub fn parse_bool(text: &str) -> Option<bool> {
+pub(crate) fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" | "" => Some(false),
@@ -381,7 +454,7 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 }
 
 /// `8s`, `500ms`, `2m`, or a bare number of seconds (`3`, `0.5`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -434,7 +507,7 @@ fn parse_filter(text: &str) -> Result<Targets, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::policy::DockerChoice;
+    use crate::docker::mode::{Mode, Request};
     use std::collections::HashMap;
 
     fn resolve(argv: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -456,7 +529,7 @@ mod tests {
         assert_eq!(config.remap_exit, Vec::<u8>::new());
         assert_eq!(config.pdeathsig, None);
         assert_eq!(config.user, None);
-        assert_eq!(config.docker, DockerChoice::Auto);
+        assert_eq!(config.docker, Request::Auto);
         assert_eq!(config.on_docker_failure, FailurePolicy::Warn);
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.log_target, LogTarget::Auto);
@@ -565,8 +638,8 @@ mod tests {
     #[test]
     fn docker_toggle_and_opt_in() {
         let mode = |argv: &[&str], env: &[(&str, &str)]| resolve(argv, env).unwrap().docker;
-        assert_eq!(mode(&[], &[]), DockerChoice::Auto);
-        assert_eq!(mode(&["--docker-opt-in"], &[]), DockerChoice::Off);
+        assert_eq!(mode(&[], &[]), Request::Auto);
+        assert_eq!(mode(&["--docker-opt-in"], &[]), Request::Off);
         assert_eq!(
             mode(
                 &[],
@@ -575,17 +648,41 @@ mod tests {
                     ("WS_DOCKER_ENABLE_CLIENT", "1")
                 ]
             ),
-            DockerChoice::Auto
+            Request::Auto
         );
-        assert_eq!(
-            mode(&[], &[("WS_DOCKER_ENABLE_CLIENT", "0")]),
-            DockerChoice::Off
-        );
+        assert_eq!(mode(&[], &[("WS_DOCKER_ENABLE_CLIENT", "0")]), Request::Off);
         assert_eq!(
             mode(&["--docker", "dind"], &[("WS_DOCKER_ENABLE_CLIENT", "0")]),
-            DockerChoice::Forced(crate::docker::policy::Mode::Dind)
+            Request::Force(Mode::Dind)
         );
         assert!(resolve(&[], &[("WS_DOCKER_ENABLE_CLIENT", "sure")]).is_err());
+    }
+
+    /// The opt-in image without the toggle is off, decided here once: the
+    /// run, `berth health` and `berth doctor` all take this value.
+    #[test]
+    fn opt_in_without_the_toggle_is_off_and_says_why() {
+        let config = resolve(&[], &[("BERTH_DOCKER_OPT_IN", "1")]).unwrap();
+        assert_eq!(config.docker, Request::Off);
+        assert!(
+            config.docker_why.contains("BERTH_DOCKER_OPT_IN"),
+            "{}",
+            config.docker_why
+        );
+        assert!(
+            config.docker_why.contains("WS_DOCKER_ENABLE_CLIENT"),
+            "{}",
+            config.docker_why
+        );
+        let config = resolve(&["--docker", "socket"], &[("BERTH_DOCKER", "dind")]).unwrap();
+        assert_eq!(config.docker, Request::Force(Mode::Socket));
+        assert_eq!(config.docker_why, "--docker socket");
+        let config = resolve(&[], &[("BERTH_DOCKER", "Rootless")]).unwrap();
+        assert_eq!(config.docker, Request::Force(Mode::Rootless));
+        assert_eq!(config.docker_why, "BERTH_DOCKER=rootless");
+        // Empty BERTH_IPTABLES is auto, as unset.
+        let config = resolve(&[], &[("BERTH_IPTABLES", "")]).unwrap();
+        assert_eq!(config.dind.iptables, IptablesChoice::Auto);
     }
 
     #[test]
@@ -604,10 +701,7 @@ mod tests {
         assert_eq!(config.dind.tls_certdir, Some(PathBuf::from("/certs")));
         assert_eq!(config.dind.tls_san, vec!["DNS:ws.example", "IP:10.0.0.5"]);
         assert_eq!(config.dind.extra_args, vec!["--debug", "--experimental"]);
-        assert_eq!(
-            config.dind.iptables,
-            crate::docker::preflight::IptablesChoice::Legacy
-        );
+        assert_eq!(config.dind.iptables, IptablesChoice::Legacy);
         assert_eq!(config.dind.ready_timeout, Some(Duration::from_secs(90)));
         // dind's convention: an empty DOCKER_TLS_CERTDIR means no TLS.
         let config = resolve(&[], &[("DOCKER_TLS_CERTDIR", "")]).unwrap();

@@ -1,31 +1,23 @@
 //! `berth doctor [--json]`: what berth detects here, what it would do, and
 //! what will not work, with the fix for each.
 //!
-//! Read-only: detection pings and reads /proc; the dockerd checks are the
-//! pre-flight steps that only look (storage driver, iptables backend, MTU);
-//! nothing is mounted, moved, chowned or written.
+//! It decides nothing of its own: the checks are the set-up's
+//! ([`crate::docker::setup::examine`]), read-only; this module orders the
+//! findings (what bears on the chosen or requested mode first), picks out
+//! the problems (warnings and missing pieces, each with its fix) and renders
+//! them as text or JSON.
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::docker::access;
-use crate::docker::detect::Detection;
-use crate::docker::dockerd_args::DockerdFeatures;
-use crate::docker::evidence::Verdict;
-use crate::docker::hostops::NixHostOps;
-use crate::docker::policy::Mode;
-use crate::docker::preflight::{self, Action, PreflightOptions, PreflightPaths, StepRecord};
-use crate::docker::rootless::{self, RootlessPaths, RootlessUser, Status};
+use crate::docker::client::endpoint::Endpoint;
+use crate::docker::client::ping::EngineInfo;
+use crate::docker::detect::{DetectError, SocketFacts};
+use crate::docker::finding::{Finding, Verdict};
+use crate::docker::mode::{Mode, Request};
+use crate::docker::setup::Examination;
 use crate::init::spawn::Credentials;
-
-/// Something that will not work, and what to change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
-    pub what: String,
-    pub fix: String,
-}
 
 /// The target user as berth resolved it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,123 +32,97 @@ pub struct UserReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub berth_version: &'static str,
+    /// What was asked about Docker, and why (which flag, variable or default).
+    pub requested: Request,
+    pub requested_because: String,
     pub user: Option<UserReport>,
-    pub detection: Option<Detection>,
+    /// The mode detection chose (None: off, or nothing works).
+    pub mode: Option<Mode>,
+    pub endpoint: Option<Endpoint>,
+    pub engine: Option<EngineInfo>,
+    pub socket: Option<SocketFacts>,
     /// Set when detection itself failed (a forced mode that cannot work).
     pub detection_error: Option<String>,
     /// One sentence: what `berth` would do at start.
     pub plan: String,
-    pub dockerd_checks: Vec<StepRecord>,
-    pub rootless_checks: Vec<rootless::Finding>,
-    pub problems: Vec<Problem>,
+    /// Every check, once; what bears on the chosen (or requested) mode first.
+    pub findings: Vec<Finding>,
+    /// The findings that ask for a change, in the same order, plus a failed
+    /// forced mode.
+    pub problems: Vec<Finding>,
 }
 
 impl Report {
+    /// The report on `examination`, for `user`; `why` says where the
+    /// request came from.
+    pub fn new(examination: Examination, why: &str, user: Option<&Credentials>) -> Report {
+        let requested = examination.requested;
+        let mode = examination.mode();
+        let focus = mode.or(requested.forced());
+        let mut findings = Vec::new();
+        for finding in examination.findings {
+            if !findings.contains(&finding) {
+                findings.push(finding);
+            }
+        }
+        // The request, then the focus mode's checks, then the rest; within
+        // each group the checks keep the order they ran in.
+        let (request, rest): (Vec<Finding>, Vec<Finding>) =
+            findings.into_iter().partition(|f| f.check == "request");
+        let (focused, others): (Vec<Finding>, Vec<Finding>) = rest
+            .into_iter()
+            .partition(|f| focus.is_some() && f.mode == focus);
+        let findings: Vec<Finding> = request.into_iter().chain(focused).chain(others).collect();
+        let mut problems: Vec<Finding> = findings
+            .iter()
+            .filter(|f| f.is_problem())
+            .cloned()
+            .collect();
+        let (endpoint, engine, socket, detection_error) = match examination.detection {
+            Ok(detection) => (detection.endpoint, detection.engine, detection.socket, None),
+            Err(err) => {
+                let mut failed = Finding::new("request", Verdict::Missing, err.to_string());
+                if let DetectError::ForcedModeUnavailable { mode, .. } = &err {
+                    failed = failed
+                        .with_fix(
+                            "see what berth saw above; unset BERTH_DOCKER to let berth detect",
+                        )
+                        .about(*mode);
+                }
+                problems.insert(0, failed);
+                (None, None, None, Some(err.to_string()))
+            }
+        };
+        Report {
+            berth_version: env!("CARGO_PKG_VERSION"),
+            requested,
+            requested_because: why.to_string(),
+            user: user.map(|u| UserReport {
+                name: u.name.clone(),
+                uid: u.uid,
+                gid: u.gid,
+                groups: u.groups.clone(),
+            }),
+            mode,
+            endpoint,
+            engine,
+            socket,
+            detection_error,
+            plan: plan_for(requested, mode),
+            findings,
+            problems,
+        }
+    }
+
     /// 0 when a way to Docker exists (or Docker is off), 1 when none does.
     pub fn exit_code(&self) -> u8 {
-        match &self.detection {
-            Some(detection) if detection.mode.is_some() => 0,
-            _ => 1,
-        }
+        u8::from(self.requested != Request::Off && self.mode.is_none())
     }
 }
 
-/// Gathers the report.
-pub async fn examine(config: &Config, user: Option<&Credentials>) -> Report {
-    let (detection, detection_error) = match access::detect_here(config, user).await {
-        Ok(detection) => (Some(detection), None),
-        Err(err) => (None, Some(err.to_string())),
-    };
-    let mode = detection.as_ref().and_then(|d| d.mode);
-    let mut problems = Vec::new();
-    if let Some(err) = &detection_error {
-        problems.push(Problem {
-            what: err.clone(),
-            fix: "see the evidence above; unset BERTH_DOCKER to let berth detect".into(),
-        });
-    }
-    if let Some(detection) = &detection {
-        for evidence in &detection.evidence {
-            if matches!(evidence.verdict, Verdict::Warning | Verdict::Missing) {
-                problems.push(split_fix(&evidence.saw));
-            }
-        }
-        if detection.mode.is_none() {
-            problems.push(Problem {
-                what: "no way to reach Docker was found".into(),
-                fix: "mount the host socket (-v /var/run/docker.sock:/var/run/docker.sock), run privileged (--privileged -v berth-docker:/var/lib/docker), use sysbox, or set DOCKER_HOST".into(),
-            });
-        }
-        if let (Some(socket), Some(user)) = (&detection.socket, user) {
-            if user.uid != 0 && !user.groups.contains(&socket.gid) {
-                problems.push(Problem {
-                    what: format!(
-                        "{} belongs to gid {}, which {} lacks: `docker` fails with \"permission denied\"",
-                        socket.path.display(),
-                        socket.gid,
-                        user.name.as_deref().unwrap_or("the user")
-                    ),
-                    fix: "berth fixes this at start when it runs as root with --user (it adds the user to that group); otherwise --group-add GID".into(),
-                });
-            }
-        }
-    }
-    // berth's own dockerd, once running, shows up as socket mode: check it too.
-    let own_dockerd =
-        crate::init::procs::find_by_comm(std::path::Path::new("/proc"), "dockerd").is_some();
-    let dockerd_checks = if which::which("dockerd").is_ok()
-        && (own_dockerd || matches!(mode, Some(Mode::Dind | Mode::Sysbox) | None))
-    {
-        dockerd_checks(config)
-    } else {
-        Vec::new()
-    };
-    for step in &dockerd_checks {
-        if let Action::Warn { message, fix } = &step.action {
-            problems.push(Problem {
-                what: message.clone(),
-                fix: fix.clone(),
-            });
-        }
-    }
-    let rootless_checks = match (mode, user) {
-        (Some(Mode::Rootless), Some(user)) | (None, Some(user)) if user.uid != 0 => {
-            rootless_checks(user)
-        }
-        _ => Vec::new(),
-    };
-    if mode != Some(Mode::Rootless) {
-        // Already reported as detection evidence when rootless was chosen.
-        for finding in &rootless_checks {
-            if let Status::Missing { problem, fix, .. } = &finding.status {
-                problems.push(Problem {
-                    what: format!("rootless: {problem}"),
-                    fix: fix.clone(),
-                });
-            }
-        }
-    }
-    problems.dedup();
-    Report {
-        berth_version: env!("CARGO_PKG_VERSION"),
-        user: user.map(|u| UserReport {
-            name: u.name.clone(),
-            uid: u.uid,
-            gid: u.gid,
-            groups: u.groups.clone(),
-        }),
-        plan: plan_for(mode),
-        detection,
-        detection_error,
-        dockerd_checks,
-        rootless_checks,
-        problems,
-    }
-}
-
-fn plan_for(mode: Option<Mode>) -> String {
+fn plan_for(request: Request, mode: Option<Mode>) -> String {
     match mode {
-        Some(Mode::Off) => "run the command as an init only (Docker is off)".into(),
+        _ if request == Request::Off => "run the command as an init only (Docker is off)".into(),
         Some(Mode::Socket) => "use the mounted host socket, adding the user to its group".into(),
         Some(Mode::Remote) => "use the remote engine DOCKER_HOST names".into(),
         Some(Mode::Dind) => "run pre-flight and start dockerd (privileged docker-in-docker)".into(),
@@ -166,73 +132,32 @@ fn plan_for(mode: Option<Mode>) -> String {
     }
 }
 
-/// Evidence texts end with "; fix: ..." or "... : run ..."; split where we can.
-fn split_fix(saw: &str) -> Problem {
-    match saw.split_once("; fix: ") {
-        Some((what, fix)) => Problem {
-            what: what.to_string(),
-            fix: fix.to_string(),
-        },
-        None => Problem {
-            what: saw.to_string(),
-            fix: "see the message".into(),
-        },
-    }
-}
-
-/// The pre-flight steps that only look.
-fn dockerd_checks(config: &Config) -> Vec<StepRecord> {
-    let mut paths = PreflightPaths::default();
-    if let Some(root) = &config.dind.data_root {
-        paths.data_root = root.clone();
-    }
-    let options = PreflightOptions {
-        iptables: config.dind.iptables,
-        storage_driver: config.dind.storage_driver.clone(),
-        ..PreflightOptions::default()
-    };
-    let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixHostOps);
-    let (mtu, _) = preflight::detect_mtu(&paths, &DockerdFeatures::default());
-    vec![storage, mtu]
-}
-
-fn rootless_checks(user: &Credentials) -> Vec<rootless::Finding> {
-    let Some(name) = &user.name else {
-        return Vec::new();
-    };
-    let rootless_user = RootlessUser {
-        name: name.clone(),
-        uid: user.uid,
-        gid: user.gid,
-        groups: user.groups.clone(),
-        home: user.home.clone(),
-    };
-    rootless::inspect(&RootlessPaths::default(), &rootless_user, &NixHostOps)
-}
-
 /// The human report.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "berth doctor (berth {})\n", report.berth_version);
-    match &report.detection {
-        Some(detection) => {
-            let mode = detection.mode.map_or("none".to_string(), |m| m.to_string());
-            let _ = writeln!(out, "Mode:   {mode}");
-            if let Some(endpoint) = &detection.endpoint {
-                let _ = writeln!(out, "Engine: {endpoint}");
-            }
-            if let Some(engine) = &detection.engine {
-                let _ = writeln!(
-                    out,
-                    "        Docker {} (API {}, {})",
-                    engine.version, engine.api_version, engine.os
-                );
-            }
-        }
-        None => {
-            let _ = writeln!(out, "Mode:   cannot be decided");
-        }
+    let mode = match (report.requested, report.mode, &report.detection_error) {
+        (Request::Off, ..) => "off".to_string(),
+        (_, Some(mode), _) => mode.to_string(),
+        (_, None, Some(_)) => "cannot be decided".to_string(),
+        (_, None, None) => "none".to_string(),
+    };
+    let _ = writeln!(out, "Mode:   {mode}");
+    if let Some(endpoint) = &report.endpoint {
+        let _ = writeln!(out, "Engine: {endpoint}");
     }
+    if let Some(engine) = &report.engine {
+        let _ = writeln!(
+            out,
+            "        Docker {} (API {}, {})",
+            engine.version, engine.api_version, engine.os
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Asked:  {} ({})",
+        report.requested, report.requested_because
+    );
     let _ = writeln!(out, "Plan:   {}", report.plan);
     if let Some(user) = &report.user {
         let groups: Vec<String> = user.groups.iter().map(u32::to_string).collect();
@@ -245,37 +170,16 @@ pub fn render(report: &Report) -> String {
             groups.join(",")
         );
     }
-    if let Some(detection) = &report.detection {
+    if !report.findings.is_empty() {
         let _ = writeln!(out, "\nWhat berth saw:");
-        for evidence in &detection.evidence {
+        for finding in &report.findings {
             let _ = writeln!(
                 out,
                 "  {:<9} {:<20} {}",
-                evidence.verdict.to_string(),
-                evidence.probe,
-                evidence.saw
+                finding.verdict.as_str(),
+                finding.check,
+                finding.seen
             );
-        }
-    }
-    if !report.dockerd_checks.is_empty() {
-        let _ = writeln!(out, "\ndockerd checks:");
-        for step in &report.dockerd_checks {
-            let text = match &step.action {
-                Action::Done { detail } => format!("ok       {detail}"),
-                Action::Skipped { reason } => format!("skipped  {reason}"),
-                Action::Warn { message, .. } => format!("warning  {message}"),
-            };
-            let _ = writeln!(out, "  {:<17} {text}", format!("{:?}", step.step));
-        }
-    }
-    if !report.rootless_checks.is_empty() {
-        let _ = writeln!(out, "\nRootless prerequisites:");
-        for finding in &report.rootless_checks {
-            let text = match &finding.status {
-                Status::Ok { detail } | Status::Fixed { detail } => format!("ok       {detail}"),
-                Status::Missing { problem, .. } => format!("missing  {problem}"),
-            };
-            let _ = writeln!(out, "  {:<20} {text}", finding.check.as_str());
         }
     }
     if report.problems.is_empty() {
@@ -283,13 +187,10 @@ pub fn render(report: &Report) -> String {
     } else {
         let _ = writeln!(out, "\nProblems ({}):", report.problems.len());
         for (n, problem) in report.problems.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                "  {}. {}\n     fix: {}",
-                n + 1,
-                problem.what,
-                problem.fix
-            );
+            let _ = writeln!(out, "  {}. {}", n + 1, problem.seen);
+            if let Some(fix) = &problem.fix {
+                let _ = writeln!(out, "     fix: {fix}");
+            }
         }
     }
     out
@@ -298,20 +199,121 @@ pub fn render(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fixes_are_split_from_evidence() {
-        let problem = split_fix("/dev/net/tun is 0600; fix: chown 1000 /dev/net/tun");
-        assert_eq!(problem.what, "/dev/net/tun is 0600");
-        assert_eq!(problem.fix, "chown 1000 /dev/net/tun");
-        assert_eq!(split_fix("plain").fix, "see the message");
-    }
+    use crate::docker::detect::tests::FakeHost;
+    use crate::docker::engine::rootless::{inspect, RootlessUser};
+    use crate::host::syscall::NixSyscall;
 
     #[test]
     fn every_mode_has_a_plan() {
         for mode in Mode::ALL {
-            assert!(!plan_for(Some(mode)).is_empty());
+            assert!(!plan_for(Request::Auto, Some(mode)).is_empty());
         }
-        assert!(plan_for(None).contains("without Docker"));
+        assert!(plan_for(Request::Auto, None).contains("without Docker"));
+        assert!(plan_for(Request::Off, None).contains("init only"));
+    }
+
+    fn dev() -> (Credentials, RootlessUser) {
+        let home = std::path::PathBuf::from("/nonexistent");
+        let creds = Credentials {
+            uid: 1000,
+            gid: 1000,
+            groups: vec![1000],
+            name: Some("dev".into()),
+            home: home.clone(),
+        };
+        let user = RootlessUser {
+            name: "dev".into(),
+            uid: 1000,
+            gid: 1000,
+            groups: vec![1000],
+            home,
+        };
+        (creds, user)
+    }
+
+    /// As a non-root user where no engine answers, detection checks the
+    /// rootless prerequisites and so does the examination for doctor: each
+    /// check is shown once and each problem listed once (it was 15 problems
+    /// with the rootless prerequisites twice).
+    #[test]
+    fn no_check_is_shown_twice() {
+        let mut h = FakeHost::plain();
+        let (creds, user) = dev();
+        h.host.euid = 1000;
+        h.options.rootless_user = Some(user.clone());
+        let detection = h.detect(vec![]).0;
+        let rootless = inspect(&h.paths.rootless, &user, h.host.euid, &NixSyscall);
+        assert!(!rootless.is_empty());
+        let examination = Examination::new(Request::Auto, detection, rootless);
+        let report = Report::new(examination, "BERTH_DOCKER is unset", Some(&creds));
+        let text = render(&report);
+        let mut seen = std::collections::BTreeSet::new();
+        for finding in &report.findings {
+            assert!(
+                seen.insert((finding.check, finding.seen.clone())),
+                "{finding} twice in\n{text}"
+            );
+        }
+        let mut problems = std::collections::BTreeSet::new();
+        for problem in &report.problems {
+            assert!(problems.insert(problem.check), "{problem} twice in\n{text}");
+        }
+        let subuid = text.matches("subuid has no range for dev").count();
+        assert_eq!(subuid, 2, "once seen, once as a problem:\n{text}");
+        assert!(
+            report.problems.iter().any(|p| p.check == "subuid"),
+            "{text}"
+        );
+    }
+
+    /// What bears on the chosen mode comes first, after the request.
+    #[test]
+    fn the_chosen_modes_findings_come_first() {
+        let h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        let detection = h.detect(vec![]).0;
+        let report = Report::new(
+            Examination::new(Request::Auto, detection, Vec::new()),
+            "",
+            None,
+        );
+        assert_eq!(report.mode, Some(Mode::Dind));
+        assert_eq!(report.findings[0].check, "request");
+        let first_other = report
+            .findings
+            .iter()
+            .position(|f| f.check != "request" && f.mode != Some(Mode::Dind))
+            .expect("other findings");
+        assert!(
+            report.findings[first_other..]
+                .iter()
+                .all(|f| f.mode != Some(Mode::Dind)),
+            "{:#?}",
+            report.findings
+        );
+        assert!(report.findings[1..first_other]
+            .iter()
+            .any(|f| f.verdict == Verdict::Chosen));
+    }
+
+    /// A forced mode that cannot work: the error is the first problem, and
+    /// what detection saw is still shown.
+    #[test]
+    fn a_failed_forced_mode_shows_why() {
+        let mut h = FakeHost::plain();
+        h.request = Request::Force(Mode::Dind);
+        h.install("dockerd");
+        let detection = h.detect(vec![]).0;
+        let report = Report::new(
+            Examination::new(h.request, detection, Vec::new()),
+            "BERTH_DOCKER=dind",
+            None,
+        );
+        assert_eq!(report.exit_code(), 1);
+        assert!(report.problems[0].seen.starts_with("BERTH_DOCKER=dind but"));
+        assert!(report.findings.iter().any(|f| f.check == "dind"));
+        let text = render(&report);
+        assert!(text.contains("Mode:   cannot be decided"), "{text}");
+        assert!(text.contains("fix: "), "{text}");
     }
 }

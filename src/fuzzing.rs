@@ -10,16 +10,16 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::docker::caps::ProcStatus;
-use crate::docker::detect::{is_identity_uid_map, sysbox_fingerprints};
-use crate::docker::endpoint::{parse_host, TlsSetting};
-use crate::docker::mountinfo::{unescape, MountInfo};
-use crate::docker::ping::supported_api_version;
-use crate::docker::rootless::parse_subid;
-use crate::docker::socket_group::{
+use crate::docker::access::group::{
     fix_socket_group, AccountFiles, GroupPaths, GroupUser, Outcome, Plan, RootGroupPolicy,
 };
-use crate::users::{resolve_target, ColonFile, Groups, Gshadow, Passwd};
+use crate::docker::client::diagnosis::supported_api_version;
+use crate::docker::client::endpoint::{parse_host, TlsSetting};
+use crate::docker::detect::{is_identity_uid_map, sysbox_fingerprints};
+use crate::docker::engine::rootless::parse_subid;
+use crate::host::caps::ProcStatus;
+use crate::host::mountinfo::{unescape, MountInfo};
+use crate::host::users::{resolve_target, ColonFile, Groups, Gshadow, Passwd};
 
 /// Account files in memory, for exercising the rewrite without a disk.
 #[derive(Default)]

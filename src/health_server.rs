@@ -23,11 +23,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::config::Config;
-use crate::docker::access::DockerAccess;
-use crate::docker::endpoint::Endpoint;
+use crate::docker::client::endpoint::Endpoint;
+use crate::docker::client::ping::{ping_with_retry, BollardPinger, RetryPolicy};
 use crate::docker::host_path::with_deadline;
-use crate::docker::ping::{ping_with_retry, BollardPinger, RetryPolicy};
+use crate::host::HostFacts;
+use crate::init::runner::SupervisedRunner;
 
 /// The longest request head read; a probe's is under 200 bytes.
 pub const MAX_REQUEST: usize = 8 * 1024;
@@ -78,12 +78,19 @@ impl HealthState {
     }
 }
 
-/// Starts the listener when BERTH_HEALTH_ADDR is set (a bind failure is a
-/// warning: the command still runs, and the probe reports it down). Must be
-/// called inside berth's LocalSet. The returned state is inert without one.
-pub async fn start(config: &Config, access: &DockerAccess) -> HealthState {
+/// Starts the listener on `addr` (BERTH_HEALTH_ADDR) when there is one (a
+/// bind failure is a warning: the command still runs, and the probe reports
+/// it down); `engine` is the one the Docker set-up gave the command, pinged
+/// by /healthz. Must be called inside berth's LocalSet. The returned state is
+/// inert without a listener.
+pub async fn start(
+    addr: Option<SocketAddr>,
+    engine: Option<Endpoint>,
+    host: &HostFacts,
+    helpers: SupervisedRunner,
+) -> HealthState {
     let state = HealthState::default();
-    let Some(addr) = config.health_addr else {
+    let Some(addr) = addr else {
         return state;
     };
     let listener = match TcpListener::bind(addr).await {
@@ -93,12 +100,13 @@ pub async fn start(config: &Config, access: &DockerAccess) -> HealthState {
             return state;
         }
     };
-    let engine = match access.mode {
-        Some(_) => crate::docker::host_path::command_endpoint(&access.child_env),
-        None => None,
-    };
     tracing::info!(%addr, engine = ?engine.as_ref().map(Endpoint::url), "health endpoint listening");
-    let probe = engine.map(|endpoint| PingProbe { endpoint });
+    let probe = engine.map(|endpoint| PingProbe {
+        endpoint,
+        // ssh:// engines are pinged through the docker CLI, a helper process:
+        // under the reaper it must go through it.
+        pinger: BollardPinger::new(host.which("docker"), helpers),
+    });
     tokio::task::spawn_local(serve(listener, state.clone(), probe));
     state
 }
@@ -230,22 +238,20 @@ pub trait EngineProbe {
 }
 
 /// The real probe: one bounded ping of the command's engine.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PingProbe {
     pub endpoint: Endpoint,
+    pub pinger: BollardPinger,
 }
 
 impl EngineProbe for PingProbe {
     async fn probe(&self) -> Result<(), String> {
-        if matches!(self.endpoint, Endpoint::Ssh { .. }) {
-            // An ssh ping runs the docker CLI, a child process the reaper
-            // would take from under it (DESIGN.md invariant 1): not here.
-            return Ok(());
-        }
-        // No CLI: only the ssh fallback would use it.
-        let pinger = BollardPinger::new(None);
-        let report =
-            ping_with_retry(&pinger, &self.endpoint, RetryPolicy::once(PING_TIMEOUT)).await;
+        let report = ping_with_retry(
+            &self.pinger,
+            &self.endpoint,
+            RetryPolicy::once(PING_TIMEOUT),
+        )
+        .await;
         match report.failure {
             None if report.answered() => Ok(()),
             Some(failure) => Err(format!(

@@ -2,53 +2,34 @@
 
 use std::io::{self, IsTerminal};
 use std::path::Path;
-use std::str::FromStr;
 
+use clap::ValueEnum;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
 /// Where journald listens; its presence makes `auto` choose journald.
-pub const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
+pub(crate) const JOURNALD_SOCKET: &str = "/run/systemd/journal/socket";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `--log-format`: how berth's own log lines look on stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// One human-readable line per event.
     #[default]
     Text,
+    /// One JSON object per event.
     Json,
 }
 
-impl FromStr for LogFormat {
-    type Err = String;
-    fn from_str(text: &str) -> Result<LogFormat, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("use text or json".into()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// `--log-target`: where berth's own log lines go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum LogTarget {
     /// journald when its socket exists, else stderr.
     #[default]
     Auto,
     Stderr,
     Journald,
-}
-
-impl FromStr for LogTarget {
-    type Err = String;
-    fn from_str(text: &str) -> Result<LogTarget, String> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(LogTarget::Auto),
-            "stderr" => Ok(LogTarget::Stderr),
-            "journald" => Ok(LogTarget::Journald),
-            _ => Err("use auto, stderr or journald".into()),
-        }
-    }
 }
 
 /// Installs the global subscriber. Falls back to stderr, with a warning, when

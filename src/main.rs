@@ -1,14 +1,15 @@
-//! Parse, set up logging, dispatch; the one place that exits.
+//! Parse, read the host facts, set up logging, dispatch; the one place that exits.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use berth::config::{Config, DoctorArgs, HealthArgs, InitArgs};
-use berth::docker::{engine, host_path};
+use berth::app;
+use berth::config::{Config, ConfigError, DoctorArgs, HealthArgs, HostPathArgs, InitArgs};
 use berth::exit::Failure;
-use berth::{app, doctor, health, logging};
+use berth::logging;
+use berth::HostFacts;
 
 /// Reads the signal mask and ignored dispositions berth was started with,
 /// for its command (src/init/signals.rs). An `.init_array` entry: glibc runs
@@ -19,7 +20,7 @@ use berth::{app, doctor, health, logging};
 static RECORD_INHERITED_SIGNALS: extern "C" fn() = record_inherited_signals;
 
 extern "C" fn record_inherited_signals() {
-    berth::init::signals::record_inherited();
+    berth::record_inherited_signals();
 }
 
 fn main() -> ExitCode {
@@ -28,44 +29,34 @@ fn main() -> ExitCode {
 }
 
 fn run(argv: Vec<OsString>) -> u8 {
-    if argv.get(1).is_some_and(|a| a == engine::ROOTLESS_CHILD) {
+    if argv.get(1).is_some_and(|a| a == app::ROOTLESS_CHILD) {
         // Only returns on failure: it execs dockerd.
-        let err = engine::rootless_child(&argv[2..]);
-        eprintln!("berth {}: {err}", engine::ROOTLESS_CHILD);
+        let err = app::rootless_child(&argv[2..]);
+        eprintln!("berth {}: {err}", app::ROOTLESS_CHILD);
         return Failure::Os.code();
     }
+    // Read once, like the configuration, and handed down.
+    let host = HostFacts::read();
     match argv.get(1).and_then(|a| a.to_str()) {
-        Some("doctor") => return doctor(&argv[1..]),
-        Some("health") => return health(&argv[1..]),
-        Some("host-path") => return host_path(&argv[1..]),
+        Some("doctor") => return doctor(&argv[1..], &host),
+        Some("health") => return health(&argv[1..], &host),
+        Some("host-path") => return host_path(&argv[1..], &host),
         _ => {}
     }
-    let args = match InitArgs::try_parse_from(&argv) {
+    let args = match parse::<InitArgs>(&argv) {
         Ok(args) => args,
-        Err(err) => {
-            // --help and --version are not errors.
-            let code = if err.use_stderr() {
-                Failure::Usage.code()
-            } else {
-                0
-            };
-            let _ = err.print();
-            return code;
-        }
+        Err(code) => return code,
     };
-    let config = match Config::resolve(args, &|key| std::env::var(key).ok()) {
+    let config = match resolve(args, &host) {
         Ok(config) => config,
-        Err(err) => {
-            eprintln!("berth: {err}");
-            return Failure::Usage.code();
-        }
+        Err(code) => return code,
     };
     logging::init(
         config.log_filter.clone(),
         config.log_format,
         config.log_target,
     );
-    match app::run(config) {
+    match app::run(config, host) {
         Ok(code) => code,
         Err(err) => {
             tracing::error!("{err}");
@@ -75,7 +66,8 @@ fn run(argv: Vec<OsString>) -> u8 {
     }
 }
 
-fn parse_or_exit<T: Parser>(argv: &[OsString]) -> Result<T, u8> {
+/// The parsed flags, or the exit code: --help and --version are not errors.
+fn parse<T: Parser>(argv: &[OsString]) -> Result<T, u8> {
     T::try_parse_from(argv).map_err(|err| {
         let _ = err.print();
         if err.use_stderr() {
@@ -86,77 +78,47 @@ fn parse_or_exit<T: Parser>(argv: &[OsString]) -> Result<T, u8> {
     })
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime needs only an epoll fd")
+/// The configuration from `args` and berth's environment, or exit 64.
+fn resolve(args: InitArgs, host: &HostFacts) -> Result<Config, u8> {
+    Config::resolve(args, &|key| host.var(key).map(str::to_string)).map_err(|err: ConfigError| {
+        eprintln!("berth: {err}");
+        Failure::Usage.code()
+    })
 }
 
-fn doctor(argv: &[OsString]) -> u8 {
-    let args: DoctorArgs = match parse_or_exit(argv) {
+/// The configuration of a plain `berth` start: subcommands see the same
+/// settings (BERTH_*, the opt-in toggle) as the run.
+fn resolve_env_only(host: &HostFacts) -> Result<Config, u8> {
+    let args = InitArgs::try_parse_from(["berth"]).expect("no flags parse");
+    resolve(args, host)
+}
+
+fn doctor(argv: &[OsString], host: &HostFacts) -> u8 {
+    let args: DoctorArgs = match parse(argv) {
         Ok(args) => args,
         Err(code) => return code,
     };
-    let init = InitArgs::try_parse_from(["berth"]).expect("no flags parse");
-    let mut config = match Config::resolve(init, &|key| std::env::var(key).ok()) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("berth: {err}");
-            return Failure::Usage.code();
-        }
-    };
-    if args.user.is_some() {
-        config.user = args.user;
+    match resolve_env_only(host) {
+        Ok(config) => app::doctor(config, args, host),
+        Err(code) => code,
     }
-    let user = match app::identity(&config, &app::Paths::default()) {
-        Ok(user) => user,
-        Err(err) => {
-            eprintln!("berth doctor: {err}");
-            return err.exit_code();
-        }
+}
+
+fn health(argv: &[OsString], host: &HostFacts) -> u8 {
+    let args: HealthArgs = match parse(argv) {
+        Ok(args) => args,
+        Err(code) => return code,
     };
-    let report = runtime().block_on(doctor::examine(&config, user.as_ref()));
-    if args.json {
-        match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
-            Err(err) => {
-                eprintln!("berth doctor: cannot encode the report: {err}");
-                return Failure::Internal.code();
-            }
-        }
-    } else {
-        print!("{}", doctor::render(&report));
+    match resolve_env_only(host) {
+        Ok(config) => app::health(&config, &args, host),
+        Err(code) => code,
     }
-    report.exit_code()
 }
 
-fn health(argv: &[OsString]) -> u8 {
-    let args: HealthArgs = match parse_or_exit(argv) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let env = std::env::vars().collect();
-    let verdict = runtime().block_on(health::check(&env, args.timeout));
-    println!("{}", verdict.message);
-    u8::from(!verdict.healthy)
-}
-
-fn host_path(argv: &[OsString]) -> u8 {
-    let args: host_path::HostPathArgs = match parse_or_exit(argv) {
-        Ok(args) => args,
-        Err(code) => return code,
-    };
-    let env = std::env::vars().collect();
-    match runtime().block_on(host_path::resolve_here(&args.dir, &env, args.timeout)) {
-        Ok(path) => {
-            println!("{}", path.display());
-            0
-        }
-        Err(err) => {
-            eprintln!("berth host-path: {err}");
-            err.exit_code()
-        }
+fn host_path(argv: &[OsString], host: &HostFacts) -> u8 {
+    match parse::<HostPathArgs>(argv) {
+        Ok(args) => app::host_path(&args, host),
+        Err(code) => code,
     }
 }
 

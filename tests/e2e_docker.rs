@@ -278,7 +278,6 @@ fn dind_without_a_volume_reports_the_storage_fallback(engine: InnerEngine) {
 /// bridge=com.docker.network.driver.mtu=N` (dockerd 24+, so the trixie image)
 /// the rest.
 #[test]
-#[ignore = "needs issue 9 part 3: berth must detect --default-network-opt (DockerdFeatures::from_help) and pass the default route's MTU to user-defined networks"]
 fn dind_user_defined_networks_get_the_default_routes_mtu() {
     let test = "dind_user_defined_networks_get_the_default_routes_mtu";
     let Some(docker) = require_e2e(test) else {
@@ -316,8 +315,8 @@ fn dind_user_defined_networks_get_the_default_routes_mtu() {
 
 /// Certificates made by the test itself, through berth's own TLS code.
 fn make_certs(dir: &Path, hostname: &str) {
-    berth::docker::tls::ensure_certs(
-        &berth::docker::tls::TlsRequest {
+    berth::tls::ensure_certs(
+        &berth::tls::TlsRequest {
             certdir: dir.to_path_buf(),
             hostname: hostname.to_string(),
             ip_addresses: Vec::new(),
@@ -325,7 +324,7 @@ fn make_certs(dir: &Path, hostname: &str) {
             client_owner: Some((1000, 1000)),
             now: SystemTime::now(),
         },
-        &berth::docker::hostops::NixHostOps,
+        &berth::NixSyscall,
     )
     .expect("certificates");
 }

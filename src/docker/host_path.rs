@@ -17,7 +17,6 @@
 //! The decisions (which id, which mount, which path) are pure functions over
 //! parsed inputs; the engine is behind [`ContainerLookup`] so tests use a fake.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -25,15 +24,15 @@ use std::time::Duration;
 
 use bollard::errors::Error as BollardError;
 use bollard::models::ContainerInspectResponse;
-use clap::Parser;
 
-use crate::config::{parse_duration, Config};
-use crate::docker::access::{starts_an_engine, DockerAccess};
-use crate::docker::endpoint::Endpoint;
-use crate::docker::mountinfo::MountInfo;
-use crate::docker::ping::{self, PingFailure};
-use crate::docker::policy::FailurePolicy;
+use crate::docker::client::diagnosis::{self, PingFailure};
+use crate::docker::client::endpoint::{local_engine, Endpoint};
+use crate::docker::client::ping;
+use crate::docker::mode::FailurePolicy;
+use crate::docker::setup::DockerSetup;
 use crate::exit::Failure;
+use crate::host::mountinfo::MountInfo;
+use crate::host::HostFacts;
 
 /// The variable that asks berth to export host paths to the command.
 pub const EXPORT_VAR: &str = "BERTH_EXPORT_HOST_PATH";
@@ -41,24 +40,6 @@ pub const EXPORT_VAR: &str = "BERTH_EXPORT_HOST_PATH";
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(5);
 /// Files Docker bind-mounts from `<data-root>/containers/<id>/`, in the order tried.
 pub const ID_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
-
-/// `berth host-path [--timeout DURATION] DIR`
-#[derive(Debug, Parser)]
-#[command(
-    name = "berth host-path",
-    bin_name = "berth host-path",
-    about = "Print the host path of DIR, for `docker run -v HOSTPATH:...` on the host's engine.",
-    after_help = "Exit codes: 0 printed; 69 no Docker engine answers; 78 this container is not on \
-                  that engine, or DIR is not on a bind mount or volume (or is on a tmpfs)."
-)]
-pub struct HostPathArgs {
-    /// How long each engine API call may take.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    pub timeout: Duration,
-    /// A directory inside this container.
-    #[arg(value_name = "DIR")]
-    pub dir: PathBuf,
-}
 
 /// Why a host path could not be found. Display is one sentence with the fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -168,56 +149,51 @@ pub enum EngineView {
     Api(Endpoint),
 }
 
-/// The engine the command talks to: berth's environment plus what the
-/// Docker set-up gives the command (DOCKER_HOST of berth's own dockerd).
-pub fn command_endpoint(child_env: &[(OsString, OsString)]) -> Option<Endpoint> {
-    let mut env: BTreeMap<String, String> = std::env::vars().collect();
-    for (key, value) in child_env {
-        if let (Some(k), Some(v)) = (key.to_str(), value.to_str()) {
-            env.insert(k.to_string(), v.to_string());
-        }
-    }
-    let euid = nix::unistd::geteuid().as_raw();
-    crate::health::engine_endpoint(&env, euid).ok().flatten()
-}
-
-/// What `access` means for host paths.
-pub fn engine_view(access: &DockerAccess) -> EngineView {
-    match access.mode {
-        None => EngineView::None,
-        Some(mode) if starts_an_engine(mode) => EngineView::Own,
-        Some(_) => command_endpoint(&access.child_env).map_or(EngineView::None, EngineView::Api),
+/// What `setup` means for host paths.
+pub fn engine_view(setup: &DockerSetup) -> EngineView {
+    match (setup.mode, &setup.endpoint) {
+        (Some(mode), _) if mode.starts_an_engine() => EngineView::Own,
+        (Some(_), Some(endpoint)) => EngineView::Api(endpoint.clone()),
+        _ => EngineView::None,
     }
 }
 
-/// Sets each requested variable the command does not already have to the
-/// host path of its directory. Called by app.rs before the command starts.
-/// A failure is a warning, or an error under BERTH_ON_DOCKER_FAILURE=fail.
+/// Sets each requested variable the command does not already have (in
+/// berth's environment or `child_env`) to the host path of its directory.
+/// Called by app.rs before the command starts. A failure is a warning, or
+/// an error under BERTH_ON_DOCKER_FAILURE=fail.
 pub async fn export_to_command(
-    config: &Config,
-    access: &DockerAccess,
+    exports: &[HostPathExport],
+    on_failure: FailurePolicy,
+    setup: &DockerSetup,
+    host: &HostFacts,
     child_env: &mut Vec<(OsString, OsString)>,
 ) -> Result<(), HostPathError> {
-    let wanted: Vec<&HostPathExport> = config
-        .export_host_paths
+    let wanted: Vec<&HostPathExport> = exports
         .iter()
         .filter(|e| {
-            std::env::var_os(&e.var).is_none()
-                && !child_env.iter().any(|(k, _)| k == e.var.as_str())
+            host.var(&e.var).is_none() && !child_env.iter().any(|(k, _)| k == e.var.as_str())
         })
         .collect();
     if wanted.is_empty() {
         return Ok(());
     }
-    let view = engine_view(access);
-    let resolved = resolve_exports(&wanted, &view, &EngineLookup::new, DEFAULT_API_TIMEOUT).await;
+    let view = engine_view(setup);
+    let resolved = resolve_exports(
+        &wanted,
+        &view,
+        &EngineLookup::new,
+        DEFAULT_API_TIMEOUT,
+        host,
+    )
+    .await;
     for (export, result) in wanted.iter().zip(resolved) {
         match result {
             Ok(path) => {
                 tracing::info!(var = %export.var, dir = %export.dir.display(), host_path = %path.display(), "exported a host path");
                 child_env.push((export.var.clone().into(), path.into_os_string()));
             }
-            Err(err) if config.on_docker_failure == FailurePolicy::Fail => {
+            Err(err) if on_failure == FailurePolicy::Fail => {
                 return Err(err);
             }
             Err(err) => tracing::warn!(
@@ -235,6 +211,7 @@ pub async fn resolve_exports<L: ContainerLookup>(
     view: &EngineView,
     lookup_for: &dyn Fn(Endpoint, Duration) -> L,
     timeout: Duration,
+    host: &HostFacts,
 ) -> Vec<Result<PathBuf, HostPathError>> {
     let facts = match view {
         EngineView::None => Err(HostPathError::NoEngine {
@@ -245,8 +222,8 @@ pub async fn resolve_exports<L: ContainerLookup>(
         EngineView::Own => return exports.iter().map(|e| Ok(normalize(&e.dir))).collect(),
         EngineView::Api(endpoint) => {
             let lookup = lookup_for(endpoint.clone(), timeout);
-            let mountinfo = read_own_mountinfo();
-            find_own_container(&lookup, &mountinfo, own_hostname().as_deref()).await
+            let mountinfo = read_own_mountinfo(host);
+            find_own_container(&lookup, &mountinfo, own_hostname(host).as_deref()).await
         }
     };
     exports
@@ -263,23 +240,30 @@ pub async fn resolve_exports<L: ContainerLookup>(
 /// `berth host-path DIR` against the engine of berth's environment.
 pub async fn resolve_here(
     dir: &Path,
-    env: &BTreeMap<String, String>,
+    host: &HostFacts,
     timeout: Duration,
 ) -> Result<PathBuf, HostPathError> {
-    let euid = nix::unistd::geteuid().as_raw();
-    let endpoint = match crate::health::engine_endpoint(env, euid) {
+    let endpoint = match local_engine(&host.env, host.euid) {
         Ok(Some(endpoint)) => endpoint,
         Ok(None) => {
             return Err(HostPathError::NoEngine {
                 reason: "DOCKER_HOST is unset and no socket exists at /var/run/docker.sock or /run/docker.sock: mount the host's socket (-v /var/run/docker.sock:/var/run/docker.sock)".into(),
             })
         }
-        Err(reason) => return Err(HostPathError::NoEngine { reason }),
+        Err(err) => {
+            return Err(HostPathError::NoEngine {
+                reason: err.to_string(),
+            })
+        }
     };
     let dir = absolute_dir(dir)?;
     let lookup = EngineLookup::new(endpoint, timeout);
-    let facts =
-        find_own_container(&lookup, &read_own_mountinfo(), own_hostname().as_deref()).await?;
+    let facts = find_own_container(
+        &lookup,
+        &read_own_mountinfo(host),
+        own_hostname(host).as_deref(),
+    )
+    .await?;
     host_path_for(&dir, &facts)
 }
 
@@ -294,17 +278,17 @@ fn absolute_dir(dir: &Path) -> Result<PathBuf, HostPathError> {
         })
 }
 
-fn read_own_mountinfo() -> MountInfo {
+fn read_own_mountinfo(host: &HostFacts) -> MountInfo {
     // Unreadable /proc: no id from mounts; the hostname fallback still works.
-    std::fs::read_to_string("/proc/self/mountinfo")
+    std::fs::read_to_string(host.mountinfo())
         .map(|text| MountInfo::parse(&text))
         .unwrap_or_default()
 }
 
 /// HOSTNAME, else gethostname(2).
-fn own_hostname() -> Option<String> {
-    std::env::var("HOSTNAME")
-        .ok()
+fn own_hostname(host: &HostFacts) -> Option<String> {
+    host.var("HOSTNAME")
+        .map(str::to_string)
         .filter(|h| !h.trim().is_empty())
         .or_else(|| {
             nix::unistd::gethostname()
@@ -466,7 +450,7 @@ pub async fn find_own_container(
 
 // ------------------------------------------------------ translation (pure)
 
-use super::mountinfo::normalize;
+use crate::host::mountinfo::normalize;
 
 /// The mount whose destination is the longest component-wise prefix of `dir`.
 pub fn pick_mount<'a>(dir: &Path, mounts: &'a [ContainerMount]) -> Option<&'a ContainerMount> {
@@ -544,7 +528,7 @@ fn describe_mounts(mounts: &[ContainerMount]) -> String {
 
 // ----------------------------------------------------------- the engine API
 
-/// `ping::classify` cannot know the deadline at which bollard gave up (it
+/// `diagnosis::classify` cannot know the deadline at which bollard gave up (it
 /// reports 0 ms); the caller does.
 pub fn with_deadline(failure: PingFailure, timeout: Duration) -> PingFailure {
     match failure {
@@ -603,7 +587,7 @@ impl EngineLookup {
             Err(BollardError::DockerResponseServerError {
                 status_code: 400,
                 message,
-            }) => match ping::supported_api_version(&message) {
+            }) => match diagnosis::supported_api_version(&message) {
                 Some(version) => {
                     self.client(&version)?
                         .inspect_container(reference, None)
@@ -622,7 +606,7 @@ impl EngineLookup {
                 status_code: 404, ..
             }) => Ok(None),
             Err(err) => Err(self.unreachable(with_deadline(
-                ping::classify(&err, &self.endpoint),
+                diagnosis::classify(&err, &self.endpoint),
                 self.timeout,
             ))),
         }
@@ -953,10 +937,24 @@ mod tests {
             dir: "/var/lib/app/./data".into(),
         };
         let never = |_: Endpoint, _: Duration| -> FakeEngine { panic!("no engine is asked") };
-        let own = resolve_exports(&[&export], &EngineView::Own, &never, DEFAULT_API_TIMEOUT).await;
+        let host = HostFacts::read();
+        let own = resolve_exports(
+            &[&export],
+            &EngineView::Own,
+            &never,
+            DEFAULT_API_TIMEOUT,
+            &host,
+        )
+        .await;
         assert_eq!(own, vec![Ok(PathBuf::from("/var/lib/app/data"))]);
-        let none =
-            resolve_exports(&[&export], &EngineView::None, &never, DEFAULT_API_TIMEOUT).await;
+        let none = resolve_exports(
+            &[&export],
+            &EngineView::None,
+            &never,
+            DEFAULT_API_TIMEOUT,
+            &host,
+        )
+        .await;
         assert!(matches!(none[0], Err(HostPathError::NoEngine { .. })));
         assert_eq!(none[0].as_ref().unwrap_err().exit_code(), 69);
     }

@@ -1,19 +1,13 @@
-//! Docker access: detection, socket group, dockerd lifecycle.
+//! Docker access: what was asked ([`mode`]), how the engine is reached
+//! ([`client`]), which mode applies here ([`detect`]), berth's own engine
+//! ([`engine`]), the user's access to a socket ([`access`]), and the step
+//! that strings them together for one run ([`setup`]).
 
 pub mod access;
-pub mod caps;
-pub mod daemon;
+pub mod client;
 pub mod detect;
-pub mod dockerd_args;
-pub mod endpoint;
 pub mod engine;
-pub mod evidence;
+pub mod finding;
 pub mod host_path;
-pub mod hostops;
-pub mod mountinfo;
-pub mod ping;
-pub mod policy;
-pub mod preflight;
-pub mod rootless;
-pub mod socket_group;
-pub mod tls;
+pub mod mode;
+pub mod setup;

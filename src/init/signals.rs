@@ -52,6 +52,7 @@ impl KernelSigSet {
 
     /// The set whose bit N-1 stands for signal N, as `SigBlk`/`SigIgn` in
     /// /proc/PID/status print it (in hex).
+    #[cfg(test)]
     pub const fn from_bits(bits: u64) -> KernelSigSet {
         KernelSigSet(bits)
     }
@@ -68,6 +69,7 @@ impl KernelSigSet {
         self.0 &= !(1u64 << (sig - 1));
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn contains(self, sig: i32) -> bool {
         (1..=SIGRTMAX).contains(&sig) && self.0 & (1u64 << (sig - 1)) != 0
     }

@@ -4,25 +4,26 @@
 //! Logic that decides *what* to do stays in those modules and is unit-tested
 //! against temp dirs; the few calls whose effect or failure mode a temp dir
 //! cannot reproduce (mount, statfs magic, chown to another user, kernel
-//! control-file writes that fail with EBUSY, xattrs, euid) go through
-//! [`HostOps`]. [`NixHostOps`] is the real implementation;
-//! [`RecordingHostOps`] records every call and lets a test script results.
+//! control-file writes that fail with EBUSY, xattrs) go through
+//! [`Syscall`], the seam in the spirit of youki's `Syscall` trait.
+//! [`NixSyscall`] is the real implementation; `RecordingSyscall` (tests
+//! only) records every call and lets a test script results.
 //!
 //! Plain file reads and writes inside injected paths use `std::fs` directly:
 //! a temp dir reproduces them faithfully.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(test)]
+use std::{cell::RefCell, collections::HashMap, path::PathBuf};
 
 use nix::errno::Errno;
 use nix::mount::MsFlags;
 
 /// The system calls dockerd preparation needs, and nothing more.
-pub trait HostOps {
+pub trait Syscall {
     /// mount(2).
     fn mount(
         &self,
@@ -47,20 +48,17 @@ pub trait HostOps {
 
     /// getxattr(2): `Ok(None)` when the attribute is absent (ENODATA).
     fn getxattr(&self, path: &Path, name: &str) -> Result<Option<Vec<u8>>, Errno>;
-
-    /// geteuid(2).
-    fn geteuid(&self) -> u32;
 }
 
-/// [`HostOps`] on the real kernel, through nix (libc where nix has no wrapper).
+/// [`Syscall`] on the real kernel, through nix (libc where nix has no wrapper).
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NixHostOps;
+pub struct NixSyscall;
 
 fn errno_of(err: &std::io::Error) -> Errno {
     err.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
 }
 
-impl HostOps for NixHostOps {
+impl Syscall for NixSyscall {
     fn mount(
         &self,
         source: &str,
@@ -129,13 +127,10 @@ impl HostOps for NixHostOps {
         buf.truncate(len);
         Ok(Some(buf))
     }
-
-    fn geteuid(&self) -> u32 {
-        nix::unistd::geteuid().as_raw()
-    }
 }
 
-/// One call made through [`RecordingHostOps`].
+#[cfg(test)]
+/// One call made through `RecordingSyscall`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
     Mount {
@@ -160,10 +155,12 @@ pub enum Call {
     },
 }
 
+#[cfg(test)]
 /// Decides the result of a control-file write in tests: `Some(errno)` fails
 /// the write, `None` lets the fake perform it.
 pub type WriteHook = Box<dyn FnMut(&Path, &str) -> Option<Errno>>;
 
+#[cfg(test)]
 /// A recording fake for tests.
 ///
 /// Control-file writes land in the (temp) file unless the write hook fails
@@ -171,7 +168,7 @@ pub type WriteHook = Box<dyn FnMut(&Path, &str) -> Option<Errno>>;
 /// the parent directory's `cgroup.procs`, which is the one piece of cgroup
 /// semantics the nesting logic relies on. Everything else returns scripted
 /// values.
-pub struct RecordingHostOps {
+pub struct RecordingSyscall {
     calls: RefCell<Vec<Call>>,
     /// Result of every mount.
     pub mount_result: Result<(), Errno>,
@@ -181,15 +178,15 @@ pub struct RecordingHostOps {
     pub chown_result: Result<(), Errno>,
     /// xattrs per (path, name).
     pub xattrs: HashMap<(PathBuf, String), Vec<u8>>,
-    /// What geteuid returns.
-    pub euid: u32,
     write_hook: RefCell<Option<WriteHook>>,
 }
 
+#[cfg(test)]
 /// ext4's magic, the fake's default filesystem.
 pub const EXT4_SUPER_MAGIC: i64 = 0xEF53;
 
-impl Default for RecordingHostOps {
+#[cfg(test)]
+impl Default for RecordingSyscall {
     fn default() -> Self {
         Self {
             calls: RefCell::new(Vec::new()),
@@ -197,22 +194,22 @@ impl Default for RecordingHostOps {
             statfs: HashMap::new(),
             chown_result: Ok(()),
             xattrs: HashMap::new(),
-            euid: 0,
             write_hook: RefCell::new(None),
         }
     }
 }
 
-impl std::fmt::Debug for RecordingHostOps {
+#[cfg(test)]
+impl std::fmt::Debug for RecordingSyscall {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordingHostOps")
+        f.debug_struct("RecordingSyscall")
             .field("calls", &self.calls.borrow())
-            .field("euid", &self.euid)
             .finish_non_exhaustive()
     }
 }
 
-impl RecordingHostOps {
+#[cfg(test)]
+impl RecordingSyscall {
     /// A fake that succeeds at everything, as root.
     pub fn new() -> Self {
         Self::default()
@@ -233,7 +230,8 @@ impl RecordingHostOps {
     }
 }
 
-impl HostOps for RecordingHostOps {
+#[cfg(test)]
+impl Syscall for RecordingSyscall {
     fn mount(
         &self,
         source: &str,
@@ -319,10 +317,6 @@ impl HostOps for RecordingHostOps {
             .get(&(path.to_owned(), name.to_owned()))
             .cloned())
     }
-
-    fn geteuid(&self) -> u32 {
-        self.euid
-    }
 }
 
 #[cfg(test)]
@@ -332,10 +326,10 @@ mod tests {
     #[test]
     fn nix_statfs_reports_a_magic_for_an_existing_dir() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let magic = NixHostOps.statfs_type(dir.path()).expect("statfs");
+        let magic = NixSyscall.statfs_type(dir.path()).expect("statfs");
         assert_ne!(magic, 0);
         assert_eq!(
-            NixHostOps.statfs_type(&dir.path().join("absent")),
+            NixSyscall.statfs_type(&dir.path().join("absent")),
             Err(Errno::ENOENT)
         );
     }
@@ -345,7 +339,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("f");
         std::fs::write(&file, b"x").expect("write");
-        match NixHostOps.getxattr(&file, "user.berth-test-absent") {
+        match NixSyscall.getxattr(&file, "user.berth-test-absent") {
             Ok(None) => {}
             // Some filesystems (tmpfs without user xattrs) refuse the namespace.
             Err(Errno::EOPNOTSUPP) => {}
@@ -358,11 +352,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("cgroup.procs");
         assert_eq!(
-            NixHostOps.write_control_file(&path, "1"),
+            NixSyscall.write_control_file(&path, "1"),
             Err(Errno::ENOENT)
         );
         std::fs::write(&path, "").expect("create");
-        NixHostOps.write_control_file(&path, "42").expect("write");
+        NixSyscall.write_control_file(&path, "42").expect("write");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "42");
     }
 
@@ -372,7 +366,7 @@ mod tests {
         std::fs::write(dir.path().join("cgroup.procs"), "1\n7\n").expect("write");
         std::fs::create_dir(dir.path().join("init")).expect("mkdir");
         std::fs::write(dir.path().join("init/cgroup.procs"), "").expect("write");
-        let fake = RecordingHostOps::new();
+        let fake = RecordingSyscall::new();
         fake.write_control_file(&dir.path().join("init/cgroup.procs"), "7")
             .expect("move");
         assert_eq!(

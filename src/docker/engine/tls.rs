@@ -10,13 +10,14 @@
 //! Keys are ECDSA P-256: generating one takes well under a millisecond, where
 //! docker's dind entrypoint spends seconds on RSA-4096 at every first start.
 //!
-//! rcgen is built without a certificate parser here, so reuse decisions come
-//! from a manifest (`berth-tls.json` in the certdir) that records, for every
-//! certificate berth wrote, its SANs, its `not_after`, and a fingerprint of
-//! the file. A certificate whose file does not match the manifest (or any
-//! certificate when there is no manifest) was put there by someone else: it
-//! is reused as it is and never overwritten. The fingerprint is FNV-1a, which
-//! detects replacement, not tampering; nothing here relies on it for security.
+//! Reuse decisions read the certificates themselves, with rustls-webpki (the
+//! verifier rustls already links): berth's CA is the one named
+//! [`CA_CN`](self) whose key sits next to it; a leaf is berth's when that CA
+//! name issued it. berth's own files are reissued when they no longer chain
+//! to the CA, expire within [`RENEW_BEFORE_DAYS`], or (the server's) are not
+//! valid for every name and address the server must answer to; anything
+//! else in the certdir was put there by someone else and is used as it is,
+//! never overwritten.
 //!
 //! Checked by hand on this machine: dockerd 20.10.24 started with
 //! [`DaemonTlsPaths::dockerd_flags`] served `docker version` to the docker
@@ -35,12 +36,12 @@ use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
 };
-use serde::{Deserialize, Serialize};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use serde::Serialize;
 
-use super::hostops::HostOps;
+use crate::host::syscall::Syscall;
 
-/// Name of the manifest berth keeps in the certdir.
-pub const MANIFEST_FILE: &str = "berth-tls.json";
 /// Validity of server and client certificates (docker:dind uses 825 days too).
 pub const LEAF_VALIDITY_DAYS: u64 = 825;
 /// Validity of berth's CA.
@@ -50,7 +51,6 @@ pub const RENEW_BEFORE_DAYS: u64 = 30;
 /// Backdate `not_before` so a peer whose clock lags a little accepts the cert.
 const BACKDATE: Duration = Duration::from_secs(3600);
 const DAY: u64 = 86_400;
-const MANIFEST_VERSION: u32 = 1;
 
 const CA_CN: &str = "berth docker CA";
 const SERVER_CN: &str = "berth docker server";
@@ -80,15 +80,13 @@ pub enum TlsError {
     #[error("cannot load berth's CA key {path}: {source}")]
     LoadCaKey { path: PathBuf, source: rcgen::Error },
     #[error(
-        "{dir} holds a user-provided CA (no berth manifest) but the {part} certificate is \
+        "{dir} holds a user-provided CA (not berth's, or without its key) but the {part} certificate is \
          missing: berth does not sign with a CA it did not create; add {part}/cert.pem, \
          key.pem and ca.pem, or remove {dir}/ca to let berth generate everything"
     )]
     UserCaCannotSign { dir: PathBuf, part: &'static str },
     #[error("{path} exists but {missing} is missing next to it; complete or remove the set")]
     Incomplete { path: PathBuf, missing: PathBuf },
-    #[error("cannot encode the manifest: {0}")]
-    Manifest(serde_json::Error),
 }
 
 /// What should be in the certificates.
@@ -172,63 +170,6 @@ impl TlsMaterial {
     }
 }
 
-/// Record of one certificate file berth wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct FileStamp {
-    len: u64,
-    fnv1a64: String,
-}
-
-impl FileStamp {
-    fn of(bytes: &[u8]) -> Self {
-        Self {
-            len: bytes.len() as u64,
-            fnv1a64: format!("{:016x}", fnv1a64(bytes)),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct PartRecord {
-    /// Unix seconds.
-    not_after: u64,
-    cert: FileStamp,
-    /// Stamp of the CA certificate that signed it (equal to `cert` for the CA).
-    issuer: FileStamp,
-    #[serde(default)]
-    dns_names: Vec<String>,
-    #[serde(default)]
-    ip_addresses: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Manifest {
-    version: u32,
-    ca: Option<PartRecord>,
-    server: Option<PartRecord>,
-    client: Option<PartRecord>,
-}
-
-impl Manifest {
-    fn empty() -> Self {
-        Self {
-            version: MANIFEST_VERSION,
-            ca: None,
-            server: None,
-            client: None,
-        }
-    }
-}
-
-/// FNV-1a, 64 bit: enough to notice that a file was replaced.
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    bytes
-        .iter()
-        .fold(OFFSET, |h, b| (h ^ u64::from(*b)).wrapping_mul(PRIME))
-}
-
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -304,28 +245,12 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
     })
 }
 
-fn read_manifest(certdir: &Path) -> Option<Manifest> {
-    let path = certdir.join(MANIFEST_FILE);
-    let bytes = fs::read(&path).ok()?;
-    match serde_json::from_slice::<Manifest>(&bytes) {
-        Ok(m) if m.version == MANIFEST_VERSION => Some(m),
-        Ok(m) => {
-            tracing::warn!(path = %path.display(), version = m.version, "unknown TLS manifest version; treating certificates as user-provided");
-            None
-        }
-        Err(err) => {
-            tracing::warn!(path = %path.display(), %err, "unreadable TLS manifest; treating certificates as user-provided");
-            None
-        }
-    }
-}
-
 /// Write `bytes` to `path` atomically (temp file in the same dir, fsync,
 /// rename) with exactly `mode`. The temp file is created with `mode`, so a
 /// key is never readable by others, not even for an instant; fchmod on the
 /// open file then undoes any umask narrowing for public files.
 fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), TlsError> {
-    crate::fsutil::write_atomic(path, bytes, mode, None).map_err(|source| TlsError::Write {
+    crate::host::files::write_atomic(path, bytes, mode, None).map_err(|source| TlsError::Write {
         path: path.to_owned(),
         source,
     })
@@ -400,21 +325,22 @@ fn generate_key(what: &'static str) -> Result<KeyPair, TlsError> {
 struct Issued {
     cert_pem: String,
     key_pem: String,
-    not_after: u64,
+}
+
+/// berth's CA certificate for `key` (the one place it is built).
+fn ca_certificate(key: &KeyPair, now: SystemTime) -> Result<rcgen::Certificate, rcgen::Error> {
+    ca_params(now).self_signed(key)
 }
 
 fn issue_ca(now: SystemTime) -> Result<(Issued, KeyPair), TlsError> {
     let key = generate_key("CA key")?;
-    let cert = ca_params(now)
-        .self_signed(&key)
-        .map_err(|source| TlsError::Generate {
-            what: "CA certificate",
-            source,
-        })?;
+    let cert = ca_certificate(&key, now).map_err(|source| TlsError::Generate {
+        what: "CA certificate",
+        source,
+    })?;
     let issued = Issued {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
-        not_after: unix_secs(now) + CA_VALIDITY_DAYS * DAY,
     };
     Ok((issued, key))
 }
@@ -466,24 +392,131 @@ fn issue_leaf(
     Ok(Issued {
         cert_pem: cert.pem(),
         key_pem: key.serialize_pem(),
-        not_after: unix_secs(now) + LEAF_VALIDITY_DAYS * DAY,
     })
 }
 
-/// Whether a record is valid long enough at `now`.
-fn fresh(record: &PartRecord, now: SystemTime) -> bool {
-    record.not_after > unix_secs(now) + RENEW_BEFORE_DAYS * DAY
-}
-
-/// Ownership of the files on disk for one part, judged against the manifest.
+/// What a part's files are, judged from the certificates themselves.
 enum OnDisk {
     Absent,
-    /// berth wrote them and they are unchanged.
-    Ours(PartRecord),
+    /// berth's own: for the CA, its key; for a leaf, why it needs
+    /// reissuing (None: reuse it).
+    Ours(Option<String>),
     UserProvided,
 }
 
-fn classify(paths: &PartPaths, record: Option<&PartRecord>) -> Result<OnDisk, TlsError> {
+/// The first certificate in a PEM file; None when there is none. (The
+/// reader form: bollard links that one already.)
+fn parse_pem(pem: &[u8]) -> Option<CertificateDer<'static>> {
+    CertificateDer::pem_reader_iter(pem).next()?.ok()
+}
+
+/// `now` (plus `ahead`) as webpki's time.
+fn webpki_time(now: SystemTime, ahead: Duration) -> UnixTime {
+    UnixTime::since_unix_epoch(Duration::from_secs(unix_secs(now)) + ahead)
+}
+
+const RENEW_BEFORE: Duration = Duration::from_secs(RENEW_BEFORE_DAYS * DAY);
+
+/// berth's CA name and public key as a trust anchor presents them: the
+/// name is fixed ([`CA_CN`]), so a certificate rebuilt from the constants
+/// and signed with `key` carries both (nothing is written).
+fn berth_ca_identity(key: &KeyPair, now: SystemTime) -> Option<(Vec<u8>, Vec<u8>)> {
+    let cert = ca_certificate(key, now).ok()?;
+    let anchor = webpki::anchor_from_trusted_cert(cert.der()).ok()?;
+    Some((
+        anchor.subject.as_ref().to_vec(),
+        anchor.subject_public_key_info.as_ref().to_vec(),
+    ))
+}
+
+/// The CA's files: berth's (its name, and the key beside it signs for it),
+/// someone else's, or none.
+fn classify_ca(paths: &PartPaths, now: SystemTime) -> Result<(OnDisk, Option<KeyPair>), TlsError> {
+    if !paths.cert.exists() {
+        if paths.key.exists() {
+            return Err(TlsError::Incomplete {
+                path: paths.key.clone(),
+                missing: paths.cert.clone(),
+            });
+        }
+        return Ok((OnDisk::Absent, None));
+    }
+    paths.check_complete()?;
+    let Some(der) = parse_pem(&read(&paths.cert)?) else {
+        return Ok((OnDisk::UserProvided, None));
+    };
+    let key_pem = String::from_utf8_lossy(&read(&paths.key)?).into_owned();
+    let Ok(key) = KeyPair::from_pem(&key_pem) else {
+        return Ok((OnDisk::UserProvided, None));
+    };
+    let ours = match (
+        webpki::anchor_from_trusted_cert(&der),
+        berth_ca_identity(&key, now),
+    ) {
+        (Ok(anchor), Some((subject, spki))) => {
+            anchor.subject.as_ref() == subject.as_slice()
+                && anchor.subject_public_key_info.as_ref() == spki.as_slice()
+        }
+        _ => false,
+    };
+    if !ours {
+        return Ok((OnDisk::UserProvided, None));
+    }
+    let renew =
+        (!ca_valid_at(&der, webpki_time(now, RENEW_BEFORE))).then(|| "CA expires soon".to_owned());
+    Ok((OnDisk::Ours(renew), Some(key)))
+}
+
+/// Whether the CA certificate `der` is within its validity at `time`.
+/// webpki checks a certificate's validity before its role, so a CA
+/// presented as an end entity fails with CaUsedAsEndEntity exactly when its
+/// validity holds (webpki never checks a trust anchor's own dates).
+fn ca_valid_at(der: &CertificateDer<'_>, time: UnixTime) -> bool {
+    let Ok(cert) = webpki::EndEntityCert::try_from(der) else {
+        return false;
+    };
+    let Ok(anchor) = webpki::anchor_from_trusted_cert(der) else {
+        return false;
+    };
+    matches!(
+        cert.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            &[],
+            time,
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        ),
+        Ok(_) | Err(webpki::Error::CaUsedAsEndEntity)
+    )
+}
+
+/// What a leaf must be valid for.
+enum Wanted<'a> {
+    Server {
+        dns: &'a [String],
+        ips: &'a [IpAddr],
+    },
+    Client,
+}
+
+/// berth's CA as the leaves see it.
+struct BerthCa<'a> {
+    cert: &'a CertificateDer<'static>,
+    /// Made new in this run: every earlier leaf of berth's is from the old one.
+    renewed: bool,
+}
+
+/// A leaf's files: berth's (issued under berth's CA name) with the reason
+/// it needs reissuing, someone else's, or none. `ca` is None when the CA is
+/// not berth's (then no leaf is).
+fn classify_leaf(
+    paths: &PartPaths,
+    ca: Option<&BerthCa<'_>>,
+    wanted: &Wanted<'_>,
+    now: SystemTime,
+) -> Result<OnDisk, TlsError> {
     if !paths.cert.exists() {
         if paths.key.exists() {
             return Err(TlsError::Incomplete {
@@ -494,11 +527,65 @@ fn classify(paths: &PartPaths, record: Option<&PartRecord>) -> Result<OnDisk, Tl
         return Ok(OnDisk::Absent);
     }
     paths.check_complete()?;
-    let stamp = FileStamp::of(&read(&paths.cert)?);
-    match record {
-        Some(r) if r.cert == stamp => Ok(OnDisk::Ours(r.clone())),
-        _ => Ok(OnDisk::UserProvided),
+    let (Some(ca), Some(der)) = (ca, parse_pem(&read(&paths.cert)?)) else {
+        return Ok(OnDisk::UserProvided);
+    };
+    let (Ok(leaf), Ok(anchor)) = (
+        webpki::EndEntityCert::try_from(&der),
+        webpki::anchor_from_trusted_cert(ca.cert),
+    ) else {
+        return Ok(OnDisk::UserProvided);
+    };
+    if leaf.issuer() != anchor.subject.as_ref() {
+        return Ok(OnDisk::UserProvided);
     }
+    if ca.renewed {
+        return Ok(OnDisk::Ours(Some("the CA changed".to_owned())));
+    }
+    let usage = match wanted {
+        Wanted::Server { .. } => webpki::KeyUsage::server_auth(),
+        Wanted::Client => webpki::KeyUsage::client_auth(),
+    };
+    let anchors = [anchor];
+    let verify = |time| {
+        leaf.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &anchors,
+            &[],
+            time,
+            usage,
+            None,
+            None,
+        )
+        .map(|_| ())
+    };
+    let reason = match verify(webpki_time(now, Duration::ZERO)) {
+        Err(webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. }) => {
+            Some("expires soon".to_owned())
+        }
+        Err(_) => Some("the CA changed".to_owned()),
+        Ok(()) if verify(webpki_time(now, RENEW_BEFORE)).is_err() => {
+            Some("expires soon".to_owned())
+        }
+        Ok(()) => match wanted {
+            Wanted::Server { dns, ips } if !valid_for_all(&leaf, dns, ips) => {
+                Some("SANs changed".to_owned())
+            }
+            _ => None,
+        },
+    };
+    Ok(OnDisk::Ours(reason))
+}
+
+/// The leaf is valid for every DNS name (those webpki can check) and address.
+fn valid_for_all(leaf: &webpki::EndEntityCert<'_>, dns: &[String], ips: &[IpAddr]) -> bool {
+    let names = dns
+        .iter()
+        .filter_map(|name| ServerName::try_from(name.as_str()).ok());
+    let addresses = ips.iter().map(|ip| ServerName::IpAddress((*ip).into()));
+    names
+        .chain(addresses)
+        .all(|name| leaf.verify_is_valid_for_subject_name(&name).is_ok())
 }
 
 /// Ensure `<certdir>` holds a CA, a server and a client certificate, reusing
@@ -506,51 +593,36 @@ fn classify(paths: &PartPaths, record: Option<&PartRecord>) -> Result<OnDisk, Tl
 ///
 /// Steps, in order:
 /// 1. CA: reuse berth's own unless it expires within [`RENEW_BEFORE_DAYS`];
-///    keep a user-provided one (no manifest entry matching the file) as it is;
-///    generate one when `ca/` is empty.
-/// 2. server, client: reuse berth's own when signed by the current CA, not
-///    near expiry and (server) issued for the same SANs; keep user-provided
-///    ones; otherwise issue with berth's CA. A user-provided CA with missing
-///    leaves is an error: berth does not sign with a CA it did not create.
-/// 3. chown the client dir and files to `client_owner`, write the manifest.
-pub fn ensure_certs(req: &TlsRequest, ops: &dyn HostOps) -> Result<TlsMaterial, TlsError> {
+///    keep a user-provided one (not berth's name, or no key of its own) as
+///    it is; generate one when `ca/` is empty.
+/// 2. server, client: reuse berth's own when they chain to the current CA,
+///    do not expire within [`RENEW_BEFORE_DAYS`] and (server) are valid for
+///    every wanted name and address; keep user-provided ones; otherwise issue
+///    with berth's CA. A user-provided CA with missing leaves is an error:
+///    berth does not sign with a CA it did not create.
+/// 3. chown the client dir and files to `client_owner`.
+pub fn ensure_certs(req: &TlsRequest, ops: &dyn Syscall) -> Result<TlsMaterial, TlsError> {
     let certdir = &req.certdir;
     ensure_dir(certdir, 0o755)?;
-    let mut manifest = read_manifest(certdir).unwrap_or_else(Manifest::empty);
     let ca_paths = PartPaths::new(certdir, "ca");
     let server_paths = PartPaths::new(certdir, "server");
     let client_paths = PartPaths::new(certdir, "client");
 
-    // 1. The CA: its key when berth may sign, and the stamp leaves must carry.
-    let (ca_action, ca_key) = match classify(&ca_paths, manifest.ca.as_ref())? {
-        OnDisk::Ours(record) if fresh(&record, req.now) => {
-            let key_pem = String::from_utf8_lossy(&read(&ca_paths.key)?).into_owned();
-            let key = KeyPair::from_pem(&key_pem).map_err(|source| TlsError::LoadCaKey {
-                path: ca_paths.key.clone(),
-                source,
-            })?;
-            (PartAction::Reused, Some(key))
-        }
-        OnDisk::UserProvided => {
+    // 1. The CA, and its key when berth may sign.
+    let (ca_action, ca_key) = match classify_ca(&ca_paths, req.now)? {
+        (OnDisk::Ours(None), key) => (PartAction::Reused, key),
+        (OnDisk::UserProvided, _) => {
             tracing::info!(dir = %ca_paths.dir.display(), "using the user-provided CA as it is");
             (PartAction::UserProvided, None)
         }
-        state @ (OnDisk::Absent | OnDisk::Ours(_)) => {
+        (state @ (OnDisk::Absent | OnDisk::Ours(Some(_))), _) => {
             ensure_dir(&ca_paths.dir, 0o700)?;
             let (issued, key) = issue_ca(req.now)?;
             write_atomic(&ca_paths.key, issued.key_pem.as_bytes(), 0o600)?;
             write_atomic(&ca_paths.cert, issued.cert_pem.as_bytes(), 0o644)?;
-            let stamp = FileStamp::of(issued.cert_pem.as_bytes());
-            manifest.ca = Some(PartRecord {
-                not_after: issued.not_after,
-                cert: stamp.clone(),
-                issuer: stamp,
-                dns_names: Vec::new(),
-                ip_addresses: Vec::new(),
-            });
             let action = match state {
-                OnDisk::Absent => PartAction::Generated,
-                _ => PartAction::Reissued("CA expires soon".to_owned()),
+                OnDisk::Ours(Some(reason)) => PartAction::Reissued(reason),
+                _ => PartAction::Generated,
             };
             (action, Some(key))
         }
@@ -560,38 +632,31 @@ pub fn ensure_certs(req: &TlsRequest, ops: &dyn HostOps) -> Result<TlsMaterial, 
     } else {
         None
     };
-    let ca_stamp = ca_pem.as_deref().map(FileStamp::of);
+    // Leaves are berth's only under berth's CA.
+    let ca_der = ca_key.as_ref().and(ca_pem.as_deref()).and_then(parse_pem);
+    let berth_ca = ca_der.as_ref().map(|cert| BerthCa {
+        cert,
+        renewed: matches!(ca_action, PartAction::Generated | PartAction::Reissued(_)),
+    });
     let issuer = ca_key.map(|key| Issuer::new(ca_params(req.now), key));
 
     // 2. The leaves.
     let (dns, ips) = server_sans(req);
-    let ip_strings: Vec<String> = ips.iter().map(ToString::to_string).collect();
     let leaf_action = |name: &'static str,
                        paths: &PartPaths,
                        leaf: Leaf<'_>,
-                       record: &mut Option<PartRecord>|
+                       wanted: Wanted<'_>|
      -> Result<PartAction, TlsError> {
-        let reason = match classify(paths, record.as_ref())? {
+        let reason = match classify_leaf(paths, berth_ca.as_ref(), &wanted, req.now)? {
             OnDisk::UserProvided => {
                 tracing::info!(dir = %paths.dir.display(), "using user-provided {name} certificate as it is");
                 return Ok(PartAction::UserProvided);
             }
+            OnDisk::Ours(None) => return Ok(PartAction::Reused),
+            OnDisk::Ours(Some(reason)) => Some(reason),
             OnDisk::Absent => None,
-            OnDisk::Ours(r) => {
-                if Some(&r.issuer) != ca_stamp.as_ref() {
-                    Some("the CA changed".to_owned())
-                } else if !fresh(&r, req.now) {
-                    Some("expires soon".to_owned())
-                } else if matches!(leaf, Leaf::Server { .. })
-                    && (r.dns_names != dns || r.ip_addresses != ip_strings)
-                {
-                    Some("SANs changed".to_owned())
-                } else {
-                    return Ok(PartAction::Reused);
-                }
-            }
         };
-        let (Some(issuer), Some(ca_pem), Some(ca_stamp)) = (&issuer, &ca_pem, &ca_stamp) else {
+        let (Some(issuer), Some(ca_pem)) = (&issuer, &ca_pem) else {
             return Err(TlsError::UserCaCannotSign {
                 dir: certdir.clone(),
                 part: name,
@@ -604,18 +669,6 @@ pub fn ensure_certs(req: &TlsRequest, ops: &dyn HostOps) -> Result<TlsMaterial, 
         if let Some(copy) = &paths.ca_copy {
             write_atomic(copy, ca_pem, 0o644)?;
         }
-        let server = matches!(leaf, Leaf::Server { .. });
-        *record = Some(PartRecord {
-            not_after: issued.not_after,
-            cert: FileStamp::of(issued.cert_pem.as_bytes()),
-            issuer: ca_stamp.clone(),
-            dns_names: if server { dns.clone() } else { Vec::new() },
-            ip_addresses: if server {
-                ip_strings.clone()
-            } else {
-                Vec::new()
-            },
-        });
         Ok(match reason {
             None => PartAction::Generated,
             Some(reason) => PartAction::Reissued(reason),
@@ -628,11 +681,14 @@ pub fn ensure_certs(req: &TlsRequest, ops: &dyn HostOps) -> Result<TlsMaterial, 
             dns: &dns,
             ips: &ips,
         },
-        &mut manifest.server,
+        Wanted::Server {
+            dns: &dns,
+            ips: &ips,
+        },
     )?;
-    let client_action = leaf_action("client", &client_paths, Leaf::Client, &mut manifest.client)?;
+    let client_action = leaf_action("client", &client_paths, Leaf::Client, Wanted::Client)?;
 
-    // 3. Ownership of the shared dir, then the manifest.
+    // 3. Ownership of the shared dir.
     if let Some((uid, gid)) = req.client_owner {
         let files = [&client_paths.dir, &client_paths.cert, &client_paths.key];
         for path in files.into_iter().chain(client_paths.ca_copy.as_ref()) {
@@ -644,13 +700,6 @@ pub fn ensure_certs(req: &TlsRequest, ops: &dyn HostOps) -> Result<TlsMaterial, 
                     source,
                 })?;
         }
-    }
-    let wrote_any = [&ca_action, &server_action, &client_action]
-        .iter()
-        .any(|a| matches!(a, PartAction::Generated | PartAction::Reissued(_)));
-    if wrote_any {
-        let json = serde_json::to_vec_pretty(&manifest).map_err(TlsError::Manifest)?;
-        write_atomic(&certdir.join(MANIFEST_FILE), &json, 0o644)?;
     }
 
     Ok(TlsMaterial {
@@ -708,7 +757,7 @@ fn is_usable_san(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::hostops::{Call, RecordingHostOps};
+    use crate::host::syscall::{Call, RecordingSyscall};
     use std::os::unix::fs::MetadataExt;
     use std::process::Command;
 
@@ -727,10 +776,10 @@ mod tests {
         fs::metadata(path).expect("stat").mode() & 0o7777
     }
 
-    fn setup() -> (tempfile::TempDir, PathBuf, RecordingHostOps) {
+    fn setup() -> (tempfile::TempDir, PathBuf, RecordingSyscall) {
         let dir = tempfile::tempdir().expect("tempdir");
         let certdir = dir.path().join("certs");
-        (dir, certdir, RecordingHostOps::new())
+        (dir, certdir, RecordingSyscall::new())
     }
 
     #[test]
@@ -821,11 +870,11 @@ mod tests {
             fs::read(certdir.join("client/cert.pem")).expect("read"),
             client_before
         );
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&fs::read(certdir.join(MANIFEST_FILE)).expect("manifest"))
-                .expect("json");
-        let ips = manifest["server"]["ip_addresses"].as_array().expect("ips");
-        assert!(ips.iter().any(|v| v == "10.9.9.9"), "{ips:?}");
+        let pem = fs::read(certdir.join("server/cert.pem")).expect("read");
+        let der = parse_pem(&pem).expect("a certificate");
+        let leaf = webpki::EndEntityCert::try_from(&der).expect("parses");
+        let new_ip = ServerName::IpAddress("10.9.9.9".parse::<IpAddr>().expect("ip").into());
+        assert!(leaf.verify_is_valid_for_subject_name(&new_ip).is_ok());
         // Order of inputs does not matter: same set, no reissue.
         req.ip_addresses.reverse();
         let m = ensure_certs(&req, &ops).expect("third");
@@ -857,7 +906,7 @@ mod tests {
     }
 
     #[test]
-    fn user_provided_certs_without_manifest_are_never_overwritten() {
+    fn user_provided_certs_are_never_overwritten() {
         let (_dir, certdir, ops) = setup();
         for part in ["ca", "server", "client"] {
             fs::create_dir_all(certdir.join(part)).expect("mkdir");
@@ -878,14 +927,71 @@ mod tests {
             fs::read_to_string(certdir.join("ca/key.pem")).expect("read"),
             "user ca key.pem"
         );
+        for part in ["ca", "server", "client"] {
+            let files: Vec<_> = fs::read_dir(certdir.join(part))
+                .expect("ls")
+                .flatten()
+                .map(|e| e.file_name())
+                .collect();
+            assert_eq!(files.len(), 3, "nothing written in {part}: {files:?}");
+            for f in ["cert.pem", "key.pem", "ca.pem"] {
+                assert_eq!(
+                    fs::read_to_string(certdir.join(part).join(f)).expect("read"),
+                    format!("user {part} {f}")
+                );
+            }
+        }
+    }
+
+    /// A real CA of someone else's, with its key, and leaves it signed for
+    /// other names: all used as they are; berth signs nothing with it.
+    #[test]
+    fn a_foreign_ca_with_its_key_is_used_but_never_signed_with() {
+        let (_dir, certdir, ops) = setup();
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name = dn("someone else's CA");
+        let key = KeyPair::generate().expect("key");
+        let ca = params.self_signed(&key).expect("ca");
+        let ca_pem = ca.pem();
+        let issuer = Issuer::new(params, key);
+        fs::create_dir_all(certdir.join("ca")).expect("mkdir");
+        fs::write(certdir.join("ca/cert.pem"), &ca_pem).expect("write");
+        fs::write(certdir.join("ca/key.pem"), issuer.key().serialize_pem()).expect("write");
+        let m = ensure_certs(&request(&certdir), &ops);
         assert!(
-            !certdir.join(MANIFEST_FILE).exists(),
-            "nothing written, no manifest"
+            matches!(m, Err(TlsError::UserCaCannotSign { part: "server", .. })),
+            "{m:?}"
+        );
+        for part in ["server", "client"] {
+            let leaf_key = KeyPair::generate().expect("key");
+            let leaf = CertificateParams::new(vec!["elsewhere.example".to_owned()])
+                .expect("params")
+                .signed_by(&leaf_key, &issuer)
+                .expect("signed");
+            fs::create_dir_all(certdir.join(part)).expect("mkdir");
+            fs::write(certdir.join(part).join("cert.pem"), leaf.pem()).expect("write");
+            fs::write(certdir.join(part).join("key.pem"), leaf_key.serialize_pem()).expect("write");
+            fs::write(certdir.join(part).join("ca.pem"), &ca_pem).expect("write");
+        }
+        let before = fs::read(certdir.join("server/cert.pem")).expect("read");
+        let m = ensure_certs(&request(&certdir), &ops).expect("certs");
+        assert_eq!(
+            (m.ca, m.server, m.client),
+            (
+                PartAction::UserProvided,
+                PartAction::UserProvided,
+                PartAction::UserProvided
+            )
+        );
+        assert_eq!(
+            fs::read(certdir.join("server/cert.pem")).expect("read"),
+            before
         );
     }
 
     #[test]
-    fn replaced_cert_with_stale_manifest_is_treated_as_user_provided() {
+    fn a_replaced_server_cert_is_treated_as_user_provided() {
         let (_dir, certdir, ops) = setup();
         ensure_certs(&request(&certdir), &ops).expect("first");
         fs::write(certdir.join("server/cert.pem"), "the user's own").expect("write");

@@ -156,10 +156,6 @@ impl Passwd {
         &self.path
     }
 
-    pub fn entries(&self) -> &[PasswdEntry] {
-        &self.entries
-    }
-
     pub fn by_name(&self, name: &str) -> Option<&PasswdEntry> {
         self.entries.iter().find(|e| e.name == name)
     }
@@ -316,10 +312,6 @@ impl Gshadow {
         &self.file
     }
 
-    pub fn into_file(self) -> ColonFile {
-        self.file
-    }
-
     pub fn by_name(&self, name: &str) -> Option<&GshadowEntry> {
         self.entries.iter().find(|g| g.name == name)
     }
@@ -339,14 +331,7 @@ pub struct Target {
     pub supplementary_gids: Vec<u32>,
 }
 
-impl Target {
-    /// The shell to start for an interactive session: the passwd shell if it
-    /// is an executable file under `fs_root`, else [`DEFAULT_SHELL`]. Images
-    /// often create users with `/sbin/nologin` or a shell they never installed.
-    pub fn login_shell(&self, fs_root: &Path) -> PathBuf {
-        login_shell(&self.shell, fs_root)
-    }
-}
+impl Target {}
 
 /// See [`Target::login_shell`]. `fs_root` is `/` in production.
 pub fn login_shell(shell: &str, fs_root: &Path) -> PathBuf {
@@ -500,7 +485,7 @@ tail:x:1002:dev,dev
 
     #[test]
     fn passwd_skips_malformed_lines() {
-        let names: Vec<_> = passwd().entries().iter().map(|e| e.name.clone()).collect();
+        let names: Vec<_> = passwd().entries.iter().map(|e| e.name.clone()).collect();
         assert_eq!(names, ["root", "daemon", "dev", "nohome"]);
     }
 
@@ -644,7 +629,7 @@ tail:x:1002:dev,dev
         let worker = resolve_target("worker", &passwd, &groups).expect("worker");
         assert_eq!(worker.shell, "");
         assert_eq!(
-            worker.login_shell(Path::new("/nonexistent")),
+            login_shell(&worker.shell, Path::new("/nonexistent")),
             Path::new(DEFAULT_SHELL)
         );
         assert_eq!(worker.supplementary_gids, [1001, 999]);

@@ -1,24 +1,23 @@
-//! Proving an engine answers: a bounded, retried `GET /_ping` then `/version`,
-//! and a diagnosis of why it did not, each naming the fix.
+//! Proving an engine answers: a bounded, retried `GET /_ping` then `/version`
+//! (why it did not is [`super::diagnosis`]).
 //!
 //! Detection logic talks to the [`Pinger`] trait so it is tested with a fake;
-//! [`BollardPinger`] is the real one. Helpers that run commands (the ssh
-//! fallback) use `std::process` and must run before the reaper starts
-//! (DESIGN.md invariant 1), which is when detection runs.
+//! [`BollardPinger`] is the real one. The ssh fallback runs the docker CLI
+//! through a [`HelperRunner`] (DESIGN.md invariant 1: under the reaper, the
+//! supervised one).
 
-use std::error::Error as StdError;
 use std::future::Future;
-use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use bollard::{ClientVersion, Docker};
 use serde::{Deserialize, Serialize};
-use tokio::time::Instant;
 
-use super::endpoint::{Endpoint, TlsFiles};
+use crate::docker::client::diagnosis::{classify, supported_api_version, PingFailure};
+use crate::docker::client::endpoint::{Endpoint, TlsFiles};
+use crate::init::runner::{HelperRunner, Helpers, OneShotRunner};
+use crate::retry::{retry, Attempt, Backoff, Retry};
 
 /// Whole budget for proving one endpoint (certs may still be appearing).
 pub const DEFAULT_TOTAL_BUDGET: Duration = Duration::from_secs(15);
@@ -35,74 +34,6 @@ pub struct EngineInfo {
     pub os: String,
     /// From /info SecurityOptions (`name=rootless`); None when not asked.
     pub rootless: Option<bool>,
-}
-
-/// Why an endpoint did not answer. Display is one sentence with the fix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
-#[serde(tag = "failure", rename_all = "snake_case")]
-pub enum PingFailure {
-    #[error("no socket at {path}: mount the host's socket (-v /var/run/docker.sock:/var/run/docker.sock) or point DOCKER_HOST elsewhere")]
-    SocketMissing { path: PathBuf },
-    #[error("{path} exists but is not a unix socket (a directory is what `-v` creates when the host path did not exist): fix the mount source")]
-    NotASocket { path: PathBuf },
-    #[error("permission denied on {address}: berth's user cannot use the socket; run berth as root so it can fix the group, or add the user to the socket's group")]
-    PermissionDenied { address: String },
-    #[error("cannot resolve {host}: {detail}; check the host name in DOCKER_HOST/context and the container's DNS")]
-    Dns { host: String, detail: String },
-    #[error("connection refused by {address}: nothing listens there; check the port (2376 for TLS, 2375 plain) and that dockerd runs with -H tcp://0.0.0.0:PORT")]
-    Refused { address: String },
-    #[error("{address} did not answer within {after_ms} ms: check firewalls/security groups and that the address is right")]
-    Timeout { address: String, after_ms: u64 },
-    #[error("TLS files missing: {}; set DOCKER_CERT_PATH to the directory with ca.pem, cert.pem, key.pem (or wait for the sidecar that writes them)", display_paths(missing))]
-    MissingCertFiles { missing: Vec<PathBuf> },
-    #[error("cannot use TLS file {path}: {detail}; regenerate or re-copy it")]
-    CertUnreadable { path: PathBuf, detail: String },
-    #[error("the engine's certificate is not signed by the CA in ca.pem ({detail}): copy the engine's CA into DOCKER_CERT_PATH")]
-    TlsUnknownCa { detail: String },
-    #[error("the engine's certificate does not name {host}: connect with a name in its SANs, or reissue the server certificate with this name")]
-    TlsWrongName { host: String },
-    #[error(
-        "a certificate is expired or not yet valid ({detail}): reissue it, and check the clock"
-    )]
-    TlsExpired { detail: String },
-    #[error("the engine rejected berth's client certificate (alert {alert}): use cert.pem/key.pem issued by the engine's CA")]
-    TlsClientCertRejected { alert: String },
-    #[error("TLS handshake failed because the engine speaks plain HTTP: unset DOCKER_TLS_VERIFY or use the engine's TLS port")]
-    TlsToPlainServer,
-    #[error("TLS handshake failed: {detail}")]
-    TlsHandshake { detail: String },
-    #[error("the engine answered HTTP {status}: {message}")]
-    Http { status: u16, message: String },
-    #[error("ssh to {url} failed: {detail}; check `ssh {url}` works non-interactively (keys, known_hosts) and that docker is on the remote PATH")]
-    Ssh { url: String, detail: String },
-    #[error("transport error talking to {address}: {detail}")]
-    Transport { address: String, detail: String },
-}
-
-fn display_paths(paths: &[PathBuf]) -> String {
-    paths
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-impl PingFailure {
-    /// Failures that may clear up within the budget: an engine starting,
-    /// certs being written, a compose service not yet in DNS.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            PingFailure::SocketMissing { .. }
-            | PingFailure::Dns { .. }
-            | PingFailure::Refused { .. }
-            | PingFailure::Timeout { .. }
-            | PingFailure::MissingCertFiles { .. }
-            | PingFailure::CertUnreadable { .. }
-            | PingFailure::Transport { .. } => true,
-            PingFailure::Http { status, .. } => *status >= 500,
-            _ => false,
-        }
-    }
 }
 
 pub type PingResult = Result<EngineInfo, PingFailure>;
@@ -163,43 +94,36 @@ impl PingReport {
 
 /// Pings until success, a non-retryable failure, or the budget is spent.
 /// Backoff doubles from `first_backoff` up to `max_backoff`; no attempt
-/// starts after the budget, and each attempt is cut at `attempt_timeout`.
+/// starts when its pause would end past the budget, and each attempt is cut
+/// at `attempt_timeout`.
 pub async fn ping_with_retry(
     pinger: &impl Pinger,
     endpoint: &Endpoint,
     policy: RetryPolicy,
 ) -> PingReport {
-    let start = Instant::now();
-    let deadline = start + policy.total;
-    let mut backoff = policy.first_backoff;
-    let mut attempts = 0;
-    loop {
-        attempts += 1;
-        let result = bounded_ping(pinger, endpoint, policy.attempt_timeout).await;
-        let now = Instant::now();
-        let give_up = match &result {
-            Ok(_) => true,
-            Err(f) => !f.is_retryable() || now + backoff >= deadline,
-        };
-        if give_up {
-            let elapsed_ms =
-                u64::try_from(now.duration_since(start).as_millis()).unwrap_or(u64::MAX);
-            let (engine, failure) = match result {
-                Ok(info) => (Some(info), None),
-                Err(f) => (None, Some(f)),
-            };
-            return PingReport {
-                endpoint: endpoint.url(),
-                attempts,
-                elapsed_ms,
-                engine,
-                failure,
-            };
+    let bounds = Retry {
+        budget: Some(policy.total),
+        attempts: None,
+        backoff: Backoff::doubling(policy.first_backoff, policy.max_backoff),
+    };
+    let retried = retry(bounds, move |_| async move {
+        match bounded_ping(pinger, endpoint, policy.attempt_timeout).await {
+            Ok(info) => Attempt::Done(info),
+            Err(failure) if failure.is_retryable() => Attempt::Again(failure),
+            Err(failure) => Attempt::Fail(failure),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2)
-            .min(policy.max_backoff)
-            .max(Duration::from_millis(1));
+    })
+    .await;
+    let (engine, failure) = match retried.result {
+        Ok(info) => (Some(info), None),
+        Err(failure) => (None, Some(failure)),
+    };
+    PingReport {
+        endpoint: endpoint.url(),
+        attempts: retried.attempts,
+        elapsed_ms: u64::try_from(retried.elapsed.as_millis()).unwrap_or(u64::MAX),
+        engine,
+        failure,
     }
 }
 
@@ -213,89 +137,30 @@ async fn bounded_ping(pinger: &impl Pinger, endpoint: &Endpoint, timeout: Durati
     }
 }
 
-/// What a helper command printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandOutput {
-    pub success: bool,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-/// Runs a helper command with a deadline (for the `docker -H ssh://` fallback).
-pub trait CommandRunner {
-    fn run(
-        &self,
-        program: &Path,
-        args: &[String],
-        timeout: Duration,
-    ) -> impl Future<Output = io::Result<CommandOutput>>;
-}
-
-/// std::process with a deadline-bound poll; kills the helper at the deadline.
-/// Uses Child::try_wait, so it must not run while berth's reaper runs.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessRunner;
-
-/// How often a running helper is polled; helpers here take 100s of ms.
-const HELPER_POLL: Duration = Duration::from_millis(20);
-
-impl CommandRunner for ProcessRunner {
-    async fn run(
-        &self,
-        program: &Path,
-        args: &[String],
-        timeout: Duration,
-    ) -> io::Result<CommandOutput> {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let deadline = Instant::now() + timeout;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("{} did not finish within {timeout:?}", program.display()),
-                ));
-            }
-            tokio::time::sleep(HELPER_POLL).await;
-        };
-        let output = child.wait_with_output()?;
-        Ok(CommandOutput {
-            success: status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
-    }
-}
-
-/// The real pinger: bollard for unix, tcp(+TLS) and ssh; for ssh, when
-/// bollard's openssh session fails and a docker CLI is available, it retries
-/// with `docker -H ssh://... version`, which uses plain ssh without a
-/// ControlMaster socket.
-#[derive(Debug, Clone, Default)]
-pub struct BollardPinger<R = ProcessRunner> {
+/// The real pinger: bollard for unix and tcp (+TLS); `ssh://` through the
+/// docker CLI (`docker -H ssh://... version`), run as a helper by `runner`
+/// (under the reaper: a [`SupervisedRunner`](crate::init::runner::SupervisedRunner)).
+#[derive(Clone)]
+pub struct BollardPinger<R = Helpers> {
     pub docker_cli: Option<PathBuf>,
     pub runner: R,
 }
 
-impl BollardPinger<ProcessRunner> {
-    pub fn new(docker_cli: Option<PathBuf>) -> Self {
+impl BollardPinger {
+    pub fn new(docker_cli: Option<PathBuf>, runner: impl Into<Helpers>) -> Self {
         Self {
             docker_cli,
-            runner: ProcessRunner,
+            runner: runner.into(),
         }
+    }
+
+    /// For the one-shot subcommands and tests: no reaper runs.
+    pub fn without_reaper(docker_cli: Option<PathBuf>) -> Self {
+        Self::new(docker_cli, OneShotRunner::without_reaper())
     }
 }
 
-impl<R: CommandRunner> Pinger for BollardPinger<R> {
+impl<R: HelperRunner> Pinger for BollardPinger<R> {
     async fn ping(&self, endpoint: &Endpoint, timeout: Duration) -> PingResult {
         match endpoint {
             Endpoint::Unix { path } => ping_unix(path, timeout).await,
@@ -307,7 +172,7 @@ impl<R: CommandRunner> Pinger for BollardPinger<R> {
     }
 }
 
-impl<R: CommandRunner> BollardPinger<R> {
+impl<R: HelperRunner> BollardPinger<R> {
     async fn ping_ssh(&self, _endpoint: &Endpoint, url: &str, timeout: Duration) -> PingResult {
         // Over ssh the docker CLI does the work (`docker -H ssh://... version`
         // runs `docker system dial-stdio` on the far side), as it does for
@@ -330,7 +195,7 @@ impl<R: CommandRunner> BollardPinger<R> {
         first: &str,
         timeout: Duration,
     ) -> PingResult {
-        let args = ["-H", url, "version", "--format", "{{json .Server}}"].map(str::to_owned);
+        let args = ["-H", url, "version", "--format", "{{json .Server}}"];
         let ssh_failure = |detail: String| PingFailure::Ssh {
             url: url.to_owned(),
             detail: format!("bollard: {first}; docker CLI: {detail}"),
@@ -340,7 +205,7 @@ impl<R: CommandRunner> BollardPinger<R> {
             .run(cli, &args, timeout)
             .await
             .map_err(|e| ssh_failure(e.to_string()))?;
-        if !out.success {
+        if !out.success() {
             return Err(ssh_failure(out.stderr.trim().to_owned()));
         }
         parse_cli_server_version(&out.stdout)
@@ -483,143 +348,11 @@ async fn query_once(docker: &Docker, endpoint: &Endpoint, ask_rootless: bool) ->
     })
 }
 
-/// Extracts X.Y from dockerd's "... Maximum supported API version is X.Y"
-/// or "... Minimum supported API version is X.Y" (api/server/middleware/version.go).
-pub fn supported_api_version(message: &str) -> Option<ClientVersion> {
-    let (_, rest) = message.split_once("supported API version is ")?;
-    let version = rest
-        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .next()?;
-    let (major, minor) = version.split_once('.')?;
-    Some(ClientVersion {
-        major_version: major.parse().ok()?,
-        minor_version: minor.parse().ok()?,
-    })
-}
-
-/// Turns a bollard error into a diagnosis by variant and by the io/rustls
-/// errors in its source chain (never by matching message text).
-pub fn classify(err: &bollard::errors::Error, endpoint: &Endpoint) -> PingFailure {
-    use bollard::errors::Error as B;
-    let address = endpoint.url();
-    match err {
-        B::DockerResponseServerError {
-            status_code,
-            message,
-        } => PingFailure::Http {
-            status: *status_code,
-            message: message.clone(),
-        },
-        B::RequestTimeoutError => PingFailure::Timeout {
-            address,
-            after_ms: 0,
-        },
-        B::CertPathError { path }
-        | B::CertParseError { path }
-        | B::CertMultipleKeys { path, .. } => PingFailure::CertUnreadable {
-            path: path.clone(),
-            detail: err.to_string(),
-        },
-        B::SocketNotFoundError(path) => PingFailure::SocketMissing {
-            path: PathBuf::from(path),
-        },
-        // These are `#[error(transparent)]`: their source() skips the wrapped
-        // error itself, so the walk has to start at the wrapped error.
-        B::IOError { err } => classify_chain(err, endpoint),
-        B::HyperLegacyError { err } => classify_chain(err, endpoint),
-        _ => classify_chain(err, endpoint),
-    }
-}
-
-fn classify_chain(err: &(dyn StdError + 'static), endpoint: &Endpoint) -> PingFailure {
-    let address = endpoint.url();
-    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
-    while let Some(e) = current {
-        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
-            return classify_tls(tls, endpoint);
-        }
-        current = match e.downcast_ref::<io::Error>() {
-            Some(io_err) => {
-                match io_err.kind() {
-                    io::ErrorKind::ConnectionRefused => return PingFailure::Refused { address },
-                    io::ErrorKind::TimedOut => {
-                        return PingFailure::Timeout {
-                            address,
-                            after_ms: 0,
-                        }
-                    }
-                    io::ErrorKind::PermissionDenied => {
-                        return PingFailure::PermissionDenied { address }
-                    }
-                    _ => {}
-                }
-                // io::Error::source() skips the error it wraps (hyper-rustls
-                // wraps tokio-rustls' io::Error in another one), so descend
-                // through get_ref() instead.
-                io_err
-                    .get_ref()
-                    .map(|inner| inner as &(dyn StdError + 'static))
-            }
-            None => e.source(),
-        };
-    }
-    PingFailure::Transport {
-        address,
-        detail: error_chain(err),
-    }
-}
-
-fn classify_tls(err: &rustls::Error, endpoint: &Endpoint) -> PingFailure {
-    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
-    match err {
-        E::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => PingFailure::TlsUnknownCa {
-            detail: err.to_string(),
-        },
-        E::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            PingFailure::TlsWrongName {
-                host: match endpoint {
-                    Endpoint::Tcp { host, .. } => host.clone(),
-                    _ => endpoint.url(),
-                },
-            }
-        }
-        E::InvalidCertificate(
-            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
-        ) => PingFailure::TlsExpired {
-            detail: err.to_string(),
-        },
-        E::AlertReceived(
-            alert @ (A::BadCertificate
-            | A::UnknownCA
-            | A::CertificateRequired
-            | A::CertificateUnknown
-            | A::CertificateExpired),
-        ) => PingFailure::TlsClientCertRejected {
-            alert: format!("{alert:?}"),
-        },
-        E::InvalidMessage(_) => PingFailure::TlsToPlainServer,
-        _ => PingFailure::TlsHandshake {
-            detail: err.to_string(),
-        },
-    }
-}
-
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut current = err.source();
-    while let Some(e) = current {
-        let text = e.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        current = e.source();
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::init::reaper::Exit;
+    use crate::init::runner::{HelperError, HelperOutput};
     use std::cell::RefCell;
     use std::collections::VecDeque;
 
@@ -759,108 +492,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn parses_supported_version_from_dockerd_messages() {
-        let v = supported_api_version(
-            "client version 1.53 is too new. Maximum supported API version is 1.41",
-        )
-        .expect("parsed");
-        assert_eq!((v.major_version, v.minor_version), (1, 41));
-        let v = supported_api_version(
-            "client version 1.24 is too old. Minimum supported API version is 1.44, please upgrade",
-        )
-        .expect("parsed");
-        assert_eq!((v.major_version, v.minor_version), (1, 44));
-        assert!(supported_api_version("page not found").is_none());
-    }
-
-    #[test]
-    fn classifies_io_errors_in_the_chain() {
-        let e = bollard::errors::Error::from(io::Error::from(io::ErrorKind::ConnectionRefused));
-        assert!(matches!(classify(&e, &tcp()), PingFailure::Refused { .. }));
-        let e = bollard::errors::Error::from(io::Error::from(io::ErrorKind::PermissionDenied));
-        assert!(matches!(
-            classify(&e, &tcp()),
-            PingFailure::PermissionDenied { .. }
-        ));
-        let e = bollard::errors::Error::from(io::Error::other("weird"));
-        assert!(
-            matches!(classify(&e, &tcp()), PingFailure::Transport { ref detail, .. } if detail.contains("weird"))
-        );
-    }
-
-    #[test]
-    fn classifies_tls_errors_wrapped_in_io() {
-        let wrap = |t: rustls::Error| {
-            bollard::errors::Error::from(io::Error::new(io::ErrorKind::InvalidData, t))
-        };
-        let cases = [
-            (
-                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
-                "tls_unknown_ca",
-            ),
-            (
-                rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
-                "tls_wrong_name",
-            ),
-            (
-                rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
-                "tls_expired",
-            ),
-            (
-                rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate),
-                "tls_client_cert_rejected",
-            ),
-            (
-                rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
-                "tls_client_cert_rejected",
-            ),
-            (
-                rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType),
-                "tls_to_plain_server",
-            ),
-            (rustls::Error::DecryptError, "tls_handshake"),
-        ];
-        for (tls, want) in cases {
-            let failure = classify(&wrap(tls), &tcp());
-            let json = serde_json::to_value(&failure).expect("serialize");
-            assert_eq!(json["failure"], want, "{failure}");
-        }
-    }
-
-    #[test]
-    fn classifies_http_and_cert_errors() {
-        let e = bollard::errors::Error::DockerResponseServerError {
-            status_code: 503,
-            message: "starting".into(),
-        };
-        let f = classify(&e, &tcp());
-        assert!(matches!(f, PingFailure::Http { status: 503, .. }) && f.is_retryable());
-        let e = bollard::errors::Error::CertPathError {
-            path: "/c/ca.pem".into(),
-        };
-        assert!(matches!(
-            classify(&e, &tcp()),
-            PingFailure::CertUnreadable { .. }
-        ));
-    }
-
-    #[test]
-    fn messages_name_the_fix() {
-        let f = PingFailure::MissingCertFiles {
-            missing: vec!["/certs/ca.pem".into()],
-        };
-        assert!(f.to_string().contains("DOCKER_CERT_PATH"));
-        assert!(f.to_string().contains("/certs/ca.pem"));
-        let f = PingFailure::Refused {
-            address: "tcp://d:2376".into(),
-        };
-        assert!(f.to_string().contains("tcp://d:2376"));
-    }
-
-    #[test]
     fn real_pinger_reports_missing_and_non_socket_paths() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let pinger = BollardPinger::new(None);
+        let pinger = BollardPinger::without_reaper(None);
         let missing = Endpoint::Unix {
             path: dir.path().join("docker.sock"),
         };
@@ -879,7 +513,8 @@ pub(crate) mod tests {
         let path = dir.path().join("docker.sock");
         drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
         let r = block_on(
-            BollardPinger::new(None).ping(&Endpoint::Unix { path }, Duration::from_secs(1)),
+            BollardPinger::without_reaper(None)
+                .ping(&Endpoint::Unix { path }, Duration::from_secs(1)),
         );
         assert!(matches!(r, Err(PingFailure::Refused { .. })), "{r:?}");
     }
@@ -895,7 +530,8 @@ pub(crate) mod tests {
             port,
             tls: None,
         };
-        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(1)));
+        let r =
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(1)));
         assert!(matches!(r, Err(PingFailure::Refused { .. })), "{r:?}");
     }
 
@@ -908,7 +544,7 @@ pub(crate) mod tests {
             tls: None,
         };
         let report = block_on(ping_with_retry(
-            &BollardPinger::new(None),
+            &BollardPinger::without_reaper(None),
             &endpoint,
             RetryPolicy::once(Duration::from_secs(5)),
         ));
@@ -929,7 +565,8 @@ pub(crate) mod tests {
             port: 2376,
             tls: Some(TlsFiles::in_dir(dir.path())),
         };
-        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(1)));
+        let r =
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(1)));
         assert!(
             matches!(r, Err(PingFailure::MissingCertFiles { ref missing }) if missing.len() == 3)
         );
@@ -944,7 +581,8 @@ pub(crate) mod tests {
             panic!("BERTH_TEST_DOCKER_SOCK is not set (this test is #[ignore]d for that reason)");
         };
         let endpoint = Endpoint::Unix { path: sock.into() };
-        let r = block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(5)));
+        let r =
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(5)));
         let info = r.expect("the engine answers");
         assert!(
             !info.version.is_empty() && !info.api_version.is_empty(),
@@ -963,7 +601,7 @@ pub(crate) mod tests {
             url: format!("ssh://nobody@127.0.0.1:{port}"),
         };
         let cli = find_docker_cli();
-        let pinger = BollardPinger::new(cli.clone());
+        let pinger = BollardPinger::without_reaper(cli.clone());
         let r = block_on(pinger.ping(&endpoint, Duration::from_secs(5)));
         let Err(PingFailure::Ssh { detail, .. }) = r else {
             panic!("expected an ssh failure, got {r:?}");
@@ -980,13 +618,20 @@ pub(crate) mod tests {
 
     /// Answers every command with a fixed output and records the arguments.
     struct FakeRunner {
-        output: CommandOutput,
+        output: HelperOutput,
         calls: RefCell<Vec<Vec<String>>>,
     }
 
-    impl CommandRunner for FakeRunner {
-        async fn run(&self, _: &Path, args: &[String], _: Duration) -> io::Result<CommandOutput> {
-            self.calls.borrow_mut().push(args.to_vec());
+    impl HelperRunner for FakeRunner {
+        async fn run(
+            &self,
+            _: &Path,
+            args: &[&str],
+            _: Duration,
+        ) -> Result<HelperOutput, HelperError> {
+            self.calls
+                .borrow_mut()
+                .push(args.iter().map(|a| a.to_string()).collect());
             Ok(self.output.clone())
         }
     }
@@ -996,8 +641,8 @@ pub(crate) mod tests {
         let pinger = BollardPinger {
             docker_cli: Some(PathBuf::from("/usr/bin/docker")),
             runner: FakeRunner {
-                output: CommandOutput {
-                    success: true,
+                output: HelperOutput {
+                    exit: Exit::Code(0),
                     stdout: r#"{"Version":"27.1.1","ApiVersion":"1.46","Os":"linux"}"#.into(),
                     stderr: String::new(),
                 },
@@ -1020,8 +665,8 @@ pub(crate) mod tests {
         let pinger = BollardPinger {
             docker_cli: Some(PathBuf::from("/usr/bin/docker")),
             runner: FakeRunner {
-                output: CommandOutput {
-                    success: false,
+                output: HelperOutput {
+                    exit: Exit::Code(1),
                     stdout: String::new(),
                     stderr: "Permission denied (publickey).\n".into(),
                 },
@@ -1166,7 +811,7 @@ pub(crate) mod tests {
                 port,
                 tls: Some(files),
             };
-            block_on(BollardPinger::new(None).ping(&endpoint, Duration::from_secs(3)))
+            block_on(BollardPinger::without_reaper(None).ping(&endpoint, Duration::from_secs(3)))
         }
 
         #[test]

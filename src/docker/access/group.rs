@@ -11,26 +11,18 @@
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::users::{Groups, Gshadow};
+use crate::host::users::{Groups, Gshadow};
 
 /// Name of the group berth creates when no group owns the socket's gid.
 pub const CREATED_GROUP_NAME: &str = "docker-host";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketGroupError {
-    #[error("cannot stat docker socket {path}: {source}")]
-    Stat {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("{path} is not a unix socket")]
-    NotASocket { path: PathBuf },
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -48,31 +40,6 @@ pub enum SocketGroupError {
 }
 
 pub type Result<T, E = SocketGroupError> = std::result::Result<T, E>;
-
-/// Owner group and mode of the docker socket (after following symlinks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct SocketOwner {
-    pub gid: u32,
-    #[serde(serialize_with = "super::detect::serialize_octal")]
-    pub mode: u32,
-}
-
-/// Stats `path` following symlinks and requires a unix socket.
-pub fn stat_socket(path: &Path) -> Result<SocketOwner> {
-    let meta = fs::metadata(path).map_err(|source| SocketGroupError::Stat {
-        path: path.to_owned(),
-        source,
-    })?;
-    if !meta.file_type().is_socket() {
-        return Err(SocketGroupError::NotASocket {
-            path: path.to_owned(),
-        });
-    }
-    Ok(SocketOwner {
-        gid: meta.gid(),
-        mode: meta.mode() & 0o7777,
-    })
-}
 
 /// The user the fix is for.
 #[derive(Debug, Clone, Copy)]
@@ -238,7 +205,7 @@ pub fn replace_atomically(path: &Path, contents: &[u8]) -> io::Result<()> {
         .as_ref()
         .map_or(NEW_FILE_MODE, |m| m.mode() & 0o7777);
     let owner = original.as_ref().map(|m| (m.uid(), m.gid()));
-    crate::fsutil::write_atomic(path, contents, mode, owner)
+    crate::host::files::write_atomic(path, contents, mode, owner)
 }
 
 /// Mode for an account file that did not exist before (as Debian ships /etc/group).
@@ -277,33 +244,6 @@ impl fmt::Display for Outcome {
             Outcome::RefusedRootGroup { explanation } => f.write_str(explanation),
         }
     }
-}
-
-/// The whole fix for one socket: what it is, what was decided, what happened.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SocketFix {
-    pub socket: PathBuf,
-    pub owner: SocketOwner,
-    pub plan: Plan,
-    pub outcome: Outcome,
-}
-
-/// Stats the socket (following links) and fixes the user's access to it.
-pub fn fix_for_socket(
-    socket: &Path,
-    user: GroupUser<'_>,
-    paths: &GroupPaths,
-    files: &impl AccountFiles,
-    policy: RootGroupPolicy,
-) -> Result<SocketFix> {
-    let owner = stat_socket(socket)?;
-    let (plan, outcome) = fix_socket_group(owner.gid, user, paths, files, policy)?;
-    Ok(SocketFix {
-        socket: socket.to_owned(),
-        owner,
-        plan,
-        outcome,
-    })
 }
 
 /// Loads the group files, plans and applies in one step, so the plan is
@@ -453,7 +393,6 @@ mod tests {
     use std::cell::RefCell;
     use std::collections::HashMap;
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::net::UnixListener;
 
     const GROUP: &str = "\
 root:x:0:
@@ -929,22 +868,6 @@ weird:x:notanumber:
         assert!(matches!(result, Ok((_, Outcome::DirectChildOnly { .. }))));
     }
 
-    #[test]
-    fn fix_for_socket_uses_the_socket_gid() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sock = dir.path().join("docker.sock");
-        let _listener = UnixListener::bind(&sock).expect("bind");
-        let gid = fs::metadata(&sock).expect("stat").gid();
-        let files = FakeFiles::with(&[("/etc/group", GROUP)]);
-        let fix =
-            fix_for_socket(&sock, dev(), &paths(), &files, RootGroupPolicy::Allow).expect("fix");
-        assert_eq!(fix.owner.gid, gid);
-        let reparsed = Groups::parse(Path::new("/etc/group"), &files.text("/etc/group"));
-        let has = gid == 1000 || reparsed.memberships("dev").contains(&gid);
-        assert!(has, "{fix:?}");
-        assert!(!fix.outcome.to_string().is_empty());
-    }
-
     /// Against the real /etc of the container this runs in (never on a
     /// developer machine): BERTH_TEST_SOCKET_FIX=<user>:<primary gid>:<expected
     /// outcome> with the engine socket mounted at /var/run/docker.sock.
@@ -963,41 +886,21 @@ weird:x:notanumber:
             name,
             primary_gid: gid.parse().expect("numeric gid"),
         };
-        let fix = fix_for_socket(
-            Path::new("/var/run/docker.sock"),
+        let socket_gid = fs::metadata("/var/run/docker.sock").expect("socket").gid();
+        let (plan, outcome) = fix_socket_group(
+            socket_gid,
             user,
             &GroupPaths::default(),
             &RealAccountFiles,
             RootGroupPolicy::Refuse,
         )
         .expect("fix");
-        eprintln!("plan: {}\noutcome: {}", fix.plan, fix.outcome);
-        let json = serde_json::to_value(&fix.outcome).expect("json");
+        eprintln!("plan: {plan}\noutcome: {outcome}");
+        let json = serde_json::to_value(&outcome).expect("json");
         assert_eq!(json["outcome"], expected, "{json}");
         if expected == "updated" {
             let groups = Groups::load(Path::new("/etc/group")).expect("group");
-            assert!(groups.memberships(name).contains(&fix.owner.gid));
+            assert!(groups.memberships(name).contains(&socket_gid));
         }
-    }
-
-    #[test]
-    fn stat_socket_requires_a_socket() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sock = dir.path().join("docker.sock");
-        let _listener = UnixListener::bind(&sock).expect("bind");
-        let link = dir.path().join("link.sock");
-        std::os::unix::fs::symlink(&sock, &link).expect("symlink");
-        let owner = stat_socket(&link).expect("socket through symlink");
-        assert_eq!(owner.gid, fs::metadata(&sock).expect("stat").gid());
-        let file = dir.path().join("file");
-        fs::write(&file, "").expect("write");
-        assert!(matches!(
-            stat_socket(&file),
-            Err(SocketGroupError::NotASocket { .. })
-        ));
-        assert!(matches!(
-            stat_socket(&dir.path().join("missing")),
-            Err(SocketGroupError::Stat { .. })
-        ));
     }
 }

@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 /// The docker CLI's default ports: 2376 with TLS, 2375 without.
 pub const DEFAULT_TLS_PORT: u16 = 2376;
 pub const DEFAULT_PLAIN_PORT: u16 = 2375;
+/// The sockets a root engine listens on by default, in the order probed
+/// (`/var/run` is usually a link to `/run`). The rootless engine's is
+/// `$XDG_RUNTIME_DIR/docker.sock`, added from the environment.
+pub const DEFAULT_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
@@ -73,6 +77,12 @@ impl TlsFiles {
         }
     }
 
+    /// The directory holding all three, when they share one (DOCKER_CERT_PATH).
+    pub fn dir(&self) -> Option<&Path> {
+        let dir = self.ca.parent()?;
+        (self.cert.parent() == Some(dir) && self.key.parent() == Some(dir)).then_some(dir)
+    }
+
     /// The files that do not exist (yet: a sidecar may still be writing them).
     pub fn missing(&self) -> Vec<PathBuf> {
         [&self.ca, &self.cert, &self.key]
@@ -112,6 +122,23 @@ impl Endpoint {
             Endpoint::Tcp { host, port, .. } => format!("tcp://{host}:{port}"),
             Endpoint::Ssh { url } => url.clone(),
         }
+    }
+}
+
+impl Endpoint {
+    /// What a docker client needs in its environment to use this engine:
+    /// DOCKER_HOST, and for TLS DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (the
+    /// directory of the client's ca.pem, cert.pem and key.pem). The one
+    /// place these variables are written.
+    pub fn command_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("DOCKER_HOST".to_owned(), self.url())];
+        if let Endpoint::Tcp { tls: Some(tls), .. } = self {
+            env.push(("DOCKER_TLS_VERIFY".to_owned(), "1".to_owned()));
+            if let Some(dir) = tls.dir() {
+                env.push(("DOCKER_CERT_PATH".to_owned(), dir.display().to_string()));
+            }
+        }
+        env
     }
 }
 
@@ -292,6 +319,26 @@ pub fn configured_endpoint(env: &DockerEnv) -> Result<Option<ConfiguredEndpoint>
         source: EndpointSource::Context { name, origin },
         endpoint,
     }))
+}
+
+/// The engine a docker client in this environment would use: the
+/// configured one (DOCKER_HOST or a context), else the first default socket
+/// that exists, else the rootless user's (`$XDG_RUNTIME_DIR/docker.sock`,
+/// `/run/user/<euid>/docker.sock` without XDG_RUNTIME_DIR). Ok(None): none.
+pub fn local_engine(env: &BTreeMap<String, String>, euid: u32) -> Result<Option<Endpoint>> {
+    if let Some(configured) = configured_endpoint(&DockerEnv::from_map(env))? {
+        return Ok(Some(configured.endpoint));
+    }
+    let runtime_dir = env
+        .get("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(format!("/run/user/{euid}")));
+    Ok(DEFAULT_SOCKETS
+        .iter()
+        .map(PathBuf::from)
+        .chain([runtime_dir.join("docker.sock")])
+        .find(|path| path.exists())
+        .map(|path| Endpoint::Unix { path }))
 }
 
 #[derive(Deserialize)]
@@ -581,5 +628,57 @@ mod tests {
         let err = configured_endpoint(&env(&[("HOME", home.path().to_str().expect("utf8"))]))
             .expect_err("bad json");
         assert!(err.to_string().contains("config.json"), "{err}");
+    }
+
+    #[test]
+    fn docker_host_wins() {
+        let env = BTreeMap::from([("DOCKER_HOST".to_owned(), "tcp://10.1.2.3:2375".to_owned())]);
+        let endpoint = local_engine(&env, 0).unwrap().unwrap();
+        assert_eq!(endpoint.url(), "tcp://10.1.2.3:2375");
+    }
+
+    #[test]
+    fn rootless_socket_is_found_through_xdg_runtime_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("docker.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let env = BTreeMap::from([(
+            "XDG_RUNTIME_DIR".to_owned(),
+            dir.path().to_str().unwrap().to_owned(),
+        )]);
+        let found = local_engine(&env, 1000).unwrap();
+        // The dind socket takes precedence when it exists on this machine.
+        if !Path::new("/var/run/docker.sock").exists() && !Path::new("/run/docker.sock").exists() {
+            assert_eq!(found, Some(Endpoint::Unix { path: sock }));
+        }
+    }
+
+    #[test]
+    fn command_env_renders_host_and_tls() {
+        let unix = Endpoint::Unix {
+            path: "/var/run/docker.sock".into(),
+        };
+        assert_eq!(
+            unix.command_env(),
+            vec![(
+                "DOCKER_HOST".to_owned(),
+                "unix:///var/run/docker.sock".to_owned()
+            )]
+        );
+        let tls = Endpoint::Tcp {
+            host: "docker".into(),
+            port: 2376,
+            tls: Some(TlsFiles::in_dir(Path::new("/certs/client"))),
+        };
+        let env = tls.command_env();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(
+            env,
+            [
+                ("DOCKER_HOST", "tcp://docker:2376"),
+                ("DOCKER_TLS_VERIFY", "1"),
+                ("DOCKER_CERT_PATH", "/certs/client")
+            ]
+        );
     }
 }

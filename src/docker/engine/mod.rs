@@ -8,19 +8,32 @@
 //! exec -u USER` session, reaches it at the default path without any group
 //! file being edited.
 
+pub mod daemon;
+pub mod dockerd_args;
+pub mod preflight;
+pub mod rootless;
+pub mod tls;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use crate::docker::daemon::{Daemon, DaemonError, DaemonSpec, Readiness};
-use crate::docker::dockerd_args::{self, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT};
-use crate::docker::hostops::NixHostOps;
-use crate::docker::preflight::{self, PreflightOptions, PreflightPaths, PreflightReport};
-use crate::docker::rootless::{self, RootlessPaths, RootlessUser, RootlesskitOptions};
-use crate::docker::tls::{self, TlsRequest};
+use crate::docker::client::endpoint::Endpoint;
+use crate::docker::engine::daemon::{BeforeStart, Daemon, DaemonError, DaemonSpec, Readiness};
+use crate::docker::engine::dockerd_args::{
+    DockerdFeatures, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT,
+};
+use crate::docker::engine::preflight::{PreflightOptions, PreflightPaths, PreflightReport};
+use crate::docker::engine::rootless::{RootlessPaths, RootlessUser, RootlesskitOptions};
+use crate::docker::engine::tls::TlsRequest;
+use crate::docker::finding::{Finding, Verdict};
+use crate::docker::mode::Mode;
+use crate::host::syscall::{NixSyscall, Syscall};
+use crate::host::HostFacts;
 use crate::init::procs::ProcInfo;
 use crate::init::reaper::Reaper;
+use crate::init::runner::{HelperRunner, Helpers, SupervisedRunner};
 use crate::init::spawn::{ChildSpec, Credentials};
 
 /// The socket berth's dockerd listens on: the docker CLI's default, so a
@@ -110,11 +123,11 @@ impl Engine {
     }
 }
 
-/// A running engine and what the command needs to use it.
+/// A running engine and where the command reaches it.
 pub struct Started {
     pub engine: Rc<Engine>,
-    pub child_env: Vec<(OsString, OsString)>,
-    pub preflight: PreflightReport,
+    /// The engine's socket, for the command (and `docker exec` sessions).
+    pub endpoint: Endpoint,
 }
 
 /// Processes dockerd manages: left for dockerd to stop at shutdown.
@@ -131,34 +144,22 @@ pub async fn start_dind(
     flavor: Flavor,
     user: Option<&Credentials>,
     grace: Duration,
-    reaper: Rc<Reaper>,
+    host: &HostFacts,
+    helpers: &SupervisedRunner,
 ) -> Result<Started, EngineError> {
-    let program = which::which("dockerd").map_err(|_| EngineError::NoDockerd)?;
-    let mut paths = PreflightPaths::default();
-    if let Some(root) = &settings.data_root {
-        paths.data_root = root.clone();
-    }
-    let options = PreflightOptions {
-        iptables: settings.iptables,
-        storage_driver: settings.storage_driver.clone(),
-        ..PreflightOptions::default()
-    };
-    let report = preflight::run_all(&paths, &options, &NixHostOps);
-
-    let mut opts = DockerdOptions {
-        program,
+    let reaper = helpers.reaper();
+    let program = host.which("dockerd").ok_or(EngineError::NoDockerd)?;
+    let plan = DindPlan {
         flavor,
-        unix_socket: DIND_SOCKET.into(),
-        data_root: settings.data_root.clone(),
-        socket_group: user.map(|u| u.gid),
-        // dockerd stops containers within this; it must fit berth's grace.
-        shutdown_timeout_secs: Some(grace.as_secs().saturating_sub(2).max(1) as u32),
-        extra_args: settings.extra_args.clone(),
-        ..DockerdOptions::default()
+        settings,
+        user,
+        grace,
+        paths: preflight_paths(settings, host),
+        search_path: host.search_path(),
     };
-    report.decisions.apply_to(&mut opts);
-    let child_env: Vec<(OsString, OsString)> =
-        vec![("DOCKER_HOST".into(), format!("unix://{DIND_SOCKET}").into())];
+    // Pre-flight logged each step; its decisions are in `opts`.
+    let helpers = Helpers::from(helpers.clone());
+    let (mut opts, _report) = plan.dockerd_options(program, &helpers, &NixSyscall).await;
     if let Some(certdir) = &settings.tls_certdir {
         let material = tls::ensure_certs(
             &TlsRequest {
@@ -171,7 +172,7 @@ pub async fn start_dind(
                 client_owner: user.map(|u| (u.uid, u.gid)),
                 now: SystemTime::now(),
             },
-            &NixHostOps,
+            &NixSyscall,
         )?;
         tracing::info!(certdir = %certdir.display(), ca = ?material.ca, server = ?material.server, client = ?material.client, "TLS certificates ready");
         opts.tcp = TcpListen::Tls {
@@ -182,9 +183,9 @@ pub async fn start_dind(
         tracing::warn!(%addr, "dockerd listens on plain TCP without TLS, as asked: anyone who reaches it is root");
         opts.tcp = TcpListen::PlainExplicitlyRequested { addr: addr.clone() };
     }
-    let containerd = match which::which("containerd") {
-        Ok(program) => Some(start_containerd(program, settings, reaper.clone()).await?),
-        Err(_) => None,
+    let containerd = match host.which("containerd") {
+        Some(program) => Some(start_containerd(program, settings, reaper.clone()).await?),
+        None => None,
     };
     if containerd.is_some() {
         opts.extra_args
@@ -193,9 +194,12 @@ pub async fn start_dind(
     let command = dockerd_args::dockerd_command(&opts)?;
     let child = child_spec(command.program, command.args, command.env);
     tracing::info!(args = ?child.args, "starting dockerd");
+    let pid_file_paths = plan.paths.clone();
     let dockerd = Daemon::start(
         DaemonSpec {
-            before_start: Some(remove_stale_pid_files),
+            before_start: Some(BeforeStart::new(move || {
+                preflight::remove_stale_pid_files(&pid_file_paths).log()
+            })),
             ..daemon_spec(
                 "dockerd",
                 child,
@@ -221,9 +225,107 @@ pub async fn start_dind(
             dockerd,
             containerd,
         }),
-        child_env,
-        preflight: report,
+        endpoint: Endpoint::Unix {
+            path: DIND_SOCKET.into(),
+        },
     })
+}
+
+/// How long `dockerd --help` may take (it answers in well under a second).
+const HELP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// What the installed dockerd supports, from `dockerd --help` run as a
+/// helper process. When it cannot be run, the oldest supported dockerd's
+/// (20.10) features are assumed, as before.
+pub async fn dockerd_features(helpers: &Helpers, dockerd: &Path) -> DockerdFeatures {
+    match helpers.run(dockerd, &["--help"], HELP_DEADLINE).await {
+        Ok(help) => {
+            // Some versions print their help on stderr.
+            let features = DockerdFeatures::from_help(&format!("{}{}", help.stdout, help.stderr));
+            tracing::debug!(?features, "dockerd --help");
+            features
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot ask dockerd what it supports; assuming dockerd 20.10");
+            DockerdFeatures::default()
+        }
+    }
+}
+
+/// What decides berth's own dockerd's command line (TLS aside).
+struct DindPlan<'a> {
+    flavor: Flavor,
+    settings: &'a DindSettings,
+    user: Option<&'a Credentials>,
+    grace: Duration,
+    paths: PreflightPaths,
+    search_path: OsString,
+}
+
+impl DindPlan<'_> {
+    /// Asks `program` what it supports, runs pre-flight, and gives dockerd's
+    /// options with pre-flight's decisions applied (the MTU reaches
+    /// user-defined networks when dockerd has `--default-network-opt`).
+    async fn dockerd_options(
+        &self,
+        program: PathBuf,
+        helpers: &Helpers,
+        ops: &dyn Syscall,
+    ) -> (DockerdOptions, PreflightReport) {
+        let features = dockerd_features(helpers, &program).await;
+        let options = PreflightOptions {
+            iptables: self.settings.iptables,
+            storage_driver: self.settings.storage_driver.clone(),
+            search_path: self.search_path.clone(),
+            dockerd: features,
+            ..PreflightOptions::default()
+        };
+        let report = preflight::run_all(&self.paths, &options, ops).await;
+        let mut opts = DockerdOptions {
+            program,
+            flavor: self.flavor,
+            unix_socket: DIND_SOCKET.into(),
+            data_root: self.settings.data_root.clone(),
+            socket_group: self.user.map(|u| u.gid),
+            // dockerd stops containers within this; it must fit berth's grace.
+            shutdown_timeout_secs: Some(self.grace.as_secs().saturating_sub(2).max(1) as u32),
+            extra_args: self.settings.extra_args.clone(),
+            features,
+            ..DockerdOptions::default()
+        };
+        report.decisions.apply_to(&mut opts);
+        (opts, report)
+    }
+}
+
+/// The pre-flight steps that only look (storage driver, MTU), for `berth
+/// doctor`: what the start would decide, nothing changed.
+pub fn preflight_checks(
+    settings: &DindSettings,
+    host: &HostFacts,
+    features: DockerdFeatures,
+) -> Vec<Finding> {
+    let paths = preflight_paths(settings, host);
+    let options = PreflightOptions {
+        iptables: settings.iptables,
+        storage_driver: settings.storage_driver.clone(),
+        search_path: host.search_path(),
+        dockerd: features,
+        ..PreflightOptions::default()
+    };
+    let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixSyscall);
+    let (mtu, _) = preflight::detect_mtu(&paths, &features);
+    vec![storage.about(Mode::Dind), mtu.about(Mode::Dind)]
+}
+
+/// Pre-flight's paths: the standard ones under the host's proc root, with
+/// the user's data root.
+fn preflight_paths(settings: &DindSettings, host: &HostFacts) -> PreflightPaths {
+    let mut paths = PreflightPaths::for_host(host);
+    if let Some(root) = &settings.data_root {
+        paths.data_root = root.clone();
+    }
+    paths
 }
 
 /// Rootless dockerd under rootlesskit as `user` (berth may be that user, or
@@ -233,6 +335,7 @@ pub async fn start_dind(
 pub async fn start_rootless(
     settings: &DindSettings,
     user: &Credentials,
+    host: &HostFacts,
     reaper: Rc<Reaper>,
 ) -> Result<Started, EngineError> {
     let Some(name) = user.name.clone() else {
@@ -247,29 +350,29 @@ pub async fn start_rootless(
         groups: user.groups.clone(),
         home: user.home.clone(),
     };
-    let paths = RootlessPaths::default();
-    let findings = if nix::unistd::geteuid().is_root() {
-        rootless::prepare(&paths, &rootless_user, &NixHostOps)
+    let paths = RootlessPaths::for_host(host);
+    let findings = if host.is_root() {
+        rootless::prepare(&paths, &rootless_user, host.euid, &NixSyscall)
     } else {
-        rootless::inspect(&paths, &rootless_user, &NixHostOps)
+        rootless::inspect(&paths, &rootless_user, host.euid, &NixSyscall)
     };
     let mut missing = Vec::new();
     for finding in &findings {
-        match &finding.status {
-            rootless::Status::Missing { problem, fix, .. }
-                if finding.check != rootless::Check::RunCopyUp =>
-            {
-                missing.push(format!("{problem} (fix: {fix})"));
-            }
-            status => tracing::info!(check = ?finding.check, ?status, "rootless prerequisite"),
+        let unmet = matches!(finding.verdict, Verdict::Missing | Verdict::Fixable);
+        // Stale /run entries are cleared by the child step (ROOTLESS_CHILD).
+        if unmet && finding.check != rootless::Check::RunCopyUp.as_str() {
+            let fix = finding.fix.as_deref().unwrap_or("see berth doctor");
+            missing.push(format!("{} (fix: {fix})", finding.seen));
+        } else {
+            finding.log();
         }
     }
     if !missing.is_empty() {
         return Err(EngineError::Rootless(missing.join("; ")));
     }
-    let program = which::which("dockerd").map_err(|_| EngineError::NoDockerd)?;
+    let program = host.which("dockerd").ok_or(EngineError::NoDockerd)?;
     let kit = RootlesskitOptions {
-        program: which::which("rootlesskit").map_err(|_| {
+        program: host.which("rootlesskit").ok_or_else(|| {
             EngineError::Rootless("rootlesskit is not on PATH: install rootlesskit".into())
         })?,
         // The step that clears the parent's /run entries inside the namespace.
@@ -291,12 +394,17 @@ pub async fn start_rootless(
         .map_err(|err| EngineError::Rootless(err.to_string()))?;
     let socket = PathBuf::from(command.docker_host.trim_start_matches("unix://"));
     let mut child = child_spec(command.program, command.args, command.env);
-    if nix::unistd::geteuid().as_raw() != user.uid {
+    if host.euid != user.uid {
         child.credentials = Some(user.clone());
     }
     tracing::info!(args = ?child.args, "starting rootless dockerd");
     let dockerd = Daemon::start(
-        daemon_spec("dockerd", child, Readiness::DockerApi(socket), settings),
+        daemon_spec(
+            "dockerd",
+            child,
+            Readiness::DockerApi(socket.clone()),
+            settings,
+        ),
         reaper,
     )
     .await?;
@@ -305,11 +413,7 @@ pub async fn start_rootless(
             dockerd,
             containerd: None,
         }),
-        child_env: vec![("DOCKER_HOST".into(), command.docker_host.into())],
-        preflight: PreflightReport {
-            steps: Vec::new(),
-            decisions: Default::default(),
-        },
+        endpoint: Endpoint::Unix { path: socket },
     })
 }
 
@@ -396,6 +500,74 @@ fn write_config(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, CONTAINERD_CONFIG_TEXT)
 }
 
-fn remove_stale_pid_files() {
-    preflight::remove_stale_pid_files(&PreflightPaths::default()).log();
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::engine::dockerd_args::dockerd_command;
+    use crate::docker::engine::preflight::iptables::tests::iptables_bins;
+    use crate::docker::engine::preflight::mtu::tests::mtu_fixture;
+    use crate::host::syscall::RecordingSyscall;
+    use crate::init::runner::OneShotRunner;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A dockerd that only prints `help`, as `dockerd --help` would.
+    fn fake_dockerd(dir: &Path, help: &str) -> PathBuf {
+        let path = dir.join("dockerd");
+        std::fs::write(&path, format!("#!/bin/sh\ncat <<'EOF'\n{help}\nEOF\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    const HELP_20_10: &str =
+        "Usage:\tdockerd [OPTIONS]\n      --mtu int   Set the containers network MTU";
+    const HELP_26: &str = "Usage:\tdockerd [OPTIONS]\n      --default-network-opt mapmap   Default network options (default map[])\n      --mtu int   Set the containers network MTU";
+
+    /// `dockerd --help` is asked (through a helper runner) and its answer
+    /// reaches the command line: with a default route MTU of 1450, a dockerd
+    /// that has `--default-network-opt` gets it for user-defined networks,
+    /// one that lacks it gets `--mtu` only (and pre-flight warns).
+    #[tokio::test]
+    async fn the_mtu_reaches_user_defined_networks_when_dockerd_can_take_it() {
+        let bin = tempfile::tempdir().expect("tempdir");
+        let settings = DindSettings::default();
+        let network_opt = "--default-network-opt=bridge=com.docker.network.driver.mtu=1450";
+        for (help, has_option) in [(HELP_26, true), (HELP_20_10, false)] {
+            let dockerd = fake_dockerd(bin.path(), help);
+            let f = mtu_fixture("1450\n");
+            iptables_bins(&f);
+            let plan = DindPlan {
+                flavor: Flavor::Privileged,
+                settings: &settings,
+                user: None,
+                grace: Duration::from_secs(8),
+                paths: f.paths.clone(),
+                search_path: f.opts.search_path.clone(),
+            };
+            let runner = Helpers::from(OneShotRunner::without_reaper());
+            let (opts, report) = plan
+                .dockerd_options(dockerd, &runner, &RecordingSyscall::new())
+                .await;
+            assert_eq!(opts.features.default_network_opt, has_option, "{help}");
+            let args = dockerd_command(&opts).expect("command").args;
+            assert!(args.contains(&"--mtu=1450".to_owned()), "{args:?}");
+            assert_eq!(
+                args.contains(&network_opt.to_owned()),
+                has_option,
+                "{args:?}"
+            );
+            let mtu_step = report
+                .steps
+                .iter()
+                .find(|s| s.check == preflight::Step::Mtu.as_str());
+            let warned = mtu_step.is_some_and(|s| s.verdict == Verdict::Warning);
+            assert_eq!(warned, !has_option, "{mtu_step:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dockerd_that_cannot_be_asked_is_taken_for_20_10() {
+        let runner = Helpers::from(OneShotRunner::without_reaper());
+        let features = dockerd_features(&runner, Path::new("/nonexistent/dockerd")).await;
+        assert_eq!(features, DockerdFeatures::default());
+    }
 }

@@ -77,15 +77,6 @@ impl CapSet {
         cap < 64 && self.0 & (1u64 << cap) != 0
     }
 
-    /// Every capability 0..=last_cap.
-    pub fn full(last_cap: u32) -> Self {
-        if last_cap >= 63 {
-            Self(u64::MAX)
-        } else {
-            Self((1u64 << (last_cap + 1)) - 1)
-        }
-    }
-
     /// Names of the capabilities in `0..=last_cap` this set lacks.
     pub fn missing_names(self, last_cap: u32) -> Vec<String> {
         (0..=last_cap.min(63))
@@ -227,8 +218,6 @@ mod tests {
 
     #[test]
     fn full_set_and_names() {
-        assert_eq!(CapSet::full(40).0, 0x1ff_ffff_ffff);
-        assert_eq!(CapSet::full(63).0, u64::MAX);
         assert_eq!(cap_name(24), "CAP_SYS_RESOURCE");
         assert_eq!(cap_name(41), "cap_41");
         assert!(!CapSet(u64::MAX).has(64));

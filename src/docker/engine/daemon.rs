@@ -22,6 +22,7 @@ use tokio::time::{sleep, Instant};
 
 use crate::init::reaper::{Exit, Reaper, Spawned};
 use crate::init::spawn::ChildSpec;
+use crate::retry::{retry, Attempt, Backoff, Retry};
 
 /// How many of dockerd's last output lines are kept for error messages.
 const TAIL_LINES: usize = 40;
@@ -73,7 +74,23 @@ pub struct DaemonSpec {
     /// Also append dockerd's raw output here.
     pub log_file: Option<PathBuf>,
     /// Run before each (re)start: stale pid files and the like.
-    pub before_start: Option<fn()>,
+    pub before_start: Option<BeforeStart>,
+}
+
+/// A step run before each (re)start of a daemon.
+#[derive(Clone)]
+pub struct BeforeStart(Rc<dyn Fn()>);
+
+impl BeforeStart {
+    pub fn new(step: impl Fn() + 'static) -> BeforeStart {
+        BeforeStart(Rc::new(step))
+    }
+}
+
+impl std::fmt::Debug for BeforeStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeStart(..)")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +147,6 @@ pub struct Daemon {
     name: &'static str,
     pid: Rc<Cell<i32>>,
     stopping: Rc<Cell<bool>>,
-    restarts: Rc<Cell<u32>>,
     /// Becomes true when supervision ends (stopped, or given up on).
     ended: watch::Receiver<bool>,
 }
@@ -148,13 +164,11 @@ impl Daemon {
             name: spec.name,
             pid: Rc::new(Cell::new(running.pid)),
             stopping: Rc::new(Cell::new(false)),
-            restarts: Rc::new(Cell::new(0)),
             ended,
         };
         let shared = Shared {
             pid: daemon.pid.clone(),
             stopping: daemon.stopping.clone(),
-            restarts: daemon.restarts.clone(),
         };
         tokio::task::spawn_local(async move {
             supervise(spec, reaper, tail, running, shared).await;
@@ -180,23 +194,17 @@ impl Daemon {
     pub fn pid(&self) -> i32 {
         self.pid.get()
     }
-
-    /// How many times dockerd was restarted.
-    pub fn restarts(&self) -> u32 {
-        self.restarts.get()
-    }
 }
 
 /// State the supervision task shares with the [`Daemon`] handle.
 struct Shared {
     pid: Rc<Cell<i32>>,
     stopping: Rc<Cell<bool>>,
-    restarts: Rc<Cell<u32>>,
 }
 
 fn launch(spec: &DaemonSpec, reaper: &Reaper, tail: &Tail) -> Result<Spawned, DaemonError> {
-    if let Some(prepare) = spec.before_start {
-        prepare();
+    if let Some(prepare) = &spec.before_start {
+        (prepare.0)();
     }
     let mut command = spec.child.command();
     command
@@ -230,29 +238,41 @@ async fn wait_ready(
     mut running: Spawned,
     tail: &Tail,
 ) -> Result<Spawned, DaemonError> {
-    let deadline = Instant::now() + spec.ready_timeout;
-    loop {
-        if spec.ready.check().await {
-            return Ok(running);
+    let bounds = Retry {
+        budget: Some(spec.ready_timeout),
+        attempts: None,
+        backoff: Backoff::constant(PING_INTERVAL),
+    };
+    let ready = &spec.ready;
+    let waited = retry(bounds, |_| {
+        // An exit the reaper already handed over: it will not get ready.
+        let exited = running.exit.try_recv().ok();
+        async move {
+            match exited {
+                Some(exit) => Attempt::Fail(Some(exit)),
+                None if ready.check().await => Attempt::Done(()),
+                None => Attempt::Again(None),
+            }
         }
-        if let Ok(exit) = running.exit.try_recv() {
+    })
+    .await;
+    match waited.result {
+        Ok(()) => Ok(running),
+        Err(Some(exit)) => {
             // Let the pumps drain what it said last.
             tokio::task::yield_now().await;
-            return Err(DaemonError::Exited {
+            Err(DaemonError::Exited {
                 name: spec.name,
                 exit,
                 tail: tail.text(),
-            });
+            })
         }
-        if Instant::now() >= deadline {
-            return Err(DaemonError::NotReady {
-                name: spec.name,
-                socket: spec.ready.socket().to_path_buf(),
-                timeout: spec.ready_timeout,
-                tail: tail.text(),
-            });
-        }
-        sleep(PING_INTERVAL).await;
+        Err(None) => Err(DaemonError::NotReady {
+            name: spec.name,
+            socket: spec.ready.socket().to_path_buf(),
+            timeout: spec.ready_timeout,
+            tail: tail.text(),
+        }),
     }
 }
 
@@ -263,14 +283,10 @@ async fn supervise(
     mut running: Spawned,
     shared: Shared,
 ) {
-    let Shared {
-        pid,
-        stopping,
-        restarts,
-    } = shared;
+    let Shared { pid, stopping } = shared;
     let name = spec.name;
     let mut in_a_row = 0;
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::doubling(FIRST_BACKOFF, MAX_BACKOFF);
     let mut up_since = Instant::now();
     loop {
         let exit = match (&mut running.exit).await {
@@ -283,19 +299,19 @@ async fn supervise(
         }
         if up_since.elapsed() >= STABLE_AFTER {
             in_a_row = 0;
-            backoff = FIRST_BACKOFF;
+            backoff.reset();
         }
         if in_a_row >= spec.max_restarts {
             tracing::error!(%exit, restarts = in_a_row, "{name} keeps dying; giving up on it (the command keeps running). Last output:\n{}", tail.text());
             return;
         }
-        tracing::warn!(%exit, ?backoff, "{name} died; restarting it");
-        sleep(backoff).await;
+        let pause = backoff.next_delay();
+        tracing::warn!(%exit, backoff = ?pause, "{name} died; restarting it");
+        sleep(pause).await;
         if stopping.get() {
             return;
         }
         in_a_row += 1;
-        backoff = (backoff * 2).min(MAX_BACKOFF);
         let attempt = launch(&spec, &reaper, &tail);
         running = match attempt {
             Ok(spawned) => spawned,
@@ -305,7 +321,6 @@ async fn supervise(
             }
         };
         pid.set(running.pid);
-        restarts.set(restarts.get() + 1);
         up_since = Instant::now();
         match wait_ready(&spec, running, &tail).await {
             Ok(ready) => {

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::tls::DaemonTlsPaths;
+use crate::docker::engine::tls::DaemonTlsPaths;
 
 /// Default unix socket of a root dockerd.
 pub const DEFAULT_UNIX_SOCKET: &str = "/var/run/docker.sock";

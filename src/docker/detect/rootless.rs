@@ -1,0 +1,146 @@
+//! Rootless: a non-root user (or forced) with rootlesskit and every
+//! prerequisite of dockerd under it.
+
+use super::*;
+use crate::docker::client::ping::Pinger;
+use crate::docker::finding::Verdict;
+use crate::host::syscall::NixSyscall;
+
+impl<P: Pinger> Probe<'_, P> {
+    /// Rootless: non-root (or forced), with every prerequisite present.
+    pub(super) fn rootless(&mut self, forced: bool) -> Found {
+        self.probing = Some(Mode::Rootless);
+        if self.host.euid == 0 && !forced {
+            self.note(
+                "rootless",
+                Verdict::Skipped,
+                "berth runs as root; rootless applies to non-root users or when forced",
+            );
+            return Found::No("berth runs as root".into());
+        }
+        let Some(user) = self.options.rootless_user.clone() else {
+            self.note(
+                "rootless",
+                Verdict::Rejected,
+                "no target user for rootless dockerd",
+            );
+            return Found::No("no target user is set for rootless dockerd".into());
+        };
+        // As root, berth fixes some of these before starting rootlesskit
+        // (rootless::prepare); a root berth is only here when forced.
+        let checks = crate::docker::engine::rootless::inspect(
+            &self.paths.rootless,
+            &user,
+            self.host.euid,
+            &NixSyscall,
+        );
+        let mut missing = Vec::new();
+        for finding in checks {
+            // Fixable: a root berth fixes it before starting rootlesskit.
+            if finding.verdict == Verdict::Missing {
+                missing.push(finding.check);
+            }
+            self.push(finding);
+        }
+        if missing.is_empty() {
+            self.note(
+                "rootless",
+                Verdict::Chosen,
+                "rootlesskit and every prerequisite are present",
+            );
+            return Found::Yes(Box::new(self.finish(Some(Mode::Rootless))));
+        }
+        let reason = format!("rootless prerequisites are missing: {}", missing.join(", "));
+        self.note("rootless", Verdict::Rejected, reason.clone());
+        Found::No(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::docker::detect::tests::FakeHost;
+
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    use crate::docker::engine::rootless::RootlessUser;
+
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn rootless_for_non_root_with_prerequisites() {
+        if !nix::unistd::geteuid().is_root() {
+            // setuid-root helpers, a tun node and uid 1000's dirs need root to make.
+            eprintln!("skipped: needs root to build the fake host");
+            return;
+        }
+        let mut h = FakeHost::plain();
+        for tool in [
+            "dockerd",
+            "rootlesskit",
+            "newuidmap",
+            "newgidmap",
+            "slirp4netns",
+        ] {
+            h.install(tool);
+        }
+        for tool in ["newuidmap", "newgidmap"] {
+            let p = Path::new(&h.paths.rootless.search_path).join(tool);
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o4755)).expect("chmod");
+        }
+        fs::write(&h.paths.rootless.subuid, "dev:100000:65536\n").expect("write");
+        fs::write(&h.paths.rootless.subgid, "dev:100000:65536\n").expect("write");
+        fs::write(&h.paths.rootless.max_user_namespaces, "100\n").expect("write");
+        // The container's own tun node, usable by the user.
+        let tun = h.dir.path().join("tun");
+        nix::sys::stat::mknod(
+            &tun,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(10, 200),
+        )
+        .expect("mknod");
+        fs::set_permissions(&tun, fs::Permissions::from_mode(0o666)).expect("chmod");
+        h.paths.rootless.dev_net_tun = tun;
+        let home = h.dir.path().join("home");
+        let runtime = h.paths.rootless.run_user.join("1000");
+        for (dir, mode) in [(&home, 0o755), (&runtime, 0o700)] {
+            fs::create_dir_all(dir).expect("mkdir");
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode)).expect("chmod");
+            std::os::unix::fs::chown(dir, Some(1000), Some(1000)).expect("chown");
+        }
+        h.host.euid = 1000;
+        h.options.rootless_user = Some(RootlessUser {
+            name: "dev".into(),
+            uid: 1000,
+            gid: 1000,
+            groups: vec![1000],
+            home,
+        });
+        let d = h.detect(vec![]).0.expect("ok");
+        assert_eq!(d.mode, Some(Mode::Rootless), "{:#?}", d.findings);
+    }
+
+    #[test]
+    fn forced_rootless_lists_missing_pieces() {
+        let mut h = FakeHost::plain();
+        h.request = Request::Force(Mode::Rootless);
+        // A non-root berth cannot fix anything itself: all of it is missing.
+        h.host.euid = 1000;
+        h.options.rootless_user = Some(RootlessUser {
+            name: "dev".into(),
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+            home: PathBuf::from("/nonexistent"),
+        });
+        let err = h.detect(vec![]).0.expect_err("missing");
+        let text = err.to_string();
+        assert!(
+            text.contains("rootlesskit") && text.contains("subuid"),
+            "{text}"
+        );
+    }
+}

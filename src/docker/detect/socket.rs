@@ -1,0 +1,355 @@
+//! Socket: a unix socket at DOCKER_HOST or a default path that answers a
+//! ping, and where it comes from (a bind mount of the host's, or not).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::facts::*;
+use super::*;
+use crate::docker::client::endpoint::Endpoint;
+use crate::docker::client::ping::{ping_with_retry, Pinger};
+use crate::docker::finding::Verdict;
+
+/// Facts about the socket that answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SocketFacts {
+    pub path: PathBuf,
+    pub gid: u32,
+    #[serde(serialize_with = "serialize_octal")]
+    pub mode: u32,
+    /// A mount point in mountinfo: the host's socket bind-mounted in.
+    pub bind_mounted: bool,
+}
+
+/// Permission bits as people write them ("0660"), not as a decimal number.
+pub fn serialize_octal<S: serde::Serializer>(mode: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{mode:04o}"))
+}
+
+fn socket_text(facts: &SocketFacts) -> String {
+    format!(
+        "{} is a socket, gid {}, mode {:04o}",
+        facts.path.display(),
+        facts.gid,
+        facts.mode
+    )
+}
+
+impl<P: Pinger> Probe<'_, P> {
+    /// Socket candidates: DOCKER_HOST=unix://PATH alone when set, else the
+    /// default paths and $XDG_RUNTIME_DIR/docker.sock.
+    pub(super) fn socket_candidates(&self) -> Vec<PathBuf> {
+        if let Some(path) = self.configured_unix_path() {
+            return vec![path.to_owned()];
+        }
+        let mut candidates = self.paths.socket_candidates.clone();
+        if let Some(xdg) = self
+            .host
+            .env
+            .get("XDG_RUNTIME_DIR")
+            .filter(|v| !v.is_empty())
+        {
+            candidates.push(Path::new(xdg).join("docker.sock"));
+        }
+        candidates
+    }
+
+    pub(super) async fn socket(&mut self) -> Found {
+        self.probing = Some(Mode::Socket);
+        let mut reasons = Vec::new();
+        for path in self.socket_candidates() {
+            match self.probe_socket(&path).await {
+                Ok(d) => return Found::Yes(Box::new(d)),
+                Err(reason) => reasons.push(reason),
+            }
+        }
+        Found::No(format!("no docker socket answers ({})", reasons.join("; ")))
+    }
+
+    /// lstat, follow links, require S_ISSOCK, note a bind mount, then ping.
+    pub(super) async fn probe_socket(&mut self, path: &Path) -> Result<Detection, String> {
+        let link = fs::symlink_metadata(path).map(|m| m.file_type().is_symlink());
+        let meta = match (link, fs::metadata(path)) {
+            (Err(e), _) if e.kind() == io::ErrorKind::NotFound => {
+                self.note(
+                    "socket",
+                    Verdict::Rejected,
+                    format!("{}: absent", path.display()),
+                );
+                return Err(format!("{}: absent", path.display()));
+            }
+            (_, Err(e)) => {
+                let why = format!("{}: {e}", path.display());
+                self.note("socket", Verdict::Rejected, why.clone());
+                return Err(why);
+            }
+            (Ok(is_link), Ok(meta)) => {
+                if is_link {
+                    let target = fs::canonicalize(path)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_default();
+                    self.note(
+                        "socket",
+                        Verdict::Supports,
+                        format!("{} is a symlink to {target}", path.display()),
+                    );
+                }
+                meta
+            }
+            (Err(e), Ok(_)) => {
+                let why = format!("{}: {e}", path.display());
+                self.note("socket", Verdict::Rejected, why.clone());
+                return Err(why);
+            }
+        };
+        if !meta.file_type().is_socket() {
+            let why = format!("{} exists but is not a socket (a directory appears when -v names a host path that does not exist)", path.display());
+            self.note("socket", Verdict::Rejected, why.clone());
+            return Err(why);
+        }
+        let bind_mounted = self.is_mount_point(path);
+        let facts = SocketFacts {
+            path: path.to_owned(),
+            gid: meta.gid(),
+            mode: meta.mode() & 0o7777,
+            bind_mounted,
+        };
+        let (verdict, origin) = self.socket_origin(path, bind_mounted);
+        self.note(
+            "socket",
+            verdict,
+            format!("{}, {origin}", socket_text(&facts)),
+        );
+        if facts.gid == 0 && facts.mode & 0o060 != 0 {
+            self.push(
+                Finding::new(
+                    "socket-group",
+                    Verdict::Warning,
+                    format!("{} belongs to gid 0: group membership cannot fix access without giving root's group", path.display()),
+                )
+                .with_fix("start the host engine with `--group <gid>`, or mount a socket owned by a docker group"),
+            );
+        }
+        let endpoint = Endpoint::Unix {
+            path: path.to_owned(),
+        };
+        let report = ping_with_retry(self.pinger, &endpoint, self.options.socket_retry).await;
+        if !report.answered() {
+            let why = format!("{}: {}", path.display(), failure_text(&report));
+            self.note("socket", Verdict::Rejected, why.clone());
+            return Err(why);
+        }
+        if report.engine.as_ref().and_then(|e| e.rootless) == Some(true) {
+            self.push(
+                Finding::new("socket", Verdict::Warning, "the engine behind the socket is rootless (SecurityOptions has name=rootless): bind-mount sources are paths in the engine user's view, and --privileged is limited")
+                    .with_fix("give sibling containers paths as the engine's user sees them; use a rootful engine for --privileged"),
+            );
+        }
+        self.note(
+            "socket",
+            Verdict::Chosen,
+            format!("{} answered: {}", path.display(), describe_ping(&report)),
+        );
+        let mut d = self.finish(Some(Mode::Socket));
+        d.endpoint = Some(endpoint);
+        d.engine = report.engine;
+        d.socket = Some(facts);
+        Ok(d)
+    }
+
+    /// Where the socket comes from, judged from mountinfo. A socket on the
+    /// container's own root fs at start-up was most likely left by an earlier
+    /// dockerd in this container (a restart), so that case is a warning.
+    pub(super) fn socket_origin(&self, path: &Path, bind_mounted: bool) -> (Verdict, String) {
+        if bind_mounted {
+            return (
+                Verdict::Supports,
+                "a mount point: the host's socket, bind-mounted".into(),
+            );
+        }
+        let holder = fs::canonicalize(path)
+            .ok()
+            .and_then(|c| self.facts.mounts.mount_containing(&c).cloned());
+        let proc_root = &self.host.proc_root;
+        let local_dockerd = crate::init::procs::find_by_comm(proc_root, "dockerd");
+        match (holder, local_dockerd) {
+            (Some(m), _) if m.mount_point != "/" => (
+                Verdict::Supports,
+                format!("not a mount point, but on mount {} (source {}{}), so its directory was mounted in", m.mount_point, m.source, m.root),
+            ),
+            (_, Some(pid)) => (
+                Verdict::Supports,
+                format!("served by dockerd (pid {pid}) running in this container"),
+            ),
+            _ => (
+                Verdict::Warning,
+                "not a mount point and on the container's own root fs: probably left by an earlier dockerd in this container".into(),
+            ),
+        }
+    }
+
+    /// The path or, when it goes through symlinks (/var/run -> /run), its
+    /// canonical form is a mount point.
+    pub(super) fn is_mount_point(&self, path: &Path) -> bool {
+        let mounts = &self.facts.mounts;
+        mounts.is_mount_point(path)
+            || fs::canonicalize(path).is_ok_and(|c| mounts.is_mount_point(&c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::client::ping::tests::engine;
+    use crate::docker::detect::tests::FakeHost;
+    use crate::docker::detect::tests::*;
+
+    use std::fs;
+    use std::path::Path;
+
+    use crate::host::mountinfo::MountInfo;
+
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixListener;
+
+    #[test]
+    fn bind_mounted_socket_answering_is_socket_mode() {
+        let mut h = FakeHost::plain();
+        let path = h.add_socket(true);
+        let (d, asked) = h.detect(vec![Ok(engine())]);
+        let d = d.expect("ok");
+        assert_eq!(d.mode, Some(Mode::Socket));
+        assert_eq!(asked, [format!("unix://{}", path.display())]);
+        let facts = d.socket.expect("socket facts");
+        assert!(facts.bind_mounted);
+        assert_eq!(facts.path, path);
+    }
+
+    #[test]
+    fn socket_not_mounted_is_a_warning_but_still_used() {
+        let mut h = FakeHost::plain();
+        h.add_socket(false);
+        let d = h.detect(vec![Ok(engine())]).0.expect("ok");
+        assert_eq!(d.mode, Some(Mode::Socket));
+        assert!(!d.socket.as_ref().expect("facts").bind_mounted);
+        assert!(d
+            .warnings()
+            .any(|e| e.seen.contains("left by an earlier dockerd")));
+    }
+
+    #[test]
+    fn socket_in_a_mounted_directory_is_supporting_evidence() {
+        let mut h = FakeHost::plain();
+        let path = h.add_socket(false);
+        let dir = fs::canonicalize(path.parent().expect("parent")).expect("canonical");
+        let mi = h.paths.proc_self.join("mountinfo");
+        let mut text = fs::read_to_string(&mi).expect("read");
+        text.push_str(&format!(
+            "2001 1021 0:26 /docker {} rw - tmpfs tmpfs rw\n",
+            dir.display()
+        ));
+        fs::write(&mi, text).expect("write");
+        let d = h.detect(vec![Ok(engine())]).0.expect("ok");
+        assert_eq!(d.mode, Some(Mode::Socket));
+        let socket_warnings = d.warnings().filter(|e| e.check == "socket").count();
+        assert_eq!(socket_warnings, 0, "{:#?}", d.findings);
+        assert!(d
+            .findings
+            .iter()
+            .any(|e| e.seen.contains("its directory was mounted in")));
+        let json = serde_json::to_value(&d).expect("json");
+        assert!(
+            json["socket"]["mode"]
+                .as_str()
+                .is_some_and(|m| m.starts_with('0')),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn root_group_socket_is_warned_about() {
+        let mut h = FakeHost::plain();
+        let path = h.add_socket(true);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).expect("chmod");
+        let gid = fs::metadata(&path).expect("stat").gid();
+        let d = h.detect(vec![Ok(engine())]).0.expect("ok");
+        let warned = d.warnings().any(|e| e.check == "socket-group");
+        assert_eq!(warned, gid == 0, "{:#?}", d.findings);
+    }
+
+    #[test]
+    fn dead_socket_falls_through_to_next_steps() {
+        let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        h.add_socket(false);
+        let d = h.detect(vec![refused()]).0.expect("ok");
+        assert_eq!(d.mode, Some(Mode::Dind));
+    }
+
+    #[test]
+    fn directory_where_socket_should_be_is_rejected_with_hint() {
+        let h = FakeHost::plain();
+        fs::create_dir_all(&h.paths.socket_candidates[0]).expect("mkdir");
+        let d = h.detect(vec![]).0.expect("ok");
+        assert_eq!(d.mode, None);
+        assert!(d.findings.iter().any(|e| e.seen.contains("not a socket")));
+    }
+
+    #[test]
+    fn docker_host_unix_is_the_only_socket_candidate() {
+        let mut h = FakeHost::plain();
+        h.add_socket(true);
+        let custom = h.dir.path().join("custom.sock");
+        let _l = UnixListener::bind(&custom).expect("bind");
+        h.set("DOCKER_HOST", &format!("unix://{}", custom.display()));
+        let (d, asked) = h.detect(vec![Ok(engine())]);
+        assert_eq!(d.expect("ok").mode, Some(Mode::Socket));
+        assert_eq!(asked, [format!("unix://{}", custom.display())]);
+    }
+
+    #[test]
+    fn xdg_runtime_dir_socket_is_a_candidate() {
+        let mut h = FakeHost::plain();
+        let xdg = h.dir.path().join("xdg");
+        fs::create_dir(&xdg).expect("mkdir");
+        let _l = UnixListener::bind(xdg.join("docker.sock")).expect("bind");
+        h.set("XDG_RUNTIME_DIR", xdg.to_str().expect("utf8"));
+        let d = h.detect(vec![Ok(engine())]).0.expect("ok");
+        assert_eq!(d.socket.expect("facts").path, xdg.join("docker.sock"));
+    }
+
+    #[test]
+    fn forced_socket_skips_remote_and_dind() {
+        let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        h.request = Request::Force(Mode::Socket);
+        let err = h.detect(vec![]).0.expect_err("no socket");
+        assert!(matches!(
+            err,
+            DetectError::ForcedModeUnavailable {
+                mode: Mode::Socket,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("absent"), "{err}");
+    }
+
+    #[test]
+    fn socket_fixture_marks_bind_mount() {
+        let mounts = MountInfo::parse(&fixture("mountinfo-socket"));
+        assert!(mounts.is_mount_point(Path::new("/var/run/docker.sock")));
+        assert!(mounts.is_mount_point(Path::new("/workspace")));
+        assert_eq!(
+            mounts
+                .mount_at(Path::new("/workspace"))
+                .map(|m| m.root.as_str()),
+            Some("/home/dev/my projects")
+        );
+        assert!(!MountInfo::parse(&fixture("mountinfo-overlay"))
+            .is_mount_point(Path::new("/var/run/docker.sock")));
+    }
+}
