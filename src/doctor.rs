@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::docker::access::AccessPlan;
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::EngineInfo;
 use crate::docker::detect::{DetectError, SocketFacts};
@@ -45,6 +46,9 @@ pub struct Report {
     pub detection_error: Option<String>,
     /// One sentence: what `berth` would do at start.
     pub plan: String,
+    /// How the user reaches the socket (socket mode, a non-root user):
+    /// group membership or berth's own socket, and why.
+    pub access: Option<AccessPlan>,
     /// Every check, once; what bears on the chosen (or requested) mode first.
     pub findings: Vec<Finding>,
     /// The findings that ask for a change, in the same order, plus a failed
@@ -58,6 +62,7 @@ impl Report {
     pub fn new(examination: Examination, why: &str, user: Option<&Credentials>) -> Report {
         let requested = examination.requested;
         let mode = examination.mode();
+        let access = examination.access;
         let focus = mode.or(requested.forced());
         let mut findings = Vec::new();
         for finding in examination.findings {
@@ -108,7 +113,13 @@ impl Report {
             engine,
             socket,
             detection_error,
-            plan: plan_for(requested, mode),
+            plan: match (&access, mode) {
+                (Some(access), Some(Mode::Socket)) => {
+                    format!("use the mounted host socket: {}", access.summary())
+                }
+                _ => plan_for(requested, mode),
+            },
+            access,
             findings,
             problems,
         }
@@ -123,7 +134,7 @@ impl Report {
 fn plan_for(request: Request, mode: Option<Mode>) -> String {
     match mode {
         _ if request == Request::Off => "run the command as an init only (Docker is off)".into(),
-        Some(Mode::Socket) => "use the mounted host socket, adding the user to its group".into(),
+        Some(Mode::Socket) => "use the mounted host socket (the user is root: nothing to grant)".into(),
         Some(Mode::Remote) => "use the remote engine DOCKER_HOST names".into(),
         Some(Mode::Dind) => "run pre-flight and start dockerd (privileged docker-in-docker)".into(),
         Some(Mode::Sysbox) => "start dockerd without --privileged (sysbox)".into(),
@@ -149,8 +160,11 @@ pub fn render(report: &Report) -> String {
     if let Some(engine) = &report.engine {
         let _ = writeln!(
             out,
-            "        Docker {} (API {}, {})",
-            engine.version, engine.api_version, engine.os
+            "        {} {} (API {}, {})",
+            engine.product(),
+            engine.version,
+            engine.api_version,
+            engine.os
         );
     }
     let _ = writeln!(
@@ -159,6 +173,17 @@ pub fn render(report: &Report) -> String {
         report.requested, report.requested_because
     );
     let _ = writeln!(out, "Plan:   {}", report.plan);
+    if let Some(access) = &report.access {
+        if access.user_has_gid {
+            let _ = writeln!(
+                out,
+                "Access: the user has gid {} already",
+                access.access.gid()
+            );
+        } else {
+            let _ = writeln!(out, "Access: {}", access.access);
+        }
+    }
     if let Some(user) = &report.user {
         let groups: Vec<String> = user.groups.iter().map(u32::to_string).collect();
         let _ = writeln!(

@@ -57,8 +57,11 @@ pub async fn check(
         (Some(engine), _) => Health {
             healthy: true,
             message: format!(
-                "{} answered: Docker {} (API {})",
-                endpoint, engine.version, engine.api_version
+                "{} answered: {} {} (API {})",
+                endpoint,
+                engine.product(),
+                engine.version,
+                engine.api_version
             ),
         },
         (None, Some(failure)) => Health {
