@@ -177,10 +177,9 @@ fn sibling_compiles_overleaf_style() {
 }
 
 /// The host socket's gid is 999 and the image gives 999 to texlive: the
-/// worker needs Docker, not texlive's files. Today berth joins www-data to
-/// texlive (the group that owns the gid).
+/// worker needs Docker, not texlive's files, so it gets berth's own socket
+/// (DESIGN invariant 7), not texlive.
 #[test]
-#[ignore = "needs berth's own socket proxy (DESIGN invariant 7): a socket whose gid the image gives to another group (here 999 = texlive) must be reached without joining that group; today berth adds the user to texlive"]
 fn sibling_compiles_when_the_sockets_gid_belongs_to_another_group() {
     let test = "sibling_compiles_when_the_sockets_gid_belongs_to_another_group";
     let Some(docker) = require_e2e(test) else {
@@ -208,10 +207,9 @@ fn sibling_compiles_when_the_sockets_gid_belongs_to_another_group() {
     );
 }
 
-/// A root-owned socket (gid 0): joining root's group is refused, so the
-/// worker needs a socket of berth's own in front of the engine.
+/// A root-owned socket (gid 0): joining root's group is refused; the
+/// worker gets a socket of berth's own in front of the engine.
 #[test]
-#[ignore = "needs berth's own socket proxy for root-owned sockets: today berth refuses gid 0 and the worker runs without Docker (docker ps: permission denied)"]
 fn sibling_compiles_with_a_root_owned_host_socket() {
     let test = "sibling_compiles_with_a_root_owned_host_socket";
     let Some(docker) = require_e2e(test) else {
@@ -400,7 +398,6 @@ fn ssh_dir(dir: &Path) -> String {
 }
 
 #[test]
-#[ignore = "needs a berth code change: remote mode over ssh:// with the command running: berth pings the ssh:// engine through the docker CLI as root (root's ~/.ssh: Host key verification failed), not as BERTH_USER whose key it is, so it finds no engine (Mode: none) although dev's own docker ps over ssh works"]
 fn kloud_workspace_with_a_remote_engine_over_ssh() {
     let test = "kloud_workspace_with_a_remote_engine_over_ssh";
     let Some(docker) = require_e2e(test) else {
@@ -446,13 +443,27 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
         ],
     );
     wait_for_docker_ps(&c, "dev");
+    // berth's own ping ran the docker CLI as dev (its key and known_hosts),
+    // through the reaper, while its command was starting.
+    let logs = c.logs();
+    assert!(
+        logs.contains("docker mode remote via ssh://root@dockerhost")
+            && !logs.contains("Running the command without Docker"),
+        "berth found the engine:\n{logs}"
+    );
+    // doctor and health agree with what happened.
     let doctor = stdout(&c.exec(&["berth", "doctor", "--user", "dev"]));
     assert!(doctor.contains("Mode:   remote"), "{doctor}");
+    let health = c.exec(&["berth", "health"]);
     assert!(
-        !c.logs().contains("Running the command without Docker"),
-        "berth found the engine:\n{}",
-        c.logs()
+        health.status.success() && stdout(&health).contains("ssh://root@dockerhost answered"),
+        "berth health: {}",
+        both(&health)
     );
+    let tiny = tiny_image(&docker);
+    load_as(&docker, &c, "dev", &tiny);
+    let ok = c.exec_as("dev", &["docker", "run", "--rm", &tiny.tag, "echo", "ok"]);
+    assert_eq!(stdout(&ok), "ok", "{}", both(&ok));
 }
 
 #[test]
