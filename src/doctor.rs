@@ -114,6 +114,9 @@ impl Report {
             socket,
             detection_error,
             plan: match (&access, mode) {
+                (Some(access), Some(Mode::Socket)) if access.served_by_berth.is_some() => {
+                    format!("use it: {}", access.summary())
+                }
                 (Some(access), Some(Mode::Socket)) => {
                     format!("use the mounted host socket: {}", access.summary())
                 }
@@ -319,6 +322,55 @@ mod tests {
         assert!(report.findings[1..first_other]
             .iter()
             .any(|f| f.verdict == Verdict::Chosen));
+    }
+
+    /// Socket mode with a gid berth will not grant: the plan and the
+    /// Access line say berth's own socket, and why.
+    #[test]
+    fn the_access_choice_and_its_reason_are_shown() {
+        use crate::docker::access::rule::{Access, ProxyGroup, ProxyReason};
+        use crate::docker::access::{AccessPlan, Layout, ProxyPlan};
+        let mut h = FakeHost::plain();
+        h.add_socket(true);
+        let detection = h
+            .detect(vec![Ok(crate::docker::client::ping::tests::engine())])
+            .0;
+        let mut examination = Examination::new(Request::Auto, detection, Vec::new());
+        examination.access = Some(AccessPlan {
+            socket: "/var/run/docker.sock".into(),
+            access: Access::Proxy {
+                gid: 42,
+                group: Some("shadow".into()),
+                why: ProxyReason::NotDockerGroup,
+            },
+            user: Some("dev".into()),
+            user_has_gid: false,
+            proxy: Some(ProxyPlan {
+                path: "/run/berth/docker.sock".into(),
+                group: ProxyGroup {
+                    name: "docker".into(),
+                    gid: 101,
+                    exists: true,
+                },
+                layout: Layout::CliContext,
+            }),
+            docker_host_bypasses: false,
+            served_by_berth: None,
+        });
+        let (creds, _) = dev();
+        let report = Report::new(examination, "", Some(&creds));
+        let text = render(&report);
+        assert!(
+            text.contains("Plan:   use the mounted host socket: berth serves /run/berth/docker.sock (root:docker 0660)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Access: proxy: gid 42 is `shadow` in this image"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["access"]["access"]["access"], "proxy", "{json}");
+        assert_eq!(json["access"]["proxy"]["layout"], "cli_context", "{json}");
     }
 
     /// A forced mode that cannot work: the error is the first problem, and
