@@ -17,7 +17,11 @@
 #     of the saved tar), median of 3; and `docker save BIG >/dev/null`, the
 #     stream alone, median of 3;
 #   - berth's RSS (PID 1's VmRSS): idle with its socket listening, and the
-#     largest seen (sampled every 50 ms) while the save|load runs through it.
+#     largest seen (sampled every 50 ms) while the save|load runs through it;
+#     berth's CPU time per 100 MB forwarded;
+#   - the hop alone, without the docker CLI's start-up: curl from the host
+#     against both sockets under hyperfine (`GET /_ping`, mean of 200;
+#     `GET /images/BIG/get`, the saved tar, as throughput).
 # Targets (issue 10): latency and run within 1.1x of direct, throughput at
 # least 0.9x.
 set -euo pipefail
@@ -56,7 +60,9 @@ head -c $((100 * 1024 * 1024)) /dev/urandom >"$tmp/big/blob"
 printf 'FROM %s\nCOPY blob /blob\n' "$tag:tiny" >"$tmp/big/Dockerfile"
 docker build -q -t "$tag:big" "$tmp/big" >/dev/null
 
-docker run -d --name "$tag" -v "$sock:/var/run/docker.sock" --no-healthcheck "$tag:ws" sleep infinity >/dev/null
+mkdir "$tmp/berth-run"
+docker run -d --name "$tag" -v "$sock:/var/run/docker.sock" -v "$tmp/berth-run:/run/berth" \
+  --no-healthcheck "$tag:ws" sleep infinity >/dev/null
 for _ in $(seq 100); do
   docker exec "$tag" test -S /run/berth/docker.sock && break
   sleep 0.1
@@ -84,16 +90,42 @@ echo "bytes - $bytes"
 echo "rss_idle - $(awk "/^VmRSS/ {print \$2}" /proc/1/status)"
 ( peak=0; while :; do r=$(awk "/^VmRSS/ {print \$2}" /proc/1/status); ((r > peak)) && peak=$r && echo $peak > /tmp/peak; sleep 0.05; done ) &
 sampler=$!
+ticks() { awk "{print \$14 + \$15}" /proc/1/stat; }
+proxied_ticks=0
 for i in $(seq '"$streams"'); do
   echo "saveload direct $(time_us sh -c "docker -H $D save '"$tag:big"' | docker -H $D load -q")"
+  before=$(ticks)
   echo "saveload proxy $(time_us sh -c "docker -H $P save '"$tag:big"' | docker -H $P load -q")"
+  proxied_ticks=$((proxied_ticks + $(ticks) - before))
   echo "save direct $(time_us sh -c "docker -H $D save '"$tag:big"' >/dev/null")"
+  before=$(ticks)
   echo "save proxy $(time_us sh -c "docker -H $P save '"$tag:big"' >/dev/null")"
+  proxied_ticks=$((proxied_ticks + $(ticks) - before))
 done
 kill $sampler
+echo "cpu_ticks - $proxied_ticks"
+echo "hz - $(getconf CLK_TCK)"
 echo "rss_peak - $(cat /tmp/peak)"
 '
 docker exec "$tag" bash -c "$measure" >"$tmp/raw"
+
+# The hop alone, from the host (root may use both sockets): curl, hyperfine.
+hop_runs=${BENCH_HOP_RUNS:-200}
+proxy_sock=$tmp/berth-run/docker.sock
+big_id=$(docker image inspect --format '{{.Id}}' "$tag:big")
+hyperfine -N --warmup 10 --runs "$hop_runs" --export-json "$tmp/ping.json" \
+  -n direct "curl -sf --unix-socket $sock http://docker/_ping" \
+  -n proxy "curl -sf --unix-socket $proxy_sock http://docker/_ping" >&2
+hyperfine -N --warmup 1 --runs "$streams" --export-json "$tmp/get.json" \
+  -n direct "curl -sf --unix-socket $sock -o /dev/null http://docker/images/$big_id/get" \
+  -n proxy "curl -sf --unix-socket $proxy_sock -o /dev/null http://docker/images/$big_id/get" >&2
+hf() { # file name -> mean seconds
+  python3 -c 'import json, sys; r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}; print(r[sys.argv[2]]["mean"])' "$tmp/$1.json" "$2"
+}
+hf_ms() { awk -v s="$(hf "$1" "$2")" 'BEGIN {printf "%.2f ms", s * 1000}'; }
+hf_ratio() { awk -v p="$(hf "$1" proxy)" -v d="$(hf "$1" direct)" 'BEGIN {printf "%.2fx", p / d}'; }
+hf_mbs() { awk -v s="$(hf "$1" "$2")" -v b="$bytes" 'BEGIN {printf "%.0f MB/s", b / 1e6 / s}'; }
+hf_tput() { awk -v p="$(hf "$1" proxy)" -v d="$(hf "$1" direct)" 'BEGIN {printf "%.2fx", d / p}'; }
 
 median() { # what which -> median value
   awk -v w="$1" -v k="$2" '$1 == w && $2 == k {print $3}' "$tmp/raw" | sort -n |
@@ -141,6 +173,20 @@ The fastest of each (less of the machine's other load in it): \`docker
 version\` $(ms "$(minimum version direct)") direct, $(ms "$(minimum version proxy)") through berth;
 \`docker run --rm\` $(ms "$(minimum run direct)") and $(ms "$(minimum run proxy)"); load average
 at the end: $(cut -d' ' -f1-3 /proc/loadavg).
+
+berth's CPU time (PID 1, user + system) while it forwarded the $((streams * 3))
+streams above ($((streams * 3 * bytes / 1000000)) MB, the load's upload and both saves'
+downloads): $(awk -v t="$(value cpu_ticks)" -v hz="$(value hz)" -v b="$bytes" -v n="$((streams * 3))" 'BEGIN {printf "%.0f ms, %.1f ms per 100 MB", t * 1000 / hz, t * 1000 / hz / (n * b / 1e8)}').
+
+The hop alone, without the docker CLI's start-up (about $(ms "$(minimum version direct)") of
+every \`docker\` command here): curl on the host against both sockets,
+$hop_runs runs each under hyperfine (berth's socket is on a host directory
+mounted at /run/berth):
+
+| request | direct | through berth's socket | proxy vs direct |
+|---|---|---|---|
+| \`GET /_ping\`, mean | $(hf_ms ping direct) | $(hf_ms ping proxy) | $(hf_ratio ping) time |
+| \`GET /images/BIG/get\` ($((bytes / 1000000)) MB), mean | $(hf_mbs get direct) | $(hf_mbs get proxy) | $(hf_tput get) throughput |
 
 berth's resident set (PID 1, VmRSS): $(value rss_idle) kB idle with its socket
 listening; at most $(value rss_peak) kB seen while \`docker save | docker load\`
