@@ -1,8 +1,11 @@
 //! From "what did the user ask" to "the command can use Docker".
 //!
 //! One ordered function: detect (with findings), then act on the mode:
-//! - socket: make the target user a member of the socket's group (never a
-//!   chmod); the command gets the gid in its groups either way;
+//! - socket: give the target user Docker and nothing more
+//!   ([`access`]): membership of the socket's group where that group means
+//!   only Docker, else berth's own socket in front of the engine (never a
+//!   chmod); the command gets the gid in its groups either way, and
+//!   DOCKER_HOST for berth's socket;
 //! - remote: nothing to prepare, DOCKER_HOST already says where;
 //! - dind, sysbox, rootless: start berth's own dockerd and wait for it;
 //! - none found: one warning and the command runs anyway, or, under
