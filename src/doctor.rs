@@ -369,7 +369,7 @@ mod tests {
             "{text}"
         );
         let json = serde_json::to_value(&report).expect("json");
-        assert_eq!(json["access"]["access"]["access"], "proxy", "{json}");
+        assert_eq!(json["access"]["access"]["choice"], "proxy", "{json}");
         assert_eq!(json["access"]["proxy"]["layout"], "cli_context", "{json}");
     }
 

@@ -45,7 +45,7 @@ pub const DOCKER_GROUP_NAMES: [&str; 2] = ["docker", "dockerroot"];
 
 /// How the user reaches the engine behind a socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "access", rename_all = "snake_case")]
+#[serde(tag = "choice", rename_all = "snake_case")]
 pub enum Access {
     /// Membership of the group with the socket's gid is safe.
     Group {
