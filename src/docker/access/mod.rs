@@ -372,12 +372,13 @@ pub fn socket_access(
                 tracing::warn!(
                     gid = socket.gid,
                     group = group.as_deref().unwrap_or_default(),
-                    "{} belongs to gid {}, which this image gives to `{}`; berth does not add {} to it and serves {} in front of the engine instead",
+                    "{} belongs to gid {}, which this image gives to `{}`; berth does not add {} to it and serves {} in front of the engine instead ({})",
                     socket.path.display(),
                     socket.gid,
                     group.as_deref().unwrap_or_default(),
                     user.name.as_deref().unwrap_or("the user"),
                     proxy.path.display(),
+                    plan.access,
                 );
             }
             if let Some(path) = serve(socket, proxy, paths) {
