@@ -20,8 +20,8 @@
 #     largest seen (sampled every 50 ms) while the save|load runs through it;
 #     berth's CPU time per 100 MB forwarded;
 #   - the hop alone, without the docker CLI's start-up: curl from the host
-#     against both sockets under hyperfine (`GET /_ping`, mean of 200;
-#     `GET /images/BIG/get`, the saved tar, as throughput).
+#     against both sockets, its own request time (`GET /_ping`, median of
+#     200; `GET /images/BIG/get`, the saved tar, as throughput).
 # Targets (issue 10): latency and run within 1.1x of direct, throughput at
 # least 0.9x.
 set -euo pipefail
@@ -109,23 +109,23 @@ echo "rss_peak - $(cat /tmp/peak)"
 '
 docker exec "$tag" bash -c "$measure" >"$tmp/raw"
 
-# The hop alone, from the host (root may use both sockets): curl, hyperfine.
+# The hop alone, from the host (root may use both sockets): curl's own
+# request time (-w %{time_total}: connect to the end of the answer, no
+# process start-up), both sockets interleaved.
 hop_runs=${BENCH_HOP_RUNS:-200}
 proxy_sock=$tmp/berth-run/docker.sock
 big_id=$(docker image inspect --format '{{.Id}}' "$tag:big")
-hyperfine -N --warmup 10 --runs "$hop_runs" --export-json "$tmp/ping.json" \
-  -n direct "curl -sf --unix-socket $sock http://docker/_ping" \
-  -n proxy "curl -sf --unix-socket $proxy_sock http://docker/_ping" >&2
-hyperfine -N --warmup 1 --runs "$streams" --export-json "$tmp/get.json" \
-  -n direct "curl -sf --unix-socket $sock -o /dev/null http://docker/images/$big_id/get" \
-  -n proxy "curl -sf --unix-socket $proxy_sock -o /dev/null http://docker/images/$big_id/get" >&2
-hf() { # file name -> mean seconds
-  python3 -c 'import json, sys; r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}; print(r[sys.argv[2]]["mean"])' "$tmp/$1.json" "$2"
+curl_us() { # socket path -> microseconds
+  curl -sf -o /dev/null -w '%{time_total}' --unix-socket "$1" "http://docker$2" | awk '{printf "%d\n", $1 * 1e6}'
 }
-hf_ms() { awk -v s="$(hf "$1" "$2")" 'BEGIN {printf "%.2f ms", s * 1000}'; }
-hf_ratio() { awk -v p="$(hf "$1" proxy)" -v d="$(hf "$1" direct)" 'BEGIN {printf "%.2fx", p / d}'; }
-hf_mbs() { awk -v s="$(hf "$1" "$2")" -v b="$bytes" 'BEGIN {printf "%.0f MB/s", b / 1e6 / s}'; }
-hf_tput() { awk -v p="$(hf "$1" proxy)" -v d="$(hf "$1" direct)" 'BEGIN {printf "%.2fx", d / p}'; }
+for _ in $(seq "$hop_runs"); do
+  echo "ping direct $(curl_us "$sock" /_ping)"
+  echo "ping proxy $(curl_us "$proxy_sock" /_ping)"
+done >>"$tmp/raw"
+for _ in $(seq "$streams"); do
+  echo "get direct $(curl_us "$sock" "/images/$big_id/get")"
+  echo "get proxy $(curl_us "$proxy_sock" "/images/$big_id/get")"
+done >>"$tmp/raw"
 
 median() { # what which -> median value
   awk -v w="$1" -v k="$2" '$1 == w && $2 == k {print $3}' "$tmp/raw" | sort -n |
@@ -140,6 +140,7 @@ r_d=$(median run direct) r_p=$(median run proxy)
 sl_d=$(median saveload direct) sl_p=$(median saveload proxy)
 s_d=$(median save direct) s_p=$(median save proxy)
 ms() { awk -v u="$1" 'BEGIN {printf "%.1f ms", u / 1000}'; }
+us() { awk -v u="$1" 'BEGIN {printf "%.0f us", u}'; }
 mbs() { awk -v b="$bytes" -v u="$1" 'BEGIN {printf "%.0f MB/s", b / 1e6 / (u / 1e6)}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2fx", a / b}'; }
 verdict() { # ratio target op -> met / MISSED
@@ -180,13 +181,13 @@ downloads): $(awk -v t="$(value cpu_ticks)" -v hz="$(value hz)" -v b="$bytes" -v
 
 The hop alone, without the docker CLI's start-up (about $(ms "$(minimum version direct)") of
 every \`docker\` command here): curl on the host against both sockets,
-$hop_runs runs each under hyperfine (berth's socket is on a host directory
-mounted at /run/berth):
+interleaved, timing only its request (\`-w %{time_total}\`: connect to the
+last byte; berth's socket is on a host directory mounted at /run/berth):
 
 | request | direct | through berth's socket | proxy vs direct |
 |---|---|---|---|
-| \`GET /_ping\`, mean | $(hf_ms ping direct) | $(hf_ms ping proxy) | $(hf_ratio ping) time |
-| \`GET /images/BIG/get\` ($((bytes / 1000000)) MB), mean | $(hf_mbs get direct) | $(hf_mbs get proxy) | $(hf_tput get) throughput |
+| \`GET /_ping\`, median of $hop_runs (fastest) | $(us "$(median ping direct)") ($(us "$(minimum ping direct)")) | $(us "$(median ping proxy)") ($(us "$(minimum ping proxy)")) | $(awk -v a="$(median ping proxy)" -v b="$(median ping direct)" 'BEGIN {printf "%+.0f us", a - b}') |
+| \`GET /images/BIG/get\` ($((bytes / 1000000)) MB), median of $streams | $(mbs "$(median get direct)") | $(mbs "$(median get proxy)") | $(ratio "$(median get direct)" "$(median get proxy)") throughput |
 
 berth's resident set (PID 1, VmRSS): $(value rss_idle) kB idle with its socket
 listening; at most $(value rss_peak) kB seen while \`docker save | docker load\`
