@@ -20,7 +20,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -28,7 +28,7 @@ use std::time::Duration;
 use support::clients::{both, tiny_image};
 use support::{
     engine_socket, require_e2e, rootless_image, wait_until, workspace_image, Container, Docker,
-    Image, SocketProxy,
+    Image, Pty, SocketProxy,
 };
 
 /// How long Docker may take to be usable once the container runs.
@@ -409,6 +409,7 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
     };
     let image = build(&docker, "kloud", OPT_IN_IMAGE);
     let network = docker.network();
+    let before = fs::metadata(&engine).map(|m| (m.mode(), m.uid(), m.gid()));
     let dir = tempfile::tempdir().expect("temp dir");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
     let public = ssh_dir(dir.path());
@@ -464,6 +465,21 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
     load_as(&docker, &c, "dev", &tiny);
     let ok = c.exec_as("dev", &["docker", "run", "--rm", &tiny.tag, "echo", "ok"]);
     assert_eq!(stdout(&ok), "ok", "{}", both(&ok));
+    // `docker run -it` over ssh (the CLI's dial-stdio), on a terminal.
+    let name = support::unique_name("it");
+    let mut pty = Pty::spawn(docker.command([
+        "exec", "-it", "-u", "dev", &c.name, "docker", "run", "-it", "--name", &name, &tiny.tag,
+        "sh",
+    ]));
+    pty.send(b"echo pty-$((6 * 7))\r");
+    pty.expect("pty-42", READY);
+    pty.send(b"exit 3\r");
+    let code = pty.wait_exit(READY);
+    let _ = c.exec_as("dev", &["docker", "rm", "-f", &name]);
+    assert_eq!(code, Some(3), "{}", pty.transcript());
+    // The engine's socket (the ssh host's) is as it was.
+    let after = fs::metadata(&engine).map(|m| (m.mode(), m.uid(), m.gid()));
+    assert_eq!(before.ok(), after.ok(), "the engine's socket changed");
 }
 
 #[test]
