@@ -18,7 +18,7 @@ use crate::init::runner::{OneShotRunner, SupervisedRunner};
 use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
-use crate::{doctor, health};
+use crate::{doctor, health, output};
 
 pub use crate::docker::engine::{rootless_child, ROOTLESS_CHILD};
 
@@ -370,14 +370,14 @@ pub fn doctor(mut config: Config, args: DoctorArgs, host: &HostFacts) -> u8 {
     let user = match identity(&config, host, &Paths::default()) {
         Ok(user) => user,
         Err(err) => {
-            eprintln!("berth doctor: {err}");
+            output::stderr(&format!("berth doctor: {err}\n"));
             return err.exit_code();
         }
     };
     let runtime = match one_shot_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("berth doctor: {}", AppError::Runtime(err));
+            output::stderr(&format!("berth doctor: {}\n", AppError::Runtime(err)));
             return Failure::Os.code();
         }
     };
@@ -386,18 +386,24 @@ pub fn doctor(mut config: Config, args: DoctorArgs, host: &HostFacts) -> u8 {
     let helpers = OneShotRunner::without_reaper();
     let examination = runtime.block_on(setup::examine(&settings, host, user.as_ref(), &helpers));
     let report = doctor::Report::new(examination, &config.docker_why, user.as_ref());
-    if args.json {
+    let text = if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => json + "\n",
             Err(err) => {
-                eprintln!("berth doctor: cannot encode the report: {err}");
+                output::stderr(&format!("berth doctor: cannot encode the report: {err}\n"));
                 return Failure::Internal.code();
             }
         }
     } else {
-        print!("{}", doctor::render(&report));
+        doctor::render(&report)
+    };
+    match output::stdout(&text) {
+        Ok(()) => report.exit_code(),
+        Err(err) => {
+            output::stderr(&format!("berth doctor: cannot write the report: {err}\n"));
+            Failure::Output.code()
+        }
     }
-    report.exit_code()
 }
 
 /// `berth health`: one line on stdout; 0 when the engine answers (or
@@ -406,7 +412,7 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
     let runtime = match one_shot_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("berth health: {}", AppError::Runtime(err));
+            output::stderr(&format!("berth health: {}\n", AppError::Runtime(err)));
             return Failure::Os.code();
         }
     };
@@ -420,8 +426,13 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
         args.timeout,
         &pinger,
     ));
-    println!("{}", verdict.message);
-    u8::from(!verdict.healthy)
+    match output::stdout(&format!("{}\n", verdict.message)) {
+        Ok(()) => u8::from(!verdict.healthy),
+        Err(err) => {
+            output::stderr(&format!("berth health: cannot write the verdict: {err}\n"));
+            Failure::Output.code()
+        }
+    }
 }
 
 /// `berth host-path DIR`: the host path on stdout, or the reason on stderr
@@ -430,17 +441,20 @@ pub fn host_path(args: &HostPathArgs, host: &HostFacts) -> u8 {
     let runtime = match one_shot_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("berth host-path: {}", AppError::Runtime(err));
+            output::stderr(&format!("berth host-path: {}\n", AppError::Runtime(err)));
             return Failure::Os.code();
         }
     };
     match runtime.block_on(host_path::resolve_here(&args.dir, host, args.timeout)) {
-        Ok(path) => {
-            println!("{}", path.display());
-            0
-        }
+        Ok(path) => match output::stdout(&format!("{}\n", path.display())) {
+            Ok(()) => 0,
+            Err(err) => {
+                output::stderr(&format!("berth host-path: cannot write the path: {err}\n"));
+                Failure::Output.code()
+            }
+        },
         Err(err) => {
-            eprintln!("berth host-path: {err}");
+            output::stderr(&format!("berth host-path: {err}\n"));
             err.exit_code()
         }
     }

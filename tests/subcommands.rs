@@ -71,3 +71,54 @@ fn subcommands_refuse_what_the_run_refuses() {
         );
     }
 }
+
+/// Runs berth with its stdout on a pipe whose reader is already gone, as
+/// `berth doctor --json | true` does when `true` exits first.
+fn berth_into_closed_pipe(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
+    drop(reader);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run berth")
+}
+
+/// A closed stdout ends berth quietly (issue 13): no panic (it was an abort,
+/// exit 134, for `berth doctor --json | true`), nothing on stderr, and the
+/// exit code each command documents for the same verdict.
+#[test]
+fn a_closed_stdout_ends_every_printing_command_quietly() {
+    let off = [("BERTH_DOCKER", "off")];
+    let cases: [(&[&str], i32); 8] = [
+        (&["doctor", "--json"], 0),
+        (&["doctor"], 0),
+        (&["health"], 0),
+        (&["--help"], 0),
+        (&["--version"], 0),
+        (&["doctor", "--help"], 0),
+        (&["health", "--help"], 0),
+        (&["host-path", "--help"], 0),
+    ];
+    for (args, code) in cases {
+        let out = berth_into_closed_pipe(args, &off);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "berth {args:?} into a closed pipe: {:?}\nstderr: {}",
+            out.status,
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "berth {args:?}: nothing to say");
+    }
+    // The verdict still decides the code: no engine is exit 1, read or not.
+    let dead = [("DOCKER_HOST", "unix:///nonexistent/berth-test/docker.sock")];
+    let out = berth_into_closed_pipe(&["health", "--timeout", "1s"], &dead);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
