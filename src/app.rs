@@ -418,12 +418,16 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
     };
     // No reaper in this process: helpers wait on their own children.
     let pinger = BollardPinger::without_reaper(host.which("docker"));
+    let patience = match args.timeout {
+        Some(budget) => health::Patience::Until(budget),
+        None => health::Patience::Once(health::ONE_SHOT_TIMEOUT),
+    };
     let verdict = runtime.block_on(health::check(
         config.docker,
         &config.docker_why,
         &host.env,
         host.euid,
-        args.timeout,
+        patience,
         &pinger,
     ));
     match output::stdout(&format!("{}\n", verdict.message)) {

@@ -57,7 +57,7 @@ Every option can also be set in the environment; a flag wins over its variable:
 
 Subcommands (only as the first argument; use `berth -- doctor` to run a program named doctor):
   berth doctor [--json] [--user USER]  what berth detects about Docker here, and what to fix
-  berth health [--timeout 3s]          exit 0 when the Docker engine answers a ping
+  berth health [--timeout 20s]         exit 0 when the Docker engine answers a ping (--timeout: wait for it)
   berth host-path DIR                  print DIR's path on the engine's host (exit 69: no engine, 78: not on a mount)";
 
 /// `berth [OPTIONS] [--] [COMMAND [ARGS...]]`
@@ -130,12 +130,16 @@ pub struct DoctorArgs {
 #[derive(Debug, Parser)]
 #[command(
     name = "berth health",
-    about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK)."
+    about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK).",
+    after_help = "Without --timeout: one ping of at most 3 s, as HEALTHCHECK wants (it asks again \
+                  itself). With --timeout: wait for the engine, asking again until it answers or \
+                  the time is up (no socket yet, a socket that does not answer yet), e.g. in a \
+                  devcontainer postStartCommand: berth health --timeout 60s"
 )]
 pub struct HealthArgs {
-    /// How long the ping may take (well within HEALTHCHECK's default 30 s).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
-    pub(crate) timeout: Duration,
+    /// Wait up to this long for the engine to answer (e.g. 20s); default: one ping.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// `berth host-path [--timeout DURATION] DIR`

@@ -2,6 +2,11 @@
 //! and what it prints. No engine, no root needed.
 
 use std::process::{Command, Output};
+use std::time::Duration;
+
+#[path = "common/fake_engine.rs"]
+mod fake_engine;
+use fake_engine::{FakeEngine, FAKE_VERSION};
 
 fn berth(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
@@ -121,4 +126,62 @@ fn a_closed_stdout_ends_every_printing_command_quietly() {
     let dead = [("DOCKER_HOST", "unix:///nonexistent/berth-test/docker.sock")];
     let out = berth_into_closed_pipe(&["health", "--timeout", "1s"], &dead);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+/// `berth health --timeout` waits for the engine (issue 13): started while
+/// there is no socket yet, or while the socket refuses (a stale file, an
+/// engine still starting), it answers healthy once the engine answers;
+/// without `--timeout` it asks once, as HEALTHCHECK wants.
+#[test]
+fn health_with_a_timeout_waits_for_the_engine() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let env = [("DOCKER_HOST", host.as_str())];
+
+    // No socket yet: one ping fails at once...
+    let once = berth(&["health"], &env);
+    assert_eq!(once.status.code(), Some(1), "{}", text(&once.stdout));
+    assert!(
+        text(&once.stdout).contains("no socket at"),
+        "{}",
+        text(&once.stdout)
+    );
+
+    // ...while --timeout waits for the engine to appear.
+    for stale_socket_first in [false, true] {
+        if stale_socket_first {
+            // A socket file nobody accepts on: connections are refused.
+            drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+        }
+        let appears = socket.clone();
+        let engine = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = std::fs::remove_file(&appears);
+            FakeEngine::serve(&appears)
+        });
+        let waited = berth(&["health", "--timeout", "20s"], &env);
+        let _engine = engine.join().expect("the stand-in engine started");
+        assert_eq!(
+            waited.status.code(),
+            Some(0),
+            "stale socket first: {stale_socket_first}\nstdout: {}\nstderr: {}",
+            text(&waited.stdout),
+            text(&waited.stderr)
+        );
+        assert!(
+            text(&waited.stdout).contains(FAKE_VERSION),
+            "{}",
+            text(&waited.stdout)
+        );
+    }
+
+    // An engine that never comes: unhealthy once the time is up, saying so.
+    let gone = berth(&["health", "--timeout", "1s"], &env);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone.stdout));
+    assert!(
+        text(&gone.stdout).contains("within 1s"),
+        "{}",
+        text(&gone.stdout)
+    );
 }
