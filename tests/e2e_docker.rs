@@ -475,6 +475,151 @@ fn rootless_workspace_runs_an_inner_container(engine: InnerEngine) {
     );
 }
 
+// ------------------------------------------------------- the user's own TCP listener
+
+/// What dockerd 20.10 prints before its 15 s sleep on an insecure TCP
+/// listener nobody asked for by name (cmd/dockerd/daemon.go, loadListeners).
+const SLOWED_DOWN: &str = "intentionally being slowed down";
+
+/// A privileged dind workspace with `env`, started with `sleep infinity`,
+/// ready for `docker exec -u dev ... docker`.
+fn dind_with(docker: &Docker, image: String, extra: &[&str]) -> Container {
+    let mut args: Vec<String> = vec!["--privileged".into(), "--no-healthcheck".into()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend([image, "sleep".into(), "infinity".into()]);
+    let c = docker.run_detached(&args);
+    wait_for_inner_docker(&c, "dev");
+    c
+}
+
+crate::for_each_inner_engine!(dind_with_a_tcp_host_in_the_dockerd_args_is_fast_and_says_so);
+/// A TCP listener in BERTH_DOCKERD_ARGS (issue 13): berth recognises it,
+/// passes --tls=false so dockerd does not sleep 15 s first, and says so; the
+/// engine answers on that listener. Before, dockerd slept ("intentionally
+/// being slowed down") and berth said nothing.
+fn dind_with_a_tcp_host_in_the_dockerd_args_is_fast_and_says_so(engine: InnerEngine) {
+    let test = &format!("dind_with_a_tcp_host_in_the_dockerd_args_is_fast_and_says_so::{engine:?}");
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let c = dind_with(
+        &docker,
+        engine.workspace_image(),
+        &[
+            "-e",
+            "DOCKER_TLS_CERTDIR=",
+            "-e",
+            "BERTH_DOCKERD_ARGS=--host=tcp://0.0.0.0:2375",
+            "-e",
+            "BERTH_LOG_LEVEL=warn,dockerd=info",
+        ],
+    );
+    eprintln!(
+        "e2e_docker: {test}: inner docker answered {:.2?} after docker run",
+        started.elapsed()
+    );
+    let version = c.exec_ok(&[
+        "docker",
+        "-H",
+        "tcp://127.0.0.1:2375",
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]);
+    assert!(!version.is_empty(), "the TCP listener answers");
+    let logs = c.logs();
+    assert!(
+        logs.contains("tcp://0.0.0.0:2375 (from BERTH_DOCKERD_ARGS)")
+            && logs.contains("berth passes --tls=false"),
+        "berth says what it did with the listener:\n{logs}"
+    );
+    assert!(!logs.contains(SLOWED_DOWN), "dockerd slept:\n{logs}");
+}
+
+/// The same listener in daemon.json's hosts, the way a user configures
+/// dockerd elsewhere: berth passes no --host of its own (dockerd refused to
+/// start on "specified both as a flag and in the configuration file:
+/// hosts"), the listener is fast and said; and with DOCKER_TLS_CERTDIR a
+/// listener in the flags (with a space, as shell words) gets berth's TLS.
+#[test]
+fn dind_with_tcp_hosts_in_daemon_json_or_with_tls() {
+    let test = "dind_with_tcp_hosts_in_daemon_json_or_with_tls";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let conf = tempfile::tempdir().unwrap();
+    fs::set_permissions(conf.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let json = conf.path().join("daemon.json");
+    fs::write(
+        &json,
+        r#"{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}"#,
+    )
+    .unwrap();
+    fs::set_permissions(&json, fs::Permissions::from_mode(0o644)).unwrap();
+    let mount = format!("{}:/etc/docker/daemon.json:ro", json.display());
+    let c = dind_with(
+        &docker,
+        workspace_image(),
+        &[
+            "-v",
+            &mount,
+            "-e",
+            "DOCKER_TLS_CERTDIR=",
+            "-e",
+            "BERTH_LOG_LEVEL=info,dockerd=info",
+        ],
+    );
+    c.exec_ok(&["docker", "-H", "tcp://127.0.0.1:2375", "version"]);
+    let logs = c.logs();
+    assert!(
+        logs.contains("tcp://0.0.0.0:2375 (from /etc/docker/daemon.json)")
+            && logs.contains("berth passes no --host of its own"),
+        "{logs}"
+    );
+    assert!(!logs.contains(SLOWED_DOWN), "dockerd slept:\n{logs}");
+
+    let certs = docker.volume();
+    let c = dind_with(
+        &docker,
+        workspace_image(),
+        &[
+            "-v",
+            &format!("{}:/certs", certs.name),
+            "-e",
+            "DOCKER_TLS_CERTDIR=/certs",
+            "-e",
+            "BERTH_DOCKERD_ARGS=--label 'berth.test=tcp and tls' -H tcp://0.0.0.0:2377",
+            "-e",
+            "BERTH_LOG_LEVEL=info",
+        ],
+    );
+    let tls = [
+        "docker",
+        "--tlsverify",
+        "--tlscacert=/certs/client/ca.pem",
+        "--tlscert=/certs/client/cert.pem",
+        "--tlskey=/certs/client/key.pem",
+        "-H",
+        "tcp://127.0.0.1:2377",
+        "info",
+        "--format",
+        "{{.Labels}}",
+    ];
+    let labels = c.exec_ok(&tls);
+    assert!(
+        labels.contains("berth.test=tcp and tls"),
+        "one word, spaces kept: {labels}"
+    );
+    let plain = c.exec(&["docker", "-H", "tcp://127.0.0.1:2377", "version"]);
+    assert!(!plain.status.success(), "the listener wants TLS");
+    let logs = c.logs();
+    assert!(
+        logs.contains("with TLS: berth gives it the certificates"),
+        "{logs}"
+    );
+}
+
 #[test]
 fn a_dockerd_that_cannot_start_is_explained_and_the_policy_decides() {
     let test = "a_dockerd_that_cannot_start_is_explained_and_the_policy_decides";
