@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::{Config, DoctorArgs, HealthArgs, HostPathArgs};
+use crate::docker::client::endpoint;
 use crate::docker::client::ping::BollardPinger;
 use crate::docker::engine;
+use crate::docker::engine::dockerd_args;
 use crate::docker::host_path;
 use crate::docker::setup::{self, DockerSettings};
 use crate::exit::Failure;
@@ -107,7 +109,12 @@ pub fn run(mut config: Config, host: HostFacts) -> Result<u8, AppError> {
     if let Some(sig) = config.pdeathsig {
         set_parent_death_signal(sig);
     }
-    anchor_paths(&mut config);
+    match std::env::current_dir() {
+        Ok(start) => anchor_paths(&mut config, &start),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the start directory: relative paths stay relative")
+        }
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,10 +138,13 @@ pub(crate) fn docker_settings(config: &Config) -> DockerSettings {
 }
 
 /// Makes the paths berth keeps using after the command starts absolute, from
-/// the start directory: berth leaves that directory then (see
+/// the start directory `base`: berth leaves that directory then (see
 /// `leave_start_directory`), and a restarted dockerd or its log file must not
-/// move with it.
-fn anchor_paths(config: &mut Config) {
+/// move with it. `DOCKER_TLS_CERTDIR`, `BERTH_DOCKERD_DATA_ROOT`,
+/// `BERTH_DOCKERD_LOG`, and the paths among `BERTH_DOCKERD_ARGS` (see
+/// [`dockerd_args::anchor_relative_paths`]); the docker client's own
+/// variables are anchored for every start by [`anchor_client_paths`].
+fn anchor_paths(config: &mut Config, base: &Path) {
     let dind = &mut config.dind;
     for path in [
         &mut dind.tls_certdir,
@@ -144,9 +154,27 @@ fn anchor_paths(config: &mut Config) {
     .into_iter()
     .flatten()
     {
-        if let Ok(absolute) = std::path::absolute(&*path) {
-            *path = absolute;
+        if path.is_relative() {
+            *path = base.join(&*path);
         }
+    }
+    let changed = dockerd_args::anchor_relative_paths(&mut dind.extra_args, base);
+    if !changed.is_empty() {
+        tracing::info!(args = ?changed, "relative paths in BERTH_DOCKERD_ARGS are taken from the start directory");
+    }
+}
+
+/// Makes the docker client's relative paths (DOCKER_CERT_PATH,
+/// DOCKER_CONFIG, a `unix://` DOCKER_HOST) in berth's view of its
+/// environment absolute from the directory berth was started in, as the
+/// docker CLI would resolve them there: the run leaves that directory once
+/// its command runs, and its later pings (the health server) must reach the
+/// same engine. Called once, right after the host facts are read; the
+/// command still gets the variables as they were (it keeps the start
+/// directory).
+pub fn anchor_client_paths(host: &mut HostFacts) {
+    if let Ok(start) = std::env::current_dir() {
+        endpoint::anchor_client_paths(&mut host.env, &start);
     }
 }
 
@@ -474,15 +502,41 @@ mod tests {
             "DOCKER_TLS_CERTDIR" => Some("certs".to_string()),
             "BERTH_DOCKERD_DATA_ROOT" => Some("/data/docker".to_string()),
             "BERTH_DOCKERD_LOG" => Some("logs/dockerd.log".to_string()),
+            "BERTH_DOCKERD_ARGS" => Some(
+                "--config-file conf/daemon.json --tlscert=tls/cert.pem -p run/d.pid \
+                 -H unix://run/extra.sock --seccomp-profile unconfined --init-path docker-init \
+                 --userland-proxy-path bin/proxy --label x=y"
+                    .to_string(),
+            ),
             _ => None,
         };
         let args = <crate::config::InitArgs as clap::Parser>::parse_from(["berth"]);
         let mut config = Config::resolve(args, &env).expect("valid settings");
-        anchor_paths(&mut config);
-        let here = std::env::current_dir().expect("cwd");
+        let here = Path::new("/start/here");
+        anchor_paths(&mut config, here);
         assert_eq!(config.dind.tls_certdir, Some(here.join("certs")));
         assert_eq!(config.dind.data_root, Some(PathBuf::from("/data/docker")));
         assert_eq!(config.dind.log_file, Some(here.join("logs/dockerd.log")));
+        assert_eq!(
+            config.dind.extra_args,
+            [
+                "--config-file",
+                "/start/here/conf/daemon.json",
+                "--tlscert=/start/here/tls/cert.pem",
+                "-p",
+                "/start/here/run/d.pid",
+                "-H",
+                "unix:///start/here/run/extra.sock",
+                "--seccomp-profile",
+                "unconfined",
+                "--init-path",
+                "docker-init",
+                "--userland-proxy-path",
+                "/start/here/bin/proxy",
+                "--label",
+                "x=y",
+            ]
+        );
     }
 
     #[test]

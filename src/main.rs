@@ -36,8 +36,10 @@ fn run(argv: Vec<OsString>) -> u8 {
         output::stderr(&format!("berth {}: {err}\n", app::ROOTLESS_CHILD));
         return Failure::Os.code();
     }
-    // Read once, like the configuration, and handed down.
-    let host = HostFacts::read();
+    // Read once, like the configuration, and handed down; relative docker
+    // client paths taken from the start directory (the run leaves it).
+    let mut host = HostFacts::read();
+    app::anchor_client_paths(&mut host);
     match argv.get(1).and_then(|a| a.to_str()) {
         Some("doctor") => return doctor(&argv[1..], &host),
         Some("health") => return health(&argv[1..], &host),

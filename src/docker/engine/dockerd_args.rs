@@ -184,37 +184,116 @@ pub fn config_file_path(extra_args: &[String], default: &Path) -> PathBuf {
         .map_or_else(|| default.to_owned(), PathBuf::from)
 }
 
-/// The values of a flag among `args` in every form pflag (dockerd's flag
-/// parser) takes: `--name VALUE`, `--name=VALUE`, and for a one-letter
-/// `short`, `-S VALUE`, `-SVALUE` and `-S=VALUE`.
+/// Where the values of a flag sit among `args`, in every form pflag
+/// (dockerd's flag parser) takes: `--name VALUE`, `--name=VALUE`, and for a
+/// one-letter `short`, `-S VALUE`, `-SVALUE` and `-S=VALUE`. Each spot is
+/// (index of the argument, byte offset of the value in it). Flags are read
+/// one at a time, without knowing which others take a value, so a value that
+/// itself looks like one of these flags is misread: harmless for what berth
+/// does with them.
+fn flag_value_spots(args: &[String], long: &str, short: Option<char>) -> Vec<(usize, usize)> {
+    let mut spots = Vec::new();
+    let mut i = 0;
+    while i < args.len() && args[i] != "--" {
+        let arg = &args[i];
+        if arg == long {
+            if i + 1 < args.len() {
+                spots.push((i + 1, 0));
+            }
+            i += 1;
+        } else if arg.strip_prefix(long).is_some_and(|r| r.starts_with('=')) {
+            spots.push((i, long.len() + 1));
+        } else if let Some(short) = short.filter(|_| !arg.starts_with("--")) {
+            match arg.strip_prefix('-').and_then(|r| r.strip_prefix(short)) {
+                Some("") => {
+                    if i + 1 < args.len() {
+                        spots.push((i + 1, 0));
+                    }
+                    i += 1;
+                }
+                Some(rest) if rest.starts_with('=') => spots.push((i, 3)),
+                Some(_) => spots.push((i, 2)),
+                None => {}
+            }
+        }
+        i += 1;
+    }
+    spots
+}
+
+/// The values of a flag among `args` (see [`flag_value_spots`]).
 fn flag_values(args: &[String], long: &[&str], short: Option<char>) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut args = args.iter();
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            break;
-        }
-        for name in long {
-            if arg == name {
-                values.extend(args.next().cloned());
-            } else if let Some(value) = arg.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
-                values.push(value.to_owned());
-            }
-        }
-        if let Some(short) = short {
-            let Some(rest) = arg.strip_prefix('-').and_then(|r| r.strip_prefix(short)) else {
-                continue;
-            };
-            if arg.starts_with("--") {
-                continue;
-            }
-            match rest {
-                "" => values.extend(args.next().cloned()),
-                value => values.push(value.strip_prefix('=').unwrap_or(value).to_owned()),
+    let mut spots: Vec<(usize, usize)> = long
+        .iter()
+        .flat_map(|name| flag_value_spots(args, name, short))
+        .collect();
+    spots.sort_unstable();
+    spots.dedup();
+    spots
+        .into_iter()
+        .map(|(i, offset)| args[i][offset..].to_owned())
+        .collect()
+}
+
+/// dockerd flags whose value is a file or directory, relative to dockerd's
+/// working directory when not absolute (`dockerd --help` of 20.10 and 26).
+const PATH_FLAGS: [(&str, Option<char>); 8] = [
+    ("--config-file", None),
+    ("--data-root", None),
+    ("--exec-root", None),
+    ("--pidfile", Some('p')),
+    ("--seccomp-profile", None),
+    ("--tlscacert", None),
+    ("--tlscert", None),
+    ("--tlskey", None),
+];
+/// Flags naming a program or a socket: a path only with a `/` in it (a bare
+/// name is looked up on PATH, or is an address).
+const PROGRAM_FLAGS: [&str; 3] = ["--init-path", "--userland-proxy-path", "--containerd"];
+/// `--seccomp-profile` values that are not files.
+const SECCOMP_KEYWORDS: [&str; 3] = ["unconfined", "builtin", "default"];
+
+/// Makes the relative paths among the user's dockerd flags absolute from
+/// `base` (berth's start directory): berth leaves that directory once the
+/// command runs, and a dockerd restarted later would start in `/`. Covers
+/// the file and directory flags ([`PATH_FLAGS`]), program and socket flags
+/// with a `/` ([`PROGRAM_FLAGS`]) and `-H`/`--host unix://relative`, in
+/// every form [`flag_value_spots`] reads. Returns the rewritten arguments,
+/// for the log.
+pub fn anchor_relative_paths(args: &mut [String], base: &Path) -> Vec<String> {
+    let anchor = |value: &str| base.join(value).display().to_string();
+    let relative = |value: &str| !value.is_empty() && Path::new(value).is_relative();
+    let mut rewrites: Vec<(usize, usize, String)> = Vec::new();
+    for (long, short) in PATH_FLAGS {
+        for (i, offset) in flag_value_spots(args, long, short) {
+            let value = &args[i][offset..];
+            let keyword = long == "--seccomp-profile" && SECCOMP_KEYWORDS.contains(&value);
+            if relative(value) && !keyword {
+                rewrites.push((i, offset, anchor(value)));
             }
         }
     }
-    values
+    for long in PROGRAM_FLAGS {
+        for (i, offset) in flag_value_spots(args, long, None) {
+            let value = &args[i][offset..];
+            if relative(value) && value.contains('/') {
+                rewrites.push((i, offset, anchor(value)));
+            }
+        }
+    }
+    for (i, offset) in flag_value_spots(args, "--host", Some('H')) {
+        let value = &args[i][offset..];
+        if let Some(path) = value.strip_prefix("unix://").filter(|p| relative(p)) {
+            rewrites.push((i, offset, format!("unix://{}", anchor(path))));
+        }
+    }
+    rewrites
+        .into_iter()
+        .map(|(i, offset, value)| {
+            args[i] = format!("{}{value}", &args[i][..offset]);
+            args[i].clone()
+        })
+        .collect()
 }
 
 /// Whether the user's own flags set TLS up (`--tls`, `--tlsverify`,
