@@ -25,8 +25,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use support::{
-    engine_socket, require_e2e, wait_until, workspace_image, Container, Docker, InnerEngine,
-    SocketProxy,
+    engine_socket, require_e2e, rootless_image, wait_until, workspace_image, Container, Docker,
+    InnerEngine, SocketProxy,
 };
 
 /// Generous: a loaded 2-core machine starts dockerd in well under this.
@@ -473,6 +473,68 @@ fn rootless_workspace_runs_an_inner_container(engine: InnerEngine) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Rootless under `--security-opt no-new-privileges` (issue 13): newuidmap
+/// cannot gain its privilege, so rootless dockerd cannot start. berth says
+/// so, with the fix, in its exit-69 message and in `berth doctor` (before:
+/// rootlesskit's raw "write to uid_map failed", and doctor said newuidmap
+/// was ok).
+#[test]
+fn rootless_under_no_new_privileges_says_to_drop_it() {
+    let test = "rootless_under_no_new_privileges_says_to_drop_it";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let nnp = [
+        "--privileged",
+        "--user",
+        "0",
+        "--security-opt",
+        "no-new-privileges",
+        "--no-healthcheck",
+    ];
+    let mut args: Vec<String> = nnp.iter().map(|a| a.to_string()).collect();
+    args.extend([rootless_image(), "docker".into(), "info".into()]);
+    let c = docker.run_detached(&args);
+    assert_eq!(c.wait_exit_code(READY), 69, "{}", c.logs());
+    let logs = c.logs();
+    assert!(
+        logs.contains("newuidmap") && logs.contains("runs with no-new-privileges"),
+        "the exit-69 message names the cause:\n{logs}"
+    );
+    assert!(
+        logs.contains(
+            "drop no-new-privileges: `docker run --security-opt no-new-privileges=false`"
+        ),
+        "and the fix:\n{logs}"
+    );
+    assert!(
+        !logs.contains("[rootlesskit:"),
+        "rootlesskit never ran:\n{logs}"
+    );
+
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--rm".into(),
+        "--label".into(),
+        support::label(),
+    ];
+    args.extend(nnp.iter().map(|a| a.to_string()));
+    args.extend([
+        "--entrypoint".into(),
+        "/usr/local/bin/berth".into(),
+        rootless_image(),
+        "doctor".into(),
+    ]);
+    let out = docker.output(&args);
+    let report = String::from_utf8_lossy(&out.stdout);
+    let problems = report.split("Problems").nth(1).unwrap_or_default();
+    assert!(
+        problems.contains("newuidmap") && problems.contains("no-new-privileges"),
+        "doctor lists newuidmap as a problem:\n{report}"
+    );
+    assert!(problems.contains("fix: drop no-new-privileges"), "{report}");
 }
 
 // ------------------------------------------------------- the user's own TCP listener
