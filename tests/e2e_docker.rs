@@ -436,6 +436,88 @@ fn remote_engine_over_tls_and_a_wrong_certificate(engine: InnerEngine) {
     );
 }
 
+/// A remote engine over TLS whose client key only uid 1000 may read, and a
+/// command run as another user (issue 13): berth, as root, reaches the
+/// engine, but the user's `docker` fails with "permission denied". berth
+/// warns at start and `berth doctor --user nobody` names the file, its
+/// owner and mode, and the user; before, neither said anything.
+#[test]
+fn remote_tls_key_the_commands_user_cannot_read_is_named() {
+    let test = "remote_tls_key_the_commands_user_cannot_read_is_named";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let net = docker.network();
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path(), "dind-server");
+    let key = certs.path().join("client/key.pem");
+    assert_eq!(
+        (
+            fs::metadata(&key).unwrap().uid(),
+            fs::metadata(&key).unwrap().mode() & 0o777
+        ),
+        (1000, 0o600),
+        "the client key is uid 1000's alone"
+    );
+    let server = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--network".into(),
+        net.name.clone(),
+        "--network-alias".into(),
+        "dind-server".into(),
+        "--hostname".into(),
+        "dind-server".into(),
+        "-v".into(),
+        format!("{}:/certs", certs.path().display()),
+        "-e".into(),
+        "DOCKER_TLS_CERTDIR=/certs".into(),
+        workspace_image(),
+        "sleep".into(),
+        "infinity".into(),
+    ]);
+    wait_for_inner_docker(&server, "dev");
+    let client = docker.run_detached(&[
+        "--network".to_string(),
+        net.name.clone(),
+        "--no-healthcheck".into(),
+        "-v".into(),
+        format!("{}:/client:ro", certs.path().join("client").display()),
+        "-e".into(),
+        "DOCKER_HOST=tcp://dind-server:2376".into(),
+        "-e".into(),
+        "DOCKER_TLS_VERIFY=1".into(),
+        "-e".into(),
+        "DOCKER_CERT_PATH=/client".into(),
+        "-e".into(),
+        "BERTH_USER=nobody".into(),
+        workspace_image(),
+        "sh".into(),
+        "-c".into(),
+        "id -un; docker version >/dev/null 2>&1 || echo user-docker-failed; exec sleep infinity"
+            .into(),
+    ]);
+    client.wait_for_log("user-docker-failed", READY);
+    let logs = client.logs();
+    assert!(
+        logs.contains("/client/key.pem is mode 0600, owned by uid 1000")
+            && logs.contains("nobody (uid 65534"),
+        "a warning at start names the file, owner, mode and user:\n{logs}"
+    );
+    let doctor = client.exec(&["berth", "doctor", "--user", "nobody"]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    let problems = report.split("Problems").nth(1).unwrap_or_default();
+    assert!(
+        problems.contains("/client/key.pem is mode 0600, owned by uid 1000 gid 1000")
+            && problems.contains("the command's user nobody (uid 65534")
+            && problems.contains("cannot read it"),
+        "{report}"
+    );
+    // The key's owner reads it: no such problem for dev.
+    let doctor = client.exec(&["berth", "doctor", "--user", "dev"]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!report.contains("cannot read it"), "{report}");
+}
+
 // ---------------------------------------------------------------- rootless
 
 crate::for_each_inner_engine!(rootless_workspace_runs_an_inner_container);

@@ -19,8 +19,9 @@ use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPat
 use crate::docker::engine::dockerd_args::Flavor;
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser};
 use crate::docker::engine::{self, DindSettings, Engine, EngineError};
-use crate::docker::finding::Finding;
+use crate::docker::finding::{Finding, Verdict};
 use crate::docker::mode::{FailurePolicy, Mode, Request};
+use crate::host::permission::{check_read, Ids, Need};
 use crate::host::syscall::NixSyscall;
 use crate::host::HostFacts;
 use crate::init::runner::{Helpers, OneShotRunner, SupervisedRunner};
@@ -156,6 +157,7 @@ pub async fn examine(
     let mode = detection.as_ref().ok().and_then(|d| d.mode);
     if let Ok(detection) = &detection {
         more.extend(access::user_access(detection, user));
+        more.extend(tls_files_access(detection, user));
     }
     // berth's own dockerd, once running, shows up as socket mode: check it too.
     let own_dockerd = crate::init::procs::find_by_comm(&host.proc_root, "dockerd").is_some();
@@ -176,6 +178,60 @@ pub async fn examine(
         ));
     }
     Examination::new(request, detection, more)
+}
+
+/// The TLS files of the engine detection chose (DOCKER_CERT_PATH's ca.pem,
+/// cert.pem, key.pem) that the command's `user` cannot read: berth pings as
+/// root and reads them all, while the user's `docker` then fails with
+/// "permission denied". Judged with the user's own uid, gid and groups.
+/// Empty when the user is root or the engine needs no files.
+pub fn tls_files_access(detection: &Detection, user: Option<&Credentials>) -> Vec<Finding> {
+    let (
+        Some(Endpoint::Tcp {
+            tls: Some(files), ..
+        }),
+        Some(user),
+    ) = (&detection.endpoint, user)
+    else {
+        return Vec::new();
+    };
+    let ids = Ids {
+        uid: user.uid,
+        gid: user.gid,
+        groups: &user.groups,
+    };
+    let who = match &user.name {
+        Some(name) => format!("{name} (uid {}, gid {})", user.uid, user.gid),
+        None => format!("uid {} (gid {})", user.uid, user.gid),
+    };
+    let name = user.name.clone().unwrap_or_else(|| user.uid.to_string());
+    [&files.ca, &files.cert, &files.key]
+        .into_iter()
+        .filter_map(|file| {
+            let denied = check_read(file, ids).err()?;
+            let found = format!(
+                "{} is mode {:04o}, owned by uid {} gid {}",
+                denied.path.display(),
+                denied.mode,
+                denied.uid,
+                denied.gid
+            );
+            let seen = match denied.needs {
+                Need::Read => format!("{found}: the command's user {who} cannot read it, so its docker client fails with \"permission denied\" (berth, as root, can)"),
+                Need::Search => format!("{found}: the command's user {who} cannot enter it to read {}, so its docker client fails with \"permission denied\" (berth, as root, can)", file.display()),
+            };
+            let fix = format!(
+                "let {name} read it (chown {name} {}, a key staying 0600), give the command a DOCKER_CERT_PATH with copies it owns, or run the command as uid {}",
+                denied.path.display(),
+                denied.uid
+            );
+            Some(
+                Finding::new("tls-files", Verdict::Warning, seen)
+                    .with_fix(fix)
+                    .about(Mode::Remote),
+            )
+        })
+        .collect()
 }
 
 /// The user rootless dockerd would run as (it needs a name: subuid entries
@@ -236,6 +292,9 @@ pub async fn prepare(
         tracing::warn!("{message}");
         return Ok(DockerSetup::default());
     }
+    for warning in tls_files_access(&detection, user) {
+        warning.log();
+    }
     let result = match mode {
         Mode::Remote => Ok(DockerSetup {
             mode: Some(mode),
@@ -291,5 +350,90 @@ fn started_setup(mode: Mode, started: engine::Started) -> DockerSetup {
         export_endpoint: true,
         extra_groups: Vec::new(),
         engine: Some(started.engine),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::client::endpoint::TlsFiles;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    fn remote_with(files: TlsFiles) -> Detection {
+        Detection {
+            requested: Request::Auto,
+            mode: Some(Mode::Remote),
+            endpoint: Some(Endpoint::Tcp {
+                host: "docker".into(),
+                port: 2376,
+                tls: Some(files),
+            }),
+            engine: None,
+            socket: None,
+            findings: Vec::new(),
+        }
+    }
+
+    fn nobody() -> Credentials {
+        Credentials {
+            uid: 65534,
+            gid: 65534,
+            groups: vec![],
+            name: Some("nobody".into()),
+            home: PathBuf::from("/nonexistent"),
+        }
+    }
+
+    /// A client key only its owner may read, and the command runs as
+    /// another user (issue 13): a warning naming the file, its owner and
+    /// mode, and the user who cannot read it; the files it can read, none.
+    #[test]
+    fn a_client_key_the_commands_user_cannot_read_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let files = TlsFiles::in_dir(dir.path());
+        for (file, mode) in [
+            (&files.ca, 0o644),
+            (&files.cert, 0o644),
+            (&files.key, 0o600),
+        ] {
+            std::fs::write(file, "pem").expect("write");
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let owner = nix::unistd::getuid().as_raw();
+        if owner == 65534 {
+            eprintln!("skipped: the test runs as nobody itself");
+            return;
+        }
+        let detection = remote_with(files.clone());
+        let findings = tls_files_access(&detection, Some(&nobody()));
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let finding = &findings[0];
+        assert_eq!(
+            (finding.check, finding.verdict),
+            ("tls-files", Verdict::Warning)
+        );
+        let seen = &finding.seen;
+        for part in [
+            format!("{} is mode 0600, owned by uid {owner}", files.key.display()),
+            "nobody (uid 65534, gid 65534) cannot read it".to_string(),
+            "permission denied".to_string(),
+        ] {
+            assert!(seen.contains(&part), "{part:?} in {seen}");
+        }
+        let fix = finding.fix.as_deref().expect("fix");
+        assert!(
+            fix.contains(&format!("chown nobody {}", files.key.display())),
+            "{fix}"
+        );
+        // The key's owner, and root, read it: nothing to say.
+        let owner_creds = Credentials {
+            uid: owner,
+            gid: nix::unistd::getgid().as_raw(),
+            ..nobody()
+        };
+        assert!(tls_files_access(&detection, Some(&owner_creds)).is_empty());
+        assert!(tls_files_access(&detection, None).is_empty());
     }
 }
