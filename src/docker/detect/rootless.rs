@@ -35,12 +35,14 @@ impl<P: Pinger> Probe<'_, P> {
             &NixSyscall,
         );
         let mut missing = Vec::new();
+        let mut details = Vec::new();
         for finding in checks {
             // Fixable: a root berth fixes it before starting rootlesskit.
             if finding.verdict == Verdict::Missing {
+                missing.push(finding.check);
                 // What was seen and the fix, so a forced mode's error (exit
                 // 69) says what to change, not only which check failed.
-                missing.push(match &finding.fix {
+                details.push(match &finding.fix {
                     Some(fix) => format!("{}: {} (fix: {fix})", finding.check, finding.seen),
                     None => format!("{}: {}", finding.check, finding.seen),
                 });
@@ -55,9 +57,15 @@ impl<P: Pinger> Probe<'_, P> {
             );
             return Found::Yes(Box::new(self.finish(Some(Mode::Rootless))));
         }
-        let reason = format!("rootless prerequisites are missing: {}", missing.join("; "));
-        self.note("rootless", Verdict::Rejected, reason.clone());
-        Found::No(reason)
+        self.note(
+            "rootless",
+            Verdict::Rejected,
+            format!("rootless prerequisites are missing: {}", missing.join(", ")),
+        );
+        Found::No(format!(
+            "rootless prerequisites are missing: {}",
+            details.join("; ")
+        ))
     }
 }
 
