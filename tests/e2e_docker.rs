@@ -619,6 +619,86 @@ fn rootless_under_no_new_privileges_says_to_drop_it() {
     assert!(problems.contains("fix: drop no-new-privileges"), "{report}");
 }
 
+// ------------------------------------------------ berth as the container's init
+
+/// The run and `berth doctor` come from one decision (issues 11 and 13):
+/// under `docker run --init` (docker-init is PID 1, berth its child) in a
+/// privileged container berth is the container's init, so the run starts
+/// dockerd and doctor's plan says it will (before, doctor said so and the
+/// run did not). In a `docker exec` session into a privileged container
+/// whose PID 1 is not berth, both say berth is not its init and start
+/// nothing: someone running berth by hand.
+#[test]
+fn the_run_and_doctor_share_the_init_decision() {
+    let test = "the_run_and_doctor_share_the_init_decision";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let c = dind_with(
+        &docker,
+        workspace_image(),
+        &["--init", "-e", "BERTH_LOG_LEVEL=info"],
+    );
+    assert!(
+        c.logs().contains(
+            "berth is this container's init: it was started by the container's PID 1 (docker-init)"
+        ),
+        "{}",
+        c.logs()
+    );
+    let doctor = docker.output([
+        "run",
+        "--rm",
+        "--label",
+        &support::label(),
+        "--init",
+        "--privileged",
+        "--entrypoint",
+        "/usr/local/bin/berth",
+        &workspace_image(),
+        "doctor",
+    ]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        report.contains("Mode:   dind")
+            && report.contains("Plan:   run pre-flight and start dockerd"),
+        "{report}"
+    );
+    assert!(
+        report.contains("berth is this container's init"),
+        "{report}"
+    );
+
+    let c = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--no-healthcheck".into(),
+        "--entrypoint".into(),
+        "sleep".into(),
+        workspace_image(),
+        "infinity".into(),
+    ]);
+    let doctor = c.exec(&["berth", "doctor"]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "Mode:   none (dind detected, not started: berth is not this container's init)"
+        ) && report.contains("`docker exec`"),
+        "{report}"
+    );
+    let run = c.exec(&["berth", "--", "true"]);
+    assert_eq!(run.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        said.contains("berth is not this container's init") && said.contains("BERTH_DOCKER=dind"),
+        "{said}"
+    );
+    assert!(
+        !c.exec(&["pgrep", "-x", "dockerd"]).status.success(),
+        "no dockerd was started"
+    );
+}
+
 // ------------------------------------------------------- the user's own TCP listener
 
 /// What dockerd 20.10 prints before its 15 s sleep on an insecure TCP

@@ -24,6 +24,7 @@ use crate::docker::mode::{FailurePolicy, Mode, Request};
 use crate::host::permission::{check_read, Ids, Need};
 use crate::host::syscall::NixSyscall;
 use crate::host::HostFacts;
+use crate::init::role::{self, InitRole};
 use crate::init::runner::{Helpers, OneShotRunner, SupervisedRunner};
 use crate::init::spawn::Credentials;
 
@@ -96,14 +97,57 @@ pub async fn detect_here(
     detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
 }
 
+/// Whether the run may start the engine of `mode` here: the one decision
+/// the run and `berth doctor` share. A forced mode always may; in auto mode
+/// a mode that starts an engine of berth's own (dind, sysbox, rootless)
+/// needs berth to be this container's init ([`role::examine`]), so that
+/// berth run by hand on a privileged machine never starts a second dockerd
+/// there. None: no decision to make (a forced mode, or a mode that uses an
+/// engine someone else runs).
+pub fn engine_gate(request: Request, mode: Option<Mode>, host: &HostFacts) -> Option<InitRole> {
+    match mode {
+        Some(mode) if mode.starts_an_engine() && request == Request::Auto => {
+            Some(role::examine(host))
+        }
+        _ => None,
+    }
+}
+
+/// The gate's verdict as a finding about `mode`: a warning, with the
+/// fix, when auto mode will not start the engine.
+pub fn gate_finding(role: &InitRole, mode: Mode) -> Finding {
+    if role.is_init {
+        Finding::new(
+            "init",
+            Verdict::Supports,
+            format!("berth is this container's init: {}", role.reason),
+        )
+        .about(mode)
+    } else {
+        Finding::new("init", Verdict::Warning, not_init_message(role, mode))
+            .with_fix(format!("set BERTH_DOCKER={mode} to start it anyway, or start berth as the container's entrypoint (or from its init or entrypoint script)"))
+            .about(mode)
+    }
+}
+
+fn not_init_message(role: &InitRole, mode: Mode) -> String {
+    format!(
+        "berth is not this container's init ({}), so in auto mode it does not start dockerd ({mode} was detected)",
+        role.reason
+    )
+}
+
 /// Everything berth checks about Docker here without changing anything:
 /// what `berth doctor` shows. The run takes the same request and makes the
-/// same detection.
+/// same detection and the same [`engine_gate`] decision.
 #[derive(Debug)]
 pub struct Examination {
     pub requested: Request,
     /// Err: a forced mode that cannot work (its findings say why).
     pub detection: Result<Detection, DetectError>,
+    /// The [`engine_gate`] decision, when the detected mode starts an engine
+    /// in auto mode.
+    pub init: Option<InitRole>,
     /// Detection's findings, then the checks it did not make already (the
     /// user's access to the socket, dockerd's pre-flight, the rootless
     /// prerequisites), each check once.
@@ -116,6 +160,7 @@ impl Examination {
     pub fn new(
         requested: Request,
         detection: Result<Detection, DetectError>,
+        init: Option<InitRole>,
         more: Vec<Finding>,
     ) -> Examination {
         let mut findings: Vec<Finding> = match &detection {
@@ -128,13 +173,23 @@ impl Examination {
         Examination {
             requested,
             detection,
+            init,
             findings,
         }
     }
 
     /// The mode detection chose, if any.
-    pub fn mode(&self) -> Option<Mode> {
+    pub fn detected_mode(&self) -> Option<Mode> {
         self.detection.as_ref().ok().and_then(|d| d.mode)
+    }
+
+    /// The mode the run would use: the detected one, unless the
+    /// [`engine_gate`] keeps auto mode from starting its engine here.
+    pub fn mode(&self) -> Option<Mode> {
+        match &self.init {
+            Some(role) if !role.is_init => None,
+            _ => self.detected_mode(),
+        }
     }
 }
 
@@ -152,9 +207,13 @@ pub async fn examine(
     let detection = detect_here(request, host, user, helpers.clone().into()).await;
     let mut more = Vec::new();
     if request == Request::Off {
-        return Examination::new(request, detection, more);
+        return Examination::new(request, detection, None, more);
     }
     let mode = detection.as_ref().ok().and_then(|d| d.mode);
+    let init = engine_gate(request, mode, host);
+    if let (Some(role), Some(mode)) = (&init, mode) {
+        more.push(gate_finding(role, mode));
+    }
     if let Ok(detection) = &detection {
         more.extend(access::user_access(detection, user));
         more.extend(tls_files_access(detection, user));
@@ -177,7 +236,7 @@ pub async fn examine(
             &NixSyscall,
         ));
     }
-    Examination::new(request, detection, more)
+    Examination::new(request, detection, init, more)
 }
 
 /// The TLS files of the engine detection chose (DOCKER_CERT_PATH's ca.pem,
@@ -280,17 +339,21 @@ pub async fn prepare(
         return Ok(DockerSetup::default());
     };
     tracing::info!(%mode, "{detection}");
-    if mode.starts_an_engine() && !forced && !host.is_pid1() {
-        // Auto mode starts dockerd only as a container's init: berth run by
-        // hand on a privileged host must not start a second engine there.
-        let message = format!(
-            "berth is not PID 1, so in auto mode it does not start dockerd ({mode} was detected); set BERTH_DOCKER={mode} to start it anyway"
-        );
-        if must_work {
-            return Err(AccessError(message));
+    if let Some(role) = engine_gate(settings.request, Some(mode), host) {
+        let finding = gate_finding(&role, mode);
+        if !role.is_init {
+            let message = format!(
+                "{}; {}",
+                finding.seen,
+                finding.fix.as_deref().unwrap_or_default()
+            );
+            if must_work {
+                return Err(AccessError(message));
+            }
+            tracing::warn!("{message}");
+            return Ok(DockerSetup::default());
         }
-        tracing::warn!("{message}");
-        return Ok(DockerSetup::default());
+        tracing::info!("{}", finding.seen);
     }
     for warning in tls_files_access(&detection, user) {
         warning.log();

@@ -472,6 +472,54 @@ fn relative_docker_paths_hold_after_berth_leaves_its_start_directory() {
     }
 }
 
+/// berth as PID 1 of a namespace made by hand on this host (`unshare`, not a
+/// container), privileged there, dockerd on PATH, auto mode: it must not
+/// start a second dockerd (issue 11's protection, now decided from evidence
+/// rather than pid 1). The dockerd here is a stand-in that records a start.
+fn berth_by_hand_outside_a_container_starts_no_dockerd() {
+    let dir = temp_dir();
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let marker = dir.path().join("dockerd-started");
+    let fake = bin.join("dockerd");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in --help) exit 0 ;; esac\necho \"$@\" >> '{}'\nexec /bin/sleep 30\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/unshare", bin.join("unshare")).unwrap();
+    // A /run of its own in the namespace's mount namespace: an engine of
+    // the machine's at /var/run/docker.sock would make this socket mode.
+    let private_run: [&OsStr; 3] = [
+        OsStr::new("/bin/sh"),
+        OsStr::new("-c"),
+        OsStr::new("/bin/mount -t tmpfs tmpfs /run && exec \"$0\" \"$@\""),
+    ];
+    let out = wrapped_berth_cmd(Place::Pid1, &private_run, &["/bin/true"])
+        .env("BERTH_DOCKER", "auto")
+        .env("PATH", &bin)
+        .env("BERTH_DOCKERD_DATA_ROOT", dir.path().join("data"))
+        .env("BERTH_DOCKERD_READY_TIMEOUT", "2s")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("berth is not this container's init (nothing shows it runs in a container"),
+        "{stderr}"
+    );
+    assert!(
+        !marker.exists(),
+        "dockerd was started: {:?}",
+        fs::read_to_string(&marker)
+    );
+}
+
 fn tstp_to_berth_stops_it_with_its_command() {
     // Not PID 1: forwarded, then berth stops too; SIGCONT resumes both. berth
     // leads its own process group with a parent in the same session, as a
@@ -820,6 +868,10 @@ const TESTS: &[Test] = &[
     (
         "relative_docker_paths_hold_after_berth_leaves_its_start_directory",
         relative_docker_paths_hold_after_berth_leaves_its_start_directory,
+    ),
+    (
+        "berth_by_hand_outside_a_container_starts_no_dockerd",
+        berth_by_hand_outside_a_container_starts_no_dockerd,
     ),
     (
         "tstp_to_berth_stops_it_with_its_command",
