@@ -66,13 +66,25 @@ fn opt_in_image_without_the_toggle_is_healthy_and_doctor_says_off() {
 /// refuse is refused by the subcommands too, naming the variable.
 #[test]
 fn subcommands_refuse_what_the_run_refuses() {
-    for args in [&["health"][..], &["doctor"][..]] {
+    for args in [&["health"][..], &["doctor"][..], &["--", "true"][..]] {
         let out = berth(args, &[("BERTH_DOCKER", "kubernetes")]);
         assert_eq!(out.status.code(), Some(64), "{args:?}");
         assert!(
             text(&out.stderr).contains("BERTH_DOCKER"),
             "{}",
             text(&out.stderr)
+        );
+        // BERTH_DOCKERD_ARGS is split as shell words: an unclosed quote is
+        // a usage error naming the variable, before anything starts.
+        let out = berth(
+            args,
+            &[("BERTH_DOCKERD_ARGS", r#"--label "team=a b --debug"#)],
+        );
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let said = text(&out.stderr);
+        assert!(
+            said.contains("BERTH_DOCKERD_ARGS") && said.contains("unbalanced quotes"),
+            "{said}"
         );
     }
 }
