@@ -40,11 +40,31 @@ fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The engine's socket, or a loud skip.
+/// Podman's service socket (`BERTH_TEST_PODMAN_SOCK`, from `tests/podman.sh
+/// up`), or a loud skip; under `CI=true` a failure.
+fn podman_socket(test: &str) -> Option<PathBuf> {
+    match std::env::var("BERTH_TEST_PODMAN_SOCK") {
+        Ok(path) if !path.is_empty() => return Some(PathBuf::from(path)),
+        _ => {}
+    }
+    let reason = "Podman's service is not running (BERTH_TEST_PODMAN_SOCK is unset): run `eval \"$(bash tests/podman.sh up)\"` (tests/run.sh does)";
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{test}: {reason}");
+    }
+    support::skip(test, reason);
+    None
+}
+
+/// The engine's socket, or a loud skip (under `CI=true` a failure: CI
+/// never passes these by skipping).
 fn engine(test: &str) -> Option<PathBuf> {
     let socket = engine_socket();
     if socket.is_none() {
-        support::skip(test, "DOCKER_HOST is not a unix socket to present");
+        let reason = "DOCKER_HOST is not a unix socket to present";
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("{test}: {reason}");
+        }
+        support::skip(test, reason);
     }
     socket
 }
@@ -269,14 +289,9 @@ fn podmans_socket_is_a_host_engine() {
     let Some(docker) = require_e2e(test) else {
         return;
     };
-    let Some(socket) = support::clients::require_client(
-        test,
-        "BERTH_TEST_PODMAN_SOCK",
-        "Podman's service (tests/podman.sh up)",
-    ) else {
+    let Some(socket) = podman_socket(test) else {
         return;
     };
-    let socket = PathBuf::from(socket);
     let tiny = tiny_image(&docker);
     let in_podman = PodmanImage::load(&docker, &socket, &tiny);
     let before = ownership(&socket);

@@ -409,7 +409,11 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
     };
     let image = build(&docker, "kloud", OPT_IN_IMAGE);
     let network = docker.network();
-    let before = fs::metadata(&engine).map(|m| (m.mode(), m.uid(), m.gid()));
+    let ownership = || {
+        let meta = fs::metadata(&engine).expect("stat the engine's socket");
+        (meta.mode(), meta.uid(), meta.gid())
+    };
+    let before = ownership();
     let dir = tempfile::tempdir().expect("temp dir");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
     let public = ssh_dir(dir.path());
@@ -478,8 +482,7 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
     let _ = c.exec_as("dev", &["docker", "rm", "-f", &name]);
     assert_eq!(code, Some(3), "{}", pty.transcript());
     // The engine's socket (the ssh host's) is as it was.
-    let after = fs::metadata(&engine).map(|m| (m.mode(), m.uid(), m.gid()));
-    assert_eq!(before.ok(), after.ok(), "the engine's socket changed");
+    assert_eq!(ownership(), before, "the engine's socket changed");
 }
 
 #[test]
