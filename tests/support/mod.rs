@@ -781,19 +781,27 @@ pub struct Image {
 }
 
 impl Docker {
-    /// `docker build --label berth-test=<run> -t <unique tag> CONTEXT`: the guard
-    /// exists before the build does, so a build that tags and then fails is
-    /// removed too. Returns the build's combined output on failure.
+    /// `docker build --label berth-test=<run> --label berth-test-image=<tag>
+    /// -t <unique tag> CONTEXT`: the guard exists before the build does, so a
+    /// build that tags and then fails is removed too. The second label gives
+    /// every build an image of its own: two tests building the same context
+    /// would otherwise get one image id from the build cache, and one test's
+    /// `rmi` of its last tag could delete the image while the other's build
+    /// was tagging it ("Unable to find image" in the other test). Returns the
+    /// build's combined output on failure.
     pub fn build(&self, context: &std::path::Path, what: &str) -> Result<Image, String> {
         let image = Image {
             docker: self.clone(),
             tag: format!("{}:latest", unique_name(what)),
         };
         let label = label();
+        let own = format!("berth-test-image={}", image.tag);
         let out = self.output([
             OsStr::new("build"),
             OsStr::new("--label"),
             OsStr::new(&label),
+            OsStr::new("--label"),
+            OsStr::new(&own),
             OsStr::new("--tag"),
             OsStr::new(&image.tag),
             context.as_os_str(),
