@@ -249,9 +249,13 @@ impl Gauges {
         })
     }
 
+    fn has_room(&self, tier: Tier) -> bool {
+        self.open[tier as usize].get() < self.max[tier as usize]
+    }
+
     fn take(self: &Rc<Self>, tier: Tier) -> Option<Slot> {
-        let open = &self.open[tier as usize];
-        (open.get() < self.max[tier as usize]).then(|| {
+        self.has_room(tier).then(|| {
+            let open = &self.open[tier as usize];
             open.set(open.get() + 1);
             Slot {
                 gauges: self.clone(),
@@ -297,27 +301,28 @@ pub async fn serve<E: EngineProbe + 'static>(
     probe: Option<E>,
     limits: Limits,
 ) {
-    let gauges = Gauges::new(&limits);
     let cx = Rc::new(Context {
         state,
         engine: probe.map(|probe| SharedVerdict::new(probe, limits.reuse)),
-        gauges: gauges.clone(),
+        gauges: Gauges::new(&limits),
         limits,
     });
+    serve_with(listener, cx).await
+}
+
+async fn serve_with<E: EngineProbe + 'static>(listener: TcpListener, cx: Rc<Context<E>>) {
+    let (gauges, limits) = (cx.gauges.clone(), cx.limits);
     tokio::task::spawn_local(trim_when_quiet(gauges.clone(), limits.quiet));
     loop {
-        // A slot first: with both tiers full, connections wait in the
+        // Room first: with both tiers full, connections wait in the
         // kernel's accept queue, unanswered but not refused.
-        let mut slot = loop {
+        loop {
             let freed = gauges.freed.notified();
-            if let Some(slot) = gauges
-                .take(Tier::Serving)
-                .or_else(|| gauges.take(Tier::Refusing))
-            {
-                break slot;
+            if gauges.has_room(Tier::Serving) || gauges.has_room(Tier::Refusing) {
+                break;
             }
             freed.await;
-        };
+        }
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(err) => {
@@ -328,27 +333,31 @@ pub async fn serve<E: EngineProbe + 'static>(
             }
         };
         gauges.accepted.set(gauges.accepted.get() + 1);
-        if slot.tier == Tier::Refusing {
-            // A serving slot may have freed while accept waited.
-            match gauges.take(Tier::Serving) {
-                Some(serving) => slot = serving,
-                None => {
-                    if gauges.refused.get() == 0 {
-                        tracing::warn!(
-                            connections = limits.connections,
-                            "health endpoint busy: answering 503 with Retry-After to new connections"
-                        );
-                    }
-                    gauges.refused.set(gauges.refused.get() + 1);
+        let slot = match gauges.take(Tier::Serving) {
+            Some(slot) => slot,
+            None => {
+                // Only this loop takes slots, and it saw room before accepting.
+                let Some(slot) = gauges.take(Tier::Refusing) else {
+                    continue;
+                };
+                if gauges.refused.get() == 0 {
+                    tracing::warn!(
+                        connections = limits.connections,
+                        "health endpoint busy: answering 503 with Retry-After to new connections"
+                    );
                 }
+                gauges.refused.set(gauges.refused.get() + 1);
+                slot
             }
-        }
+        };
         tokio::task::spawn_local(connection(stream, slot, cx.clone()));
     }
 }
 
-/// Once no connection has been open for `quiet` after some were, gives the
-/// heap's free pages back to the kernel.
+/// Once no connection has been open for `quiet` after some were, hands back
+/// what the spell took: the code pages it faulted in (the start-up trim's
+/// MADV_DONTNEED of berth's clean text; the next request faults them back
+/// from the page cache) and the heap's free pages.
 async fn trim_when_quiet(gauges: Rc<Gauges>, quiet: Duration) {
     let mut trimmed_at = 0;
     loop {
@@ -362,10 +371,17 @@ async fn trim_when_quiet(gauges: Rc<Gauges>, quiet: Duration) {
             // Busy again; the next idle moment tries again.
             continue;
         }
+        let started = std::time::Instant::now();
+        crate::init::memory::release_startup_text();
         crate::init::memory::release_free_heap();
         gauges.trims.set(gauges.trims.get() + 1);
         trimmed_at = seen;
         let refused = gauges.refused.replace(0);
+        tracing::debug!(
+            connections = seen,
+            micros = started.elapsed().as_micros(),
+            "health endpoint quiet: code and free heap pages released"
+        );
         if refused > 0 {
             tracing::info!(refused, "health endpoint quiet again");
         }

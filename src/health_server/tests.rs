@@ -446,6 +446,49 @@ async fn the_heap_is_trimmed_after_a_busy_spell() {
         .await;
 }
 
+/// The real accept loop lets the endpoint go quiet once its clients have
+/// left (it holds no slot itself while it waits for the next connection).
+#[tokio::test]
+async fn the_endpoint_goes_quiet_when_its_clients_leave() {
+    use tokio::io::AsyncReadExt as _;
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+            let limits = Limits {
+                quiet: Duration::from_millis(50),
+                linger: Duration::from_millis(50),
+                ..Limits::default()
+            };
+            let cx = Rc::new(Context {
+                state: HealthState::default(),
+                engine: None::<Rc<SharedVerdict<Fixed>>>,
+                gauges: Gauges::new(&limits),
+                limits,
+            });
+            cx.state.command_started();
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::task::spawn_local(serve_with(listener, cx.clone()));
+            for spell in 1..=2 {
+                for _ in 0..5 {
+                    let mut c = TcpStream::connect(addr).await.expect("connect");
+                    c.write_all(b"GET /readyz HTTP/1.0\r\n\r\n")
+                        .await
+                        .expect("write");
+                    let mut answer = String::new();
+                    c.read_to_string(&mut answer).await.expect("read");
+                    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+                }
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while cx.gauges.trims.get() < spell && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                assert_eq!(cx.gauges.trims.get(), spell);
+            }
+        })
+        .await;
+}
+
 /// An engine whose verdict is fixed.
 struct Fixed(Result<(), String>);
 

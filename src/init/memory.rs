@@ -12,9 +12,10 @@
 //! start-up (relocated pointers, ifunc targets) is an anonymous copy that
 //! would revert to the file's bytes, so such a mapping is left alone.
 //!
-//! The heap is the other part that can stay large: after a burst of work
-//! (the health endpoint under load) glibc keeps the freed memory, and
-//! [`release_free_heap`] hands it back.
+//! The same holds after a burst of work (the health endpoint under load):
+//! the code it ran can be dropped again, and the heap is the other part that
+//! stays large, as glibc keeps the freed memory; [`release_free_heap`] hands
+//! it back.
 
 use std::fs;
 
@@ -77,7 +78,8 @@ fn clean_ranges(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
     ranges
 }
 
-/// Drops berth's start-up code from its resident set. Best effort: on any
+/// Drops berth's start-up code from its resident set (also used after a
+/// busy spell of the health endpoint, for the code it ran). Best effort: on any
 /// error the pages simply stay mapped.
 pub fn release_startup_text() {
     let Ok(exe) = fs::read_link("/proc/self/exe") else {
