@@ -110,14 +110,23 @@ const READ_CHUNK: usize = 512;
 /// The endpoint's bounds; [`Limits::default`] is the constants above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Connections served at once ([`MAX_CONNECTIONS`]).
     pub connections: usize,
+    /// Connections answered `503 busy` at once ([`MAX_REFUSING`]).
     pub refusing: usize,
+    /// Connections drained while closing ([`MAX_CLOSING`]).
     pub closing: usize,
+    /// Time for a request head ([`READ_TIMEOUT`]).
     pub read_timeout: Duration,
+    /// Time between requests on a kept connection ([`IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
+    /// Time for a client to take a response ([`WRITE_TIMEOUT`]).
     pub write_timeout: Duration,
+    /// Requests per connection ([`MAX_REQUESTS_PER_CONNECTION`]).
     pub requests_per_connection: u32,
+    /// Drain of a closing connection ([`LINGER`]).
     pub linger: Duration,
+    /// Time without a connection that ends a busy spell ([`QUIET`]).
     pub quiet: Duration,
     /// How long an engine verdict is reused ([`REUSE`]).
     pub reuse: Duration,
@@ -232,7 +241,7 @@ struct Gauges {
     accepted: Cell<u64>,
     /// Connections answered `503 busy` since the last quiet spell.
     refused: Cell<u64>,
-    /// Heap trims so far.
+    /// Quiet-spell trims (code and heap pages) so far.
     trims: Cell<u64>,
 }
 
