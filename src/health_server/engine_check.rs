@@ -269,31 +269,69 @@ mod tests {
             .await;
     }
 
-    /// The 503 reason is doctor's diagnosis, word for word, from a real
-    /// ping of a socket file that is missing, then of one nobody listens on.
+    /// The 503 reason is the text `berth health` prints, word for word, and
+    /// its diagnosis the one doctor gives (the [`PingFailure`] of
+    /// [`ping_with_retry`](crate::docker::client::ping::ping_with_retry)),
+    /// from real pings of a socket file that is missing, one nobody listens
+    /// on, and one that takes the connection and never answers.
     #[tokio::test]
     async fn the_reason_is_the_diagnosis() {
+        use crate::docker::client::ping::{ping_with_retry, RetryPolicy};
+        use crate::docker::mode::Request;
+        use crate::health::{check, Patience};
+
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("docker.sock");
+        let timeout = Duration::from_millis(300);
         let probe = PingProbe {
             endpoint: Endpoint::Unix { path: path.clone() },
             pinger: BollardPinger::without_reaper(None),
-            timeout: PING_TIMEOUT,
+            timeout,
         };
+        let env = [("DOCKER_HOST".to_string(), probe.endpoint.url())].into();
         let url = probe.endpoint.url();
-        let missing = PingFailure::SocketMissing { path: path.clone() };
-        assert_eq!(
-            probe.probe().await,
-            Err(format!("{url} did not answer: {missing}"))
+        let compare = |case: &'static str| {
+            let (probe, env, url) = (&probe, &env, &url);
+            async move {
+                let reason = probe.probe().await.expect_err(case);
+                let health = check(
+                    Request::Auto,
+                    "test",
+                    env,
+                    0,
+                    Patience::Once(timeout),
+                    &probe.pinger,
+                )
+                .await;
+                assert!(!health.healthy, "{case}");
+                assert_eq!(reason, health.message, "{case}: berth health says");
+                let report =
+                    ping_with_retry(&probe.pinger, &probe.endpoint, RetryPolicy::once(timeout))
+                        .await;
+                let failure = with_deadline(report.failure.expect(case), timeout);
+                assert_eq!(
+                    reason,
+                    format!("{url} did not answer: {failure}"),
+                    "{case}: doctor's diagnosis"
+                );
+                failure
+            }
+        };
+        let missing = compare("missing").await;
+        assert!(
+            matches!(missing, PingFailure::SocketMissing { .. }),
+            "{missing:?}"
         );
         drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
-        let refused = PingFailure::Refused {
-            address: url.clone(),
-        };
-        assert_eq!(
-            probe.probe().await,
-            Err(format!("{url} did not answer: {refused}"))
+        let refused = compare("refused").await;
+        assert!(
+            matches!(refused, PingFailure::SocketRefused { .. }),
+            "{refused:?}"
         );
+        std::fs::remove_file(&path).expect("remove");
+        let _silent = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+        let hung = compare("hung").await;
+        assert!(matches!(hung, PingFailure::Timeout { .. }), "{hung:?}");
     }
 
     /// Against a real engine: one `GET /_ping`. Set BERTH_TEST_DOCKER_SOCK
