@@ -391,7 +391,13 @@ fn the_engine_going_away_and_coming_back() {
         "{}",
         both(&down)
     );
-    let health = healthz(&c);
+    // /healthz shares one engine verdict for up to a second: the next one
+    // says why.
+    let mut health = String::new();
+    wait_until(READY, || {
+        health = healthz(&c);
+        health.contains("503")
+    });
     assert!(
         health.contains("503") && health.contains("docker-host.sock") && health.contains("refused"),
         "{health}"

@@ -449,8 +449,13 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
     );
     wait_for_docker_ps(&c, "dev");
     // berth's own ping ran the docker CLI as dev (its key and known_hosts),
-    // through the reaper, while its command was starting.
-    let logs = c.logs();
+    // through the reaper, while its command was starting. dev's `docker ps`
+    // above does not wait for berth's verdict: wait for it in the log.
+    let mut logs = String::new();
+    wait_until(READY, || {
+        logs = c.logs();
+        logs.contains("docker mode") || logs.contains("Running the command without Docker")
+    });
     assert!(
         logs.contains("docker mode remote via ssh://root@dockerhost")
             && !logs.contains("Running the command without Docker"),

@@ -784,11 +784,12 @@ impl Docker {
     /// `docker build --label berth-test=<run> --label berth-test-image=<tag>
     /// -t <unique tag> CONTEXT`: the guard exists before the build does, so a
     /// build that tags and then fails is removed too. The second label gives
-    /// every build an image of its own: two tests building the same context
-    /// would otherwise get one image id from the build cache, and one test's
-    /// `rmi` of its last tag could delete the image while the other's build
-    /// was tagging it ("Unable to find image" in the other test). Returns the
-    /// build's combined output on failure.
+    /// every build an image of its own, and the guard removes only that one
+    /// (`rmi --no-prune`): two tests building the same context share the
+    /// build cache's images, and one test's `rmi` of the last tag of a shared
+    /// image (or of its untagged parents) could delete it while the other's
+    /// build was reusing it ("Unable to find image", "failed to get digest"
+    /// in the other test). Returns the build's combined output on failure.
     pub fn build(&self, context: &std::path::Path, what: &str) -> Result<Image, String> {
         let image = Image {
             docker: self.clone(),
@@ -822,7 +823,7 @@ impl Drop for Image {
     fn drop(&mut self) {
         let _ = self
             .docker
-            .command(["rmi", "-f", &self.tag])
+            .command(["rmi", "-f", "--no-prune", &self.tag])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
