@@ -215,9 +215,15 @@ async fn supervise_command(
         // Stopped before the command ran: end as a command killed by it would.
         Err(signal) => return Ok(crate::exit::SIGNAL_BASE.wrapping_add(signal as u8)),
     };
-    let health =
-        crate::health_server::start(config.health_addr, docker.endpoint.clone(), &host, helpers)
-            .await;
+    // Its ssh:// pings go through the docker CLI as the user, as detection's did.
+    let health_helpers = helpers.as_user(setup::helper_user(&host, identity.as_ref()));
+    let health = crate::health_server::start(
+        config.health_addr,
+        docker.endpoint.clone(),
+        &host,
+        health_helpers,
+    )
+    .await;
     // Switching identity (setgroups, setgid, setuid) needs root.
     let mut credentials = identity.filter(|_| host.is_root());
     if let Some(creds) = credentials.as_mut() {
@@ -444,8 +450,11 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
             return Failure::Os.code();
         }
     };
-    // No reaper in this process: helpers wait on their own children.
-    let pinger = BollardPinger::without_reaper(host.which("docker"));
+    // No reaper in this process: helpers wait on their own children. An
+    // ssh:// engine is pinged as the target user (its ~/.ssh), as the run does.
+    let user = identity(config, host, &Paths::default()).ok().flatten();
+    let helpers = OneShotRunner::without_reaper().as_user(setup::helper_user(host, user.as_ref()));
+    let pinger = BollardPinger::new(host.which("docker"), helpers);
     let patience = match args.timeout {
         Some(budget) => health::Patience::Until(budget),
         None => health::Patience::Once(health::ONE_SHOT_TIMEOUT),

@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::docker::access::AccessPlan;
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::EngineInfo;
 use crate::docker::detect::{DetectError, SocketFacts};
@@ -53,6 +54,9 @@ pub struct Report {
     pub detection_error: Option<String>,
     /// One sentence: what `berth` would do at start.
     pub plan: String,
+    /// How the user reaches the socket (socket mode, a non-root user):
+    /// group membership or berth's own socket, and why.
+    pub access: Option<AccessPlan>,
     /// Every check, once; what bears on the chosen (or requested) mode first.
     pub findings: Vec<Finding>,
     /// The findings that ask for a change, in the same order, plus a failed
@@ -68,6 +72,7 @@ impl Report {
         let mode = examination.mode();
         let detected = examination.detected_mode();
         let init = examination.init.clone();
+        let access = examination.access;
         let focus = detected.or(requested.forced());
         let mut findings = Vec::new();
         for finding in examination.findings {
@@ -119,13 +124,20 @@ impl Report {
             engine,
             socket,
             detection_error,
-            plan: match (&init, detected) {
-                (Some(role), Some(found)) if !role.is_init => format!(
+            plan: match (&access, mode, &init, detected) {
+                (_, _, Some(role), Some(found)) if !role.is_init => format!(
                     "run the command without Docker: {found} was detected, but berth is not this container's init ({}), so auto mode does not start an engine (BERTH_DOCKER={found} would)",
                     role.reason
                 ),
+                (Some(access), Some(Mode::Socket), _, _) if access.served_by_berth.is_some() => {
+                    format!("use it: {}", access.summary())
+                }
+                (Some(access), Some(Mode::Socket), _, _) => {
+                    format!("use the mounted host socket: {}", access.summary())
+                }
                 _ => plan_for(requested, mode),
             },
+            access,
             init,
             findings,
             problems,
@@ -141,7 +153,7 @@ impl Report {
 fn plan_for(request: Request, mode: Option<Mode>) -> String {
     match mode {
         _ if request == Request::Off => "run the command as an init only (Docker is off)".into(),
-        Some(Mode::Socket) => "use the mounted host socket, adding the user to its group".into(),
+        Some(Mode::Socket) => "use the mounted host socket (the user is root: nothing to grant)".into(),
         Some(Mode::Remote) => "use the remote engine DOCKER_HOST names".into(),
         Some(Mode::Dind) => "run pre-flight and start dockerd (privileged docker-in-docker)".into(),
         Some(Mode::Sysbox) => "start dockerd without --privileged (sysbox)".into(),
@@ -171,8 +183,11 @@ pub fn render(report: &Report) -> String {
     if let Some(engine) = &report.engine {
         let _ = writeln!(
             out,
-            "        Docker {} (API {}, {})",
-            engine.version, engine.api_version, engine.os
+            "        {} {} (API {}, {})",
+            engine.product(),
+            engine.version,
+            engine.api_version,
+            engine.os
         );
     }
     let _ = writeln!(
@@ -181,6 +196,17 @@ pub fn render(report: &Report) -> String {
         report.requested, report.requested_because
     );
     let _ = writeln!(out, "Plan:   {}", report.plan);
+    if let Some(access) = &report.access {
+        if access.user_has_gid {
+            let _ = writeln!(
+                out,
+                "Access: the user has gid {} already",
+                access.access.gid()
+            );
+        } else {
+            let _ = writeln!(out, "Access: {}", access.access);
+        }
+    }
     if let Some(user) = &report.user {
         let groups: Vec<String> = user.groups.iter().map(u32::to_string).collect();
         let _ = writeln!(
@@ -316,6 +342,55 @@ mod tests {
         assert!(report.findings[1..first_other]
             .iter()
             .any(|f| f.verdict == Verdict::Chosen));
+    }
+
+    /// Socket mode with a gid berth will not grant: the plan and the
+    /// Access line say berth's own socket, and why.
+    #[test]
+    fn the_access_choice_and_its_reason_are_shown() {
+        use crate::docker::access::rule::{Access, ProxyGroup, ProxyReason};
+        use crate::docker::access::{AccessPlan, Layout, ProxyPlan};
+        let mut h = FakeHost::plain();
+        h.add_socket(true);
+        let detection = h
+            .detect(vec![Ok(crate::docker::client::ping::tests::engine())])
+            .0;
+        let mut examination = Examination::new(Request::Auto, detection, None, Vec::new());
+        examination.access = Some(AccessPlan {
+            socket: "/var/run/docker.sock".into(),
+            access: Access::Proxy {
+                gid: 42,
+                group: Some("shadow".into()),
+                why: ProxyReason::NotDockerGroup,
+            },
+            user: Some("dev".into()),
+            user_has_gid: false,
+            proxy: Some(ProxyPlan {
+                path: "/run/berth/docker.sock".into(),
+                group: ProxyGroup {
+                    name: "docker".into(),
+                    gid: 101,
+                    exists: true,
+                },
+                layout: Layout::CliContext,
+            }),
+            docker_host_bypasses: false,
+            served_by_berth: None,
+        });
+        let (creds, _) = dev();
+        let report = Report::new(examination, "", Some(&creds));
+        let text = render(&report);
+        assert!(
+            text.contains("Plan:   use the mounted host socket: berth serves /run/berth/docker.sock (root:docker 0660)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Access: proxy: gid 42 is `shadow` in this image"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["access"]["access"]["choice"], "proxy", "{json}");
+        assert_eq!(json["access"]["proxy"]["layout"], "cli_context", "{json}");
     }
 
     fn role(is_init: bool, reason: &str) -> InitRole {

@@ -126,8 +126,11 @@ async fn ping_once(
         (Some(engine), _) => Attempt::Done(Health {
             healthy: true,
             message: format!(
-                "{} answered: Docker {} (API {})",
-                endpoint, engine.version, engine.api_version
+                "{} answered: {} {} (API {})",
+                endpoint,
+                engine.product(),
+                engine.version,
+                engine.api_version
             ),
         }),
         (None, Some(failure)) => Attempt::Again(Health::sick(format!(
@@ -305,7 +308,7 @@ mod tests {
         );
     }
 
-    const DEFAULT_SOCKETS_HERE: [&str; 2] = crate::docker::client::endpoint::DEFAULT_SOCKETS;
+    const DEFAULT_SOCKETS_HERE: [&str; 3] = crate::docker::client::endpoint::DEFAULT_SOCKETS;
 
     #[test]
     fn durations_read_as_given() {

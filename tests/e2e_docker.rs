@@ -3,7 +3,9 @@
 //! `berth doctor`.
 //!
 //! - socket mode: the host socket (through a proxy socket this test owns, so
-//!   its gid can be chosen without touching the engine's) and the group fix;
+//!   its gid can be chosen without touching the engine's): the group fix,
+//!   and berth's own socket for a gid the image gives to another group
+//!   (tests/e2e_access.rs has every other owner);
 //! - remote mode: tcp with TLS, certificates made here, and a wrong one;
 //! - dind: readiness, a SIGKILLed dockerd restarted, `docker stop` reaching
 //!   the inner containers, the storage fallback without a volume;
@@ -88,7 +90,7 @@ fn group_line(c: &Container, gid: u32) -> String {
 
 // ------------------------------------------------------------- socket mode
 
-fn socket_mode_case(test: &str, gid: u32, expect_group: impl Fn(&str)) {
+fn socket_mode_case(test: &str, gid: u32, expect_access: impl Fn(&Container)) {
     let Some(docker) = require_e2e(test) else {
         return;
     };
@@ -123,7 +125,7 @@ fn socket_mode_case(test: &str, gid: u32, expect_group: impl Fn(&str)) {
         "docker exec -u dev docker ps: {}",
         String::from_utf8_lossy(&later.stderr)
     );
-    expect_group(&group_line(&c, gid));
+    expect_access(&c);
     // Never a chmod: the socket is exactly as it was.
     let after = fs::metadata(proxy.path()).unwrap();
     assert_eq!(after.mode(), before.mode(), "socket mode changed");
@@ -135,7 +137,8 @@ fn socket_mode_case(test: &str, gid: u32, expect_group: impl Fn(&str)) {
 #[test]
 fn socket_mode_with_a_gid_the_image_lacks() {
     // 4242 is in no group of the image: berth creates one for it.
-    socket_mode_case("socket_mode_with_a_gid_the_image_lacks", 4242, |line| {
+    socket_mode_case("socket_mode_with_a_gid_the_image_lacks", 4242, |c| {
+        let line = group_line(c, 4242);
         assert!(
             line.starts_with("docker-host") && line.ends_with(":4242:dev"),
             "{line}"
@@ -145,9 +148,17 @@ fn socket_mode_with_a_gid_the_image_lacks() {
 
 #[test]
 fn socket_mode_with_a_gid_another_group_owns() {
-    // gid 50 is `staff` in Debian: berth adds dev to it and renumbers nothing.
-    socket_mode_case("socket_mode_with_a_gid_another_group_owns", 50, |line| {
-        assert_eq!(line, "staff:x:50:dev");
+    // gid 50 is `staff` in Debian: joining it would grant more than Docker
+    // (DESIGN invariant 7), so dev reaches the engine through berth's own
+    // socket, and staff is left as it was.
+    socket_mode_case("socket_mode_with_a_gid_another_group_owns", 50, |c| {
+        assert_eq!(group_line(c, 50), "staff:x:50:");
+        let groups = stdout(&c.exec_as("dev", &["id", "-Gn"]));
+        assert!(!groups.split_whitespace().any(|g| g == "staff"), "{groups}");
+        assert_eq!(
+            c.exec_ok(&["stat", "-c", "%a %U %G", "/run/berth/docker.sock"]),
+            "660 root docker"
+        );
     });
 }
 

@@ -20,7 +20,7 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -28,7 +28,7 @@ use std::time::Duration;
 use support::clients::{both, tiny_image};
 use support::{
     engine_socket, require_e2e, rootless_image, wait_until, workspace_image, Container, Docker,
-    Image, SocketProxy,
+    Image, Pty, SocketProxy,
 };
 
 /// How long Docker may take to be usable once the container runs.
@@ -177,10 +177,9 @@ fn sibling_compiles_overleaf_style() {
 }
 
 /// The host socket's gid is 999 and the image gives 999 to texlive: the
-/// worker needs Docker, not texlive's files. Today berth joins www-data to
-/// texlive (the group that owns the gid).
+/// worker needs Docker, not texlive's files, so it gets berth's own socket
+/// (DESIGN invariant 7), not texlive.
 #[test]
-#[ignore = "needs berth's own socket proxy (DESIGN invariant 7): a socket whose gid the image gives to another group (here 999 = texlive) must be reached without joining that group; today berth adds the user to texlive"]
 fn sibling_compiles_when_the_sockets_gid_belongs_to_another_group() {
     let test = "sibling_compiles_when_the_sockets_gid_belongs_to_another_group";
     let Some(docker) = require_e2e(test) else {
@@ -208,10 +207,9 @@ fn sibling_compiles_when_the_sockets_gid_belongs_to_another_group() {
     );
 }
 
-/// A root-owned socket (gid 0): joining root's group is refused, so the
-/// worker needs a socket of berth's own in front of the engine.
+/// A root-owned socket (gid 0): joining root's group is refused; the
+/// worker gets a socket of berth's own in front of the engine.
 #[test]
-#[ignore = "needs berth's own socket proxy for root-owned sockets: today berth refuses gid 0 and the worker runs without Docker (docker ps: permission denied)"]
 fn sibling_compiles_with_a_root_owned_host_socket() {
     let test = "sibling_compiles_with_a_root_owned_host_socket";
     let Some(docker) = require_e2e(test) else {
@@ -400,7 +398,6 @@ fn ssh_dir(dir: &Path) -> String {
 }
 
 #[test]
-#[ignore = "needs a berth code change: remote mode over ssh:// with the command running: berth pings the ssh:// engine through the docker CLI as root (root's ~/.ssh: Host key verification failed), not as BERTH_USER whose key it is, so it finds no engine (Mode: none) although dev's own docker ps over ssh works"]
 fn kloud_workspace_with_a_remote_engine_over_ssh() {
     let test = "kloud_workspace_with_a_remote_engine_over_ssh";
     let Some(docker) = require_e2e(test) else {
@@ -412,6 +409,11 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
     };
     let image = build(&docker, "kloud", OPT_IN_IMAGE);
     let network = docker.network();
+    let ownership = || {
+        let meta = fs::metadata(&engine).expect("stat the engine's socket");
+        (meta.mode(), meta.uid(), meta.gid())
+    };
+    let before = ownership();
     let dir = tempfile::tempdir().expect("temp dir");
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod");
     let public = ssh_dir(dir.path());
@@ -446,13 +448,46 @@ fn kloud_workspace_with_a_remote_engine_over_ssh() {
         ],
     );
     wait_for_docker_ps(&c, "dev");
+    // berth's own ping ran the docker CLI as dev (its key and known_hosts),
+    // through the reaper, while its command was starting. dev's `docker ps`
+    // above does not wait for berth's verdict: wait for it in the log.
+    let mut logs = String::new();
+    wait_until(READY, || {
+        logs = c.logs();
+        logs.contains("docker mode") || logs.contains("Running the command without Docker")
+    });
+    assert!(
+        logs.contains("docker mode remote via ssh://root@dockerhost")
+            && !logs.contains("Running the command without Docker"),
+        "berth found the engine:\n{logs}"
+    );
+    // doctor and health agree with what happened.
     let doctor = stdout(&c.exec(&["berth", "doctor", "--user", "dev"]));
     assert!(doctor.contains("Mode:   remote"), "{doctor}");
+    let health = c.exec(&["berth", "health"]);
     assert!(
-        !c.logs().contains("Running the command without Docker"),
-        "berth found the engine:\n{}",
-        c.logs()
+        health.status.success() && stdout(&health).contains("ssh://root@dockerhost answered"),
+        "berth health: {}",
+        both(&health)
     );
+    let tiny = tiny_image(&docker);
+    load_as(&docker, &c, "dev", &tiny);
+    let ok = c.exec_as("dev", &["docker", "run", "--rm", &tiny.tag, "echo", "ok"]);
+    assert_eq!(stdout(&ok), "ok", "{}", both(&ok));
+    // `docker run -it` over ssh (the CLI's dial-stdio), on a terminal.
+    let name = support::unique_name("it");
+    let mut pty = Pty::spawn(docker.command([
+        "exec", "-it", "-u", "dev", &c.name, "docker", "run", "-it", "--name", &name, &tiny.tag,
+        "sh",
+    ]));
+    pty.send(b"echo pty-$((6 * 7))\r");
+    pty.expect("pty-42", READY);
+    pty.send(b"exit 3\r");
+    let code = pty.wait_exit(READY);
+    let _ = c.exec_as("dev", &["docker", "rm", "-f", &name]);
+    assert_eq!(code, Some(3), "{}", pty.transcript());
+    // The engine's socket (the ssh host's) is as it was.
+    assert_eq!(ownership(), before, "the engine's socket changed");
 }
 
 #[test]

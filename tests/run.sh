@@ -9,7 +9,9 @@
 #  4. the real clients (tests/clients.sh): the devcontainer CLI, Compose v2,
 #     kubernetes-validate; their paths exported for the tests
 #  5. cargo test: unit, integration and doc tests (all but tests/e2e_*.rs)
-#  6. a Docker engine (tests/engine.sh up) and the images (tests/images.sh)
+#  6. a Docker engine (tests/engine.sh up), Podman's Docker-compatible
+#     service as a second host engine (tests/podman.sh up) and the images
+#     (tests/images.sh)
 #  7. cargo test --test e2e_*: end-to-end tests against that engine, with
 #     BERTH_E2E=1 and DOCKER_HOST exported
 #  8. the cgroup v2 + AppArmor guest (tests/vm/guest.sh): docker-in-docker
@@ -214,6 +216,9 @@ teardown() {
 	if [[ ${ENGINE_READY:-0} == 1 ]]; then
 		banner "teardown"
 		cleanup_labelled
+		if [[ ${BERTH_TEST_PODMAN_STARTED:-0} == 1 ]]; then
+			bash tests/podman.sh down || log "podman down failed"
+		fi
 		if [[ ${BERTH_TEST_ENGINE_STARTED:-0} == 1 ]]; then
 			bash tests/engine.sh down || log "engine down failed"
 		fi
@@ -240,6 +245,13 @@ elif engine_env=$(bash tests/engine.sh up 2>"$LOG_DIR/engine.err"); then
 	cat "$LOG_DIR/engine.err" >&2
 	eval "$engine_env"
 	ENGINE_READY=1
+	banner "Podman"
+	# Its tests skip loudly without it (fail under CI=true).
+	if podman_env=$(bash tests/podman.sh up); then
+		eval "$podman_env"
+	elif in_ci; then
+		FAILED+=("podman: tests/podman.sh up failed (output above)")
+	fi
 	banner "images"
 	if ! BERTH_BIN=$IMAGE_BIN bash tests/images.sh; then
 		E2E_SKIP_REASON="building the images failed (output above)"

@@ -11,6 +11,15 @@
 //! Destination is the longest component-wise prefix of DIR gives
 //! `Source + rest`.
 //!
+//! DIR is first resolved as the kernel resolves it inside the container
+//! ([`resolve_in_container`]: every symlink followed, across mounts), and
+//! so are the Destinations (Docker mounts at a Destination's resolved
+//! path): with `-v /srv/app:/app -v appvol:/vol`, `/app/link -> /vol/real`
+//! is the volume's `.../volumes/appvol/_data/real`, not `/srv/app/link`,
+//! which on the host would point at the host's `/vol/real`. A path that
+//! resolves outside every mount is an error naming the mount it was
+//! reached through ([`HostPathError::Escaped`]).
+//!
 //! With berth's own engine (dind, sysbox, rootless) the engine sees the
 //! container's own file system, so a path is its own host path.
 //!
@@ -64,6 +73,14 @@ pub enum HostPathError {
     RelativeDir { dir: PathBuf },
     #[error("{} is not on a bind mount or volume of this container (mounts: {mounts}): mount it: -v /host/dir:{} or a named volume", dir.display(), dir.display())]
     NotOnMount { dir: PathBuf, mounts: String },
+    #[error("{} resolves to {}, which is on no bind mount or volume of this container: the symlink leaves the mount at {} (mounts: {mounts}); a sibling container cannot see it there: point the link inside a mount, or mount its target", dir.display(), resolved.display(), mount.display())]
+    Escaped {
+        dir: PathBuf,
+        resolved: PathBuf,
+        /// The mount `dir` is on as written.
+        mount: PathBuf,
+        mounts: String,
+    },
     #[error("{} is on a tmpfs mounted at {}, which exists only in this container's memory: a sibling container cannot see it; mount a host directory or a named volume there instead", dir.display(), destination.display())]
     Tmpfs { dir: PathBuf, destination: PathBuf },
     #[error("{} is on a {kind} mount at {} that has no host path: use a bind mount or a named volume", dir.display(), destination.display())]
@@ -85,6 +102,7 @@ impl HostPathError {
             | HostPathError::OwnContainerNotFound { .. }
             | HostPathError::RelativeDir { .. }
             | HostPathError::NotOnMount { .. }
+            | HostPathError::Escaped { .. }
             | HostPathError::Tmpfs { .. }
             | HostPathError::NoHostSource { .. } => Failure::Config.code(),
         }
@@ -501,17 +519,69 @@ pub fn translate(dir: &Path, facts: &ContainerFacts) -> Result<PathBuf, HostPath
     })
 }
 
-/// [`translate`] of `dir` as given, else of its canonical path: Docker keeps
-/// a Destination as written (`/var/run/x`), while the directory may be
-/// reached through a symlink (or the other way round).
-pub fn host_path_for(dir: &Path, facts: &ContainerFacts) -> Result<PathBuf, HostPathError> {
-    let first = translate(dir, facts);
-    if first.is_ok() {
-        return first;
+/// `path` as the kernel resolves it here: every symlink followed (across
+/// mounts), `.` and `..` applied; a tail that does not exist yet is kept as
+/// written on the resolved part that does (`realpath -m`).
+pub fn resolve_in_container(path: &Path) -> PathBuf {
+    let normal = normalize(path);
+    let mut existing = normal.as_path();
+    let mut tail = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            let mut resolved = real;
+            for part in tail.iter().rev() {
+                resolved.push(part);
+            }
+            return normalize(&resolved);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return normal,
+        }
     }
-    match std::fs::canonicalize(dir) {
-        Ok(real) if real != normalize(dir) => translate(&real, facts).or(first),
-        _ => first,
+}
+
+/// The host path of `dir`: `dir` and every mount's Destination resolved in
+/// the container ([`resolve_in_container`]), then [`host_path_resolved`].
+pub fn host_path_for(dir: &Path, facts: &ContainerFacts) -> Result<PathBuf, HostPathError> {
+    let resolved = resolve_in_container(dir);
+    let mut real = facts.clone();
+    for mount in &mut real.mounts {
+        mount.destination = resolve_in_container(&mount.destination);
+    }
+    host_path_resolved(dir, &resolved, &real, facts)
+}
+
+/// [`translate`] of `resolved` (what `dir` resolves to) through `real`
+/// (the mounts at their resolved places). When `resolved` is on no mount
+/// but `dir` as written is on one of `facts`' mounts, a symlink led out of
+/// it: [`HostPathError::Escaped`]. Pure.
+pub fn host_path_resolved(
+    dir: &Path,
+    resolved: &Path,
+    real: &ContainerFacts,
+    facts: &ContainerFacts,
+) -> Result<PathBuf, HostPathError> {
+    match translate(resolved, real) {
+        Err(HostPathError::NotOnMount { mounts, .. }) => {
+            let written = normalize(dir);
+            match pick_mount(&written, &facts.mounts) {
+                Some(mount) => Err(HostPathError::Escaped {
+                    dir: written,
+                    resolved: normalize(resolved),
+                    mount: normalize(&mount.destination),
+                    mounts,
+                }),
+                None => Err(HostPathError::NotOnMount {
+                    dir: written,
+                    mounts,
+                }),
+            }
+        }
+        other => other,
     }
 }
 
@@ -778,6 +848,85 @@ mod tests {
         assert!(matches!(err, HostPathError::NoHostSource { .. }), "{err}");
         let err = translate(Path::new("/x"), &facts(vec![])).unwrap_err();
         assert!(err.to_string().contains("mounts: none"), "{err}");
+    }
+
+    /// `-v /srv/app:/app -v appvol:/vol`, and `/app/link -> /vol/real`.
+    fn app_and_vol() -> ContainerFacts {
+        facts(vec![
+            mount("bind", "/srv/app", "/app"),
+            mount("volume", "/var/lib/docker/volumes/appvol/_data", "/vol"),
+        ])
+    }
+
+    #[test]
+    fn a_symlink_into_another_mount_translates_through_that_mount() {
+        let f = app_and_vol();
+        let got = host_path_resolved(Path::new("/app/link"), Path::new("/vol/real"), &f, &f);
+        assert_eq!(
+            got,
+            Ok(PathBuf::from("/var/lib/docker/volumes/appvol/_data/real"))
+        );
+    }
+
+    #[test]
+    fn a_symlink_out_of_every_mount_names_the_mount_it_left() {
+        let f = app_and_vol();
+        let err = host_path_resolved(Path::new("/app/escape"), Path::new("/etc/app"), &f, &f)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            HostPathError::Escaped {
+                dir: "/app/escape".into(),
+                resolved: "/etc/app".into(),
+                mount: "/app".into(),
+                mounts: "/app (bind), /vol (volume)".into(),
+            }
+        );
+        assert_eq!(err.exit_code(), 78);
+        assert!(
+            err.to_string().contains("leaves the mount at /app"),
+            "{err}"
+        );
+        // Not reached through a mount at all: the plain error.
+        let err =
+            host_path_resolved(Path::new("/etc/app"), Path::new("/etc/app"), &f, &f).unwrap_err();
+        assert!(matches!(err, HostPathError::NotOnMount { .. }), "{err}");
+    }
+
+    #[test]
+    fn paths_resolve_as_the_kernel_resolves_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        std::fs::create_dir_all(root.join("vol/real")).unwrap();
+        std::fs::create_dir_all(root.join("app")).unwrap();
+        std::os::unix::fs::symlink(root.join("vol/real"), root.join("app/link")).unwrap();
+        std::os::unix::fs::symlink("../vol", root.join("app/rel")).unwrap();
+        assert_eq!(
+            resolve_in_container(&root.join("app/link")),
+            root.join("vol/real")
+        );
+        assert_eq!(
+            resolve_in_container(&root.join("app/rel/real/./x/../y")),
+            root.join("vol/real/y"),
+            "a missing tail stays as written, on the resolved part"
+        );
+        assert_eq!(
+            resolve_in_container(&root.join("app/link/not/yet")),
+            root.join("vol/real/not/yet")
+        );
+        // Through the real file system, mounts at resolved destinations.
+        let f = facts(vec![
+            mount("bind", "/srv/app", &root.join("app").display().to_string()),
+            mount(
+                "volume",
+                "/var/lib/docker/volumes/appvol/_data",
+                &root.join("vol").display().to_string(),
+            ),
+        ]);
+        assert_eq!(
+            host_path_for(&root.join("app/link"), &f),
+            Ok(PathBuf::from("/var/lib/docker/volumes/appvol/_data/real"))
+        );
     }
 
     #[test]

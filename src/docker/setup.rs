@@ -1,8 +1,11 @@
 //! From "what did the user ask" to "the command can use Docker".
 //!
 //! One ordered function: detect (with findings), then act on the mode:
-//! - socket: make the target user a member of the socket's group (never a
-//!   chmod); the command gets the gid in its groups either way;
+//! - socket: give the target user Docker and nothing more
+//!   ([`access`]): membership of the socket's group where that group means
+//!   only Docker, else berth's own socket in front of the engine (never a
+//!   chmod); the command gets the gid in its groups either way, and
+//!   DOCKER_HOST for berth's socket;
 //! - remote: nothing to prepare, DOCKER_HOST already says where;
 //! - dind, sysbox, rootless: start berth's own dockerd and wait for it;
 //! - none found: one warning and the command runs anyway, or, under
@@ -12,7 +15,7 @@ use std::ffi::OsString;
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::docker::access;
+use crate::docker::access::{self, AccessPlan};
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::BollardPinger;
 use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPaths};
@@ -49,8 +52,12 @@ pub struct DockerSetup {
     /// The command must be told [`Self::endpoint`] (berth's own engine): the
     /// user's DOCKER_HOST, context or the default socket need nothing.
     export_endpoint: bool,
-    /// Groups the command must have on top of the user's own (the socket's).
+    /// Groups the command must have on top of the user's own (the socket's,
+    /// or that of berth's own socket).
     pub extra_groups: Vec<u32>,
+    /// berth's own socket in front of [`Self::endpoint`], when the user's
+    /// access goes through it (the command's DOCKER_HOST).
+    pub proxy: Option<std::path::PathBuf>,
     /// berth's own engine, when it started one.
     pub engine: Option<Rc<Engine>>,
 }
@@ -60,6 +67,16 @@ impl DockerSetup {
     /// for TLS, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), rendered by
     /// [`Endpoint::command_env`].
     pub fn command_env(&self) -> Vec<(OsString, OsString)> {
+        if let Some(proxy) = &self.proxy {
+            let proxy = Endpoint::Unix {
+                path: proxy.clone(),
+            };
+            return proxy
+                .command_env()
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect();
+        }
         match (&self.endpoint, self.export_endpoint) {
             (Some(endpoint), true) => endpoint
                 .command_env()
@@ -93,8 +110,20 @@ pub async fn detect_here(
         rootless_user,
         ..DetectOptions::default()
     };
-    let pinger = BollardPinger::new(host.which("docker"), helpers);
+    // The docker CLI reaching an ssh:// engine reads ~/.ssh: the user's.
+    let pinger = BollardPinger::new(
+        host.which("docker"),
+        helpers.as_user(helper_user(host, user)),
+    );
     detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
+}
+
+/// Who helpers acting for the user (the docker CLI for `ssh://`) run as:
+/// the target user when berth is root and it is another user; None (berth
+/// itself) otherwise.
+pub fn helper_user(host: &HostFacts, user: Option<&Credentials>) -> Option<Credentials> {
+    user.filter(|u| host.is_root() && u.uid != host.euid)
+        .cloned()
 }
 
 /// Whether the run may start the engine of `mode` here: the one decision
@@ -152,6 +181,9 @@ pub struct Examination {
     /// user's access to the socket, dockerd's pre-flight, the rootless
     /// prerequisites), each check once.
     pub findings: Vec<Finding>,
+    /// How the user would reach the socket detection chose (socket mode,
+    /// a non-root user).
+    pub access: Option<AccessPlan>,
 }
 
 impl Examination {
@@ -175,6 +207,7 @@ impl Examination {
             detection,
             init,
             findings,
+            access: None,
         }
     }
 
@@ -214,8 +247,11 @@ pub async fn examine(
     if let (Some(role), Some(mode)) = (&init, mode) {
         more.push(gate_finding(role, mode));
     }
+    let mut access = None;
     if let Ok(detection) = &detection {
-        more.extend(access::user_access(detection, user));
+        let (plan, findings) = access::examine(detection, user, host);
+        access = plan;
+        more.extend(findings);
         more.extend(tls_files_access(detection, user));
     }
     // berth's own dockerd, once running, shows up as socket mode: check it too.
@@ -236,7 +272,9 @@ pub async fn examine(
             &NixSyscall,
         ));
     }
-    Examination::new(request, detection, init, more)
+    let mut examination = Examination::new(request, detection, init, more);
+    examination.access = access;
+    examination
 }
 
 /// The TLS files of the engine detection chose (DOCKER_CERT_PATH's ca.pem,
@@ -364,12 +402,20 @@ pub async fn prepare(
             endpoint: detection.endpoint.clone(),
             ..DockerSetup::default()
         }),
-        Mode::Socket => Ok(DockerSetup {
-            mode: Some(mode),
-            endpoint: detection.endpoint.clone(),
-            extra_groups: access::socket_access(&detection, user, host),
-            ..DockerSetup::default()
-        }),
+        Mode::Socket => {
+            let granted =
+                access::socket_access(&detection, user, host, &access::AccessPaths::default());
+            Ok(DockerSetup {
+                mode: Some(mode),
+                // The engine's own socket: the health endpoint and host paths
+                // ask it directly (berth is root), so its failure is the one
+                // they report.
+                endpoint: detection.endpoint.clone(),
+                extra_groups: granted.extra_groups,
+                proxy: granted.proxy,
+                ..DockerSetup::default()
+            })
+        }
         Mode::Dind | Mode::Sysbox => {
             let flavor = if mode == Mode::Sysbox {
                 Flavor::Sysbox
@@ -412,6 +458,7 @@ fn started_setup(mode: Mode, started: engine::Started) -> DockerSetup {
         endpoint: Some(started.endpoint),
         export_endpoint: true,
         extra_groups: Vec::new(),
+        proxy: None,
         engine: Some(started.engine),
     }
 }

@@ -156,6 +156,10 @@ impl Passwd {
         &self.path
     }
 
+    pub fn entries(&self) -> &[PasswdEntry] {
+        &self.entries
+    }
+
     pub fn by_name(&self, name: &str) -> Option<&PasswdEntry> {
         self.entries.iter().find(|e| e.name == name)
     }

@@ -12,6 +12,11 @@
 //! it exists only for the one-shot subcommands (`doctor`, `health`,
 //! `host-path`) that never start a reaper, and is a different type, so the
 //! run's set-up (which takes a `&SupervisedRunner`) cannot be handed one.
+//!
+//! Either runner can run its helpers as another user ([`Helpers::as_user`]:
+//! groups, gid, uid set before exec, HOME, USER and LOGNAME from the
+//! account): the docker CLI that reaches an `ssh://` engine must read the
+//! target user's ~/.ssh (key, known_hosts, config), not root's.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -28,7 +33,7 @@ use tokio::time::Instant;
 
 use crate::init::reaper::{Exit, Reaper};
 use crate::init::signals;
-use crate::init::spawn::ChildSpec;
+use crate::init::spawn::{ChildSpec, Credentials};
 use crate::retry::{retry, Attempt, Backoff, Retry};
 
 /// How long a helper's pipes may stay open after it exited (a grandchild
@@ -95,11 +100,20 @@ pub trait HelperRunner {
 #[derive(Clone)]
 pub struct SupervisedRunner {
     reaper: Rc<Reaper>,
+    /// Who the helpers run as (None: as berth).
+    user: Option<Credentials>,
 }
 
 impl SupervisedRunner {
     pub fn new(reaper: Rc<Reaper>) -> SupervisedRunner {
-        SupervisedRunner { reaper }
+        SupervisedRunner { reaper, user: None }
+    }
+
+    /// The same runner, starting its helpers as `user` (None: as berth).
+    /// Switching needs root; a helper that cannot switch fails to start.
+    pub fn as_user(mut self, user: Option<Credentials>) -> SupervisedRunner {
+        self.user = user;
+        self
     }
 
     /// The reaper it registers helpers with (daemons register there too).
@@ -116,7 +130,7 @@ impl HelperRunner for SupervisedRunner {
         deadline: Duration,
     ) -> Result<HelperOutput, HelperError> {
         let name = program.display().to_string();
-        let mut command = helper_command(program, args);
+        let mut command = helper_command(program, args, self.user.as_ref());
         let spawned = self
             .reaper
             .spawn(&mut command)
@@ -170,6 +184,8 @@ impl HelperRunner for SupervisedRunner {
 #[derive(Debug, Clone)]
 pub struct OneShotRunner {
     _only_without_a_reaper: (),
+    /// Who the helpers run as (None: as berth).
+    user: Option<Credentials>,
 }
 
 impl OneShotRunner {
@@ -177,7 +193,14 @@ impl OneShotRunner {
     pub fn without_reaper() -> OneShotRunner {
         OneShotRunner {
             _only_without_a_reaper: (),
+            user: None,
         }
+    }
+
+    /// The same runner, starting its helpers as `user` (None: as berth).
+    pub fn as_user(mut self, user: Option<Credentials>) -> OneShotRunner {
+        self.user = user;
+        self
     }
 }
 
@@ -189,13 +212,12 @@ impl HelperRunner for OneShotRunner {
         deadline: Duration,
     ) -> Result<HelperOutput, HelperError> {
         let name = program.display().to_string();
-        let mut child: Child =
-            helper_command(program, args)
-                .spawn()
-                .map_err(|source| HelperError::Spawn {
-                    program: name.clone(),
-                    source,
-                })?;
+        let mut child: Child = helper_command(program, args, self.user.as_ref())
+            .spawn()
+            .map_err(|source| HelperError::Spawn {
+                program: name.clone(),
+                source,
+            })?;
         let pid = child.id() as i32;
         let pipes = Pipes::new(
             child.stdout.take().map(OwnedFd::from),
@@ -237,6 +259,16 @@ pub enum Helpers {
     OneShot(OneShotRunner),
 }
 
+impl Helpers {
+    /// The same runner, starting its helpers as `user` (None: as berth).
+    pub fn as_user(self, user: Option<Credentials>) -> Helpers {
+        match self {
+            Helpers::Supervised(runner) => Helpers::Supervised(runner.as_user(user)),
+            Helpers::OneShot(runner) => Helpers::OneShot(runner.as_user(user)),
+        }
+    }
+}
+
 impl From<SupervisedRunner> for Helpers {
     fn from(runner: SupervisedRunner) -> Helpers {
         Helpers::Supervised(runner)
@@ -264,10 +296,16 @@ impl HelperRunner for Helpers {
 }
 
 /// `program args`, stdin from /dev/null, both outputs piped; started with
-/// the signal state of berth's own commands, in its own process group.
-fn helper_command(program: &Path, args: &[&str]) -> std::process::Command {
+/// the signal state of berth's own commands, in its own process group, as
+/// `user` when given (its groups, gid and uid; HOME, USER, LOGNAME).
+fn helper_command(
+    program: &Path,
+    args: &[&str],
+    user: Option<&Credentials>,
+) -> std::process::Command {
     let mut spec = ChildSpec::new(program.as_os_str());
     spec.args = args.iter().map(OsString::from).collect();
+    spec.credentials = user.cloned();
     let mut command = spec.command();
     command
         .stdin(Stdio::null())
@@ -409,6 +447,33 @@ mod tests {
             .expect_err("killed");
         assert!(matches!(err, HelperError::TimedOut { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_helper_runs_as_the_user_with_its_home() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: running a helper as another user needs root");
+            return;
+        }
+        let user = Credentials {
+            uid: 4321,
+            gid: 4322,
+            groups: vec![4322, 4323],
+            name: Some("someone".into()),
+            home: "/home/someone".into(),
+        };
+        let (program, args) = sh("echo $(id -u) $(id -g) $(id -G) $HOME $USER");
+        let out = OneShotRunner::without_reaper()
+            .as_user(Some(user))
+            .run(&program, &args, Duration::from_secs(10))
+            .await
+            .expect("ran");
+        assert_eq!(
+            out.stdout.trim(),
+            "4321 4322 4322 4323 /home/someone someone",
+            "{}",
+            out.stderr
+        );
     }
 
     #[tokio::test]

@@ -673,21 +673,46 @@ pub fn engine_socket() -> Option<PathBuf> {
 /// this test chooses, and without changing the engine's own socket.
 pub struct SocketProxy {
     dir: tempfile::TempDir,
+    name: String,
+    target: PathBuf,
+    gid: u32,
     stopped: Arc<std::sync::atomic::AtomicBool>,
     listener: Option<thread::JoinHandle<()>>,
 }
 
 impl SocketProxy {
     pub fn start(target: PathBuf, gid: u32) -> SocketProxy {
+        SocketProxy::start_named(target, gid, "docker.sock")
+    }
+
+    /// The same, with the socket named `name` in its directory (mount the
+    /// directory, [`SocketProxy::dir`], to see an engine restart the way a
+    /// mounted /var/run does).
+    pub fn start_named(target: PathBuf, gid: u32, name: &str) -> SocketProxy {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let path = dir.path().join("docker.sock");
+        let mut proxy = SocketProxy {
+            dir,
+            name: name.to_string(),
+            target,
+            gid,
+            stopped: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            listener: None,
+        };
+        proxy.listen();
+        proxy
+    }
+
+    fn listen(&mut self) {
+        let path = self.path();
+        let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).expect("bind proxy socket");
-        std::os::unix::fs::chown(&path, Some(0), Some(gid)).expect("chown proxy socket");
+        std::os::unix::fs::chown(&path, Some(0), Some(self.gid)).expect("chown proxy socket");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).unwrap();
-        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop = Arc::clone(&stopped);
-        let listener = thread::spawn(move || {
+        self.stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::clone(&self.stopped);
+        let target = self.target.clone();
+        self.listener = Some(thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 if stop.load(Ordering::SeqCst) {
                     // Returning drops the listener: connections are refused.
@@ -700,16 +725,24 @@ impl SocketProxy {
                     }
                 });
             }
-        });
-        SocketProxy {
-            dir,
-            stopped,
-            listener: Some(listener),
-        }
+        }));
     }
 
     pub fn path(&self) -> PathBuf {
-        self.dir.path().join("docker.sock")
+        self.dir.path().join(&self.name)
+    }
+
+    /// The directory the socket is in.
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+
+    /// The engine comes back, as a restarted dockerd does: a new socket at
+    /// the same path (a new inode: a container that bind-mounted the old
+    /// socket file does not see it; one that mounted the directory does).
+    pub fn resume(&mut self) {
+        self.stop_listening();
+        self.listen();
     }
 
     /// The engine behind the socket goes away, as when the host's dockerd
@@ -748,19 +781,28 @@ pub struct Image {
 }
 
 impl Docker {
-    /// `docker build --label berth-test=<run> -t <unique tag> CONTEXT`: the guard
-    /// exists before the build does, so a build that tags and then fails is
-    /// removed too. Returns the build's combined output on failure.
+    /// `docker build --label berth-test=<run> --label berth-test-image=<tag>
+    /// -t <unique tag> CONTEXT`: the guard exists before the build does, so a
+    /// build that tags and then fails is removed too. The second label gives
+    /// every build an image of its own, and the guard removes only that one
+    /// (`rmi --no-prune`): two tests building the same context share the
+    /// build cache's images, and one test's `rmi` of the last tag of a shared
+    /// image (or of its untagged parents) could delete it while the other's
+    /// build was reusing it ("Unable to find image", "failed to get digest"
+    /// in the other test). Returns the build's combined output on failure.
     pub fn build(&self, context: &std::path::Path, what: &str) -> Result<Image, String> {
         let image = Image {
             docker: self.clone(),
             tag: format!("{}:latest", unique_name(what)),
         };
         let label = label();
+        let own = format!("berth-test-image={}", image.tag);
         let out = self.output([
             OsStr::new("build"),
             OsStr::new("--label"),
             OsStr::new(&label),
+            OsStr::new("--label"),
+            OsStr::new(&own),
             OsStr::new("--tag"),
             OsStr::new(&image.tag),
             context.as_os_str(),
@@ -781,7 +823,7 @@ impl Drop for Image {
     fn drop(&mut self) {
         let _ = self
             .docker
-            .command(["rmi", "-f", &self.tag])
+            .command(["rmi", "-f", "--no-prune", &self.tag])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();

@@ -134,7 +134,7 @@ pub fn plan(
 }
 
 /// `docker-host`, else `docker-host-<gid>`, else `docker-host-<gid>-<n>`.
-fn free_group_name(gid: u32, groups: &Groups) -> String {
+pub(crate) fn free_group_name(gid: u32, groups: &Groups) -> String {
     let taken = |n: &str| groups.by_name(n).is_some();
     let preferred = [
         CREATED_GROUP_NAME.to_owned(),

@@ -18,9 +18,16 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_TLS_PORT: u16 = 2376;
 pub const DEFAULT_PLAIN_PORT: u16 = 2375;
 /// The sockets a root engine listens on by default, in the order probed
-/// (`/var/run` is usually a link to `/run`). The rootless engine's is
-/// `$XDG_RUNTIME_DIR/docker.sock`, added from the environment.
-pub const DEFAULT_SOCKETS: [&str; 2] = ["/var/run/docker.sock", "/run/docker.sock"];
+/// (`/var/run` is usually a link to `/run`), then where the
+/// docker-outside-of-docker devcontainer feature mounts the host's socket
+/// (it serves /var/run/docker.sock itself; so does berth when it must, see
+/// `docker::access`). The rootless engine's is `$XDG_RUNTIME_DIR/docker.sock`,
+/// added from the environment.
+pub const DEFAULT_SOCKETS: [&str; 3] = [
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/var/run/docker-host.sock",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {

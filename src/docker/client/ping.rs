@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::docker::client::diagnosis::{classify, supported_api_version, PingFailure};
 use crate::docker::client::endpoint::{Endpoint, TlsFiles};
-use crate::init::runner::{HelperRunner, Helpers, OneShotRunner};
+use crate::init::runner::{HelperRunner, Helpers};
 use crate::retry::{retry, Attempt, Backoff, Retry};
 
 /// Whole budget for proving one endpoint (certs may still be appearing).
@@ -29,11 +29,47 @@ pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_millis(1600);
 /// What the engine said about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EngineInfo {
+    /// The product, from /version ([`engine_name`]): `Docker Engine`,
+    /// `Docker Engine - Community`, `Podman Engine`.
+    pub name: String,
     pub version: String,
     pub api_version: String,
     pub os: String,
     /// From /info SecurityOptions (`name=rootless`); None when not asked.
     pub rootless: Option<bool>,
+}
+
+impl EngineInfo {
+    /// The product name for a person: `Docker Engine`, `Podman Engine`.
+    pub fn product(&self) -> &str {
+        if self.name.is_empty() {
+            DOCKER_ENGINE
+        } else {
+            &self.name
+        }
+    }
+}
+
+/// What a Docker engine that names nothing else is called.
+pub const DOCKER_ENGINE: &str = "Docker Engine";
+
+/// The engine's product name from /version: a component named for its
+/// product (`Podman Engine`; Docker's own is plain `Engine`), else
+/// `Platform.Name` when it names Docker (`Docker Engine - Community`;
+/// Debian's docker.io leaves it empty, Podman puts its OS/arch there), else
+/// [`DOCKER_ENGINE`].
+pub fn engine_name<'a>(
+    platform: Option<&'a str>,
+    components: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let product = components
+        .into_iter()
+        .find(|c| c.ends_with(" Engine") || c.ends_with(" engine"));
+    match (product, platform) {
+        (Some(component), _) => component.to_owned(),
+        (None, Some(platform)) if platform.contains("Docker") => platform.to_owned(),
+        _ => DOCKER_ENGINE.to_owned(),
+    }
 }
 
 pub type PingResult = Result<EngineInfo, PingFailure>;
@@ -154,9 +190,13 @@ impl BollardPinger {
         }
     }
 
-    /// For the one-shot subcommands and tests: no reaper runs.
+    /// For tests: no reaper runs, helpers run as berth.
+    #[cfg(test)]
     pub fn without_reaper(docker_cli: Option<PathBuf>) -> Self {
-        Self::new(docker_cli, OneShotRunner::without_reaper())
+        Self::new(
+            docker_cli,
+            crate::init::runner::OneShotRunner::without_reaper(),
+        )
     }
 }
 
@@ -215,6 +255,10 @@ impl<R: HelperRunner> BollardPinger<R> {
 
 #[derive(Deserialize)]
 struct CliServerVersion {
+    #[serde(rename = "Platform", default)]
+    platform: Option<CliPlatform>,
+    #[serde(rename = "Components", default)]
+    components: Vec<CliPlatform>,
     #[serde(rename = "Version", default)]
     version: String,
     #[serde(rename = "ApiVersion", default)]
@@ -223,10 +267,21 @@ struct CliServerVersion {
     os: String,
 }
 
+/// `{"Name": ...}` of Platform and of each component.
+#[derive(Deserialize)]
+struct CliPlatform {
+    #[serde(rename = "Name", default)]
+    name: String,
+}
+
 /// `docker version --format '{{json .Server}}'` output.
 fn parse_cli_server_version(stdout: &str) -> Option<EngineInfo> {
     let v: CliServerVersion = serde_json::from_str(stdout.trim()).ok()?;
     Some(EngineInfo {
+        name: engine_name(
+            v.platform.as_ref().map(|p| p.name.as_str()),
+            v.components.iter().map(|c| c.name.as_str()),
+        ),
         version: v.version,
         api_version: v.api_version,
         os: v.os,
@@ -379,6 +434,10 @@ async fn query_once(docker: &Docker, endpoint: &Endpoint, ask_rootless: bool) ->
         None
     };
     Ok(EngineInfo {
+        name: engine_name(
+            version.platform.as_ref().map(|p| p.name.as_str()),
+            version.components.iter().flatten().map(|c| c.name.as_str()),
+        ),
         version: version.version.unwrap_or_default(),
         api_version: version.api_version.unwrap_or_default(),
         os: version.os.unwrap_or_default(),
@@ -424,6 +483,7 @@ pub(crate) mod tests {
 
     pub(crate) fn engine() -> EngineInfo {
         EngineInfo {
+            name: DOCKER_ENGINE.into(),
             version: "20.10.24".into(),
             api_version: "1.41".into(),
             os: "linux".into(),
@@ -719,6 +779,32 @@ pub(crate) mod tests {
             matches!(r, Err(PingFailure::Ssh { ref detail, .. }) if detail.contains("publickey")),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn the_engine_names_its_product() {
+        // Debian's docker.io 20.10 (the test engine), docker-ce, podman 4.3.
+        assert_eq!(
+            engine_name(Some(""), ["Engine", "containerd", "runc", "docker-init"]),
+            "Docker Engine"
+        );
+        assert_eq!(
+            engine_name(Some("Docker Engine - Community"), ["Engine", "containerd"]),
+            "Docker Engine - Community"
+        );
+        assert_eq!(
+            engine_name(
+                Some("linux/amd64/debian-12"),
+                ["Podman Engine", "Conmon", "OCI Runtime (runc)"]
+            ),
+            "Podman Engine"
+        );
+        assert_eq!(engine_name(None, []), "Docker Engine");
+        let info = parse_cli_server_version(
+            r#"{"Platform":{"Name":"linux/amd64/debian-12"},"Components":[{"Name":"Podman Engine","Version":"4.3.1"}],"Version":"4.3.1","ApiVersion":"1.41","Os":"linux"}"#,
+        )
+        .expect("parsed");
+        assert_eq!(info.product(), "Podman Engine");
     }
 
     #[test]

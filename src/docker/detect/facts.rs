@@ -78,8 +78,12 @@ impl ProcFacts {
 pub(super) fn describe_ping(report: &PingReport) -> String {
     match &report.engine {
         Some(e) => format!(
-            "engine {} (API {}, {}) after {} attempt(s)",
-            e.version, e.api_version, e.os, report.attempts
+            "{} {} (API {}, {}) after {} attempt(s)",
+            e.product(),
+            e.version,
+            e.api_version,
+            e.os,
+            report.attempts
         ),
         None => format!(
             "{} after {} attempt(s) in {} ms",

@@ -23,6 +23,11 @@ pub struct SocketFacts {
     pub mode: u32,
     /// A mount point in mountinfo: the host's socket bind-mounted in.
     pub bind_mounted: bool,
+    /// The pid of the berth that serves this socket (its own in front of
+    /// an engine, `docker::access::proxy`), found from the listener's
+    /// credentials (SO_PEERCRED); None for any other socket.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_by_berth: Option<i32>,
 }
 
 /// Permission bits as people write them ("0660"), not as a decimal number.
@@ -61,7 +66,25 @@ impl<P: Pinger> Probe<'_, P> {
     pub(super) async fn socket(&mut self) -> Found {
         self.probing = Some(Mode::Socket);
         let mut reasons = Vec::new();
+        // /var/run is usually a link to /run: one socket, two paths.
+        let mut seen: Vec<((u64, u64), PathBuf)> = Vec::new();
         for path in self.socket_candidates() {
+            if let Ok(meta) = fs::metadata(&path) {
+                let id = (meta.dev(), meta.ino());
+                if let Some((_, first)) = seen.iter().find(|(s, _)| *s == id) {
+                    self.note(
+                        "socket",
+                        Verdict::Skipped,
+                        format!(
+                            "{} is {} (the same socket, probed once)",
+                            path.display(),
+                            first.display()
+                        ),
+                    );
+                    continue;
+                }
+                seen.push((id, path.clone()));
+            }
             match self.probe_socket(&path).await {
                 Ok(d) => return Found::Yes(Box::new(d)),
                 Err(reason) => reasons.push(reason),
@@ -112,37 +135,35 @@ impl<P: Pinger> Probe<'_, P> {
             return Err(why);
         }
         let bind_mounted = self.is_mount_point(path);
+        let served_by_berth = if bind_mounted {
+            None
+        } else {
+            served_by_berth(path, &self.host.proc_root).await
+        };
         let facts = SocketFacts {
             path: path.to_owned(),
             gid: meta.gid(),
             mode: meta.mode() & 0o7777,
             bind_mounted,
+            served_by_berth,
         };
-        let (verdict, origin) = self.socket_origin(path, bind_mounted);
-        self.note(
-            "socket",
-            verdict,
-            format!("{}, {origin}", socket_text(&facts)),
-        );
-        if facts.gid == 0 && facts.mode & 0o060 != 0 {
-            self.push(
-                Finding::new(
-                    "socket-group",
-                    Verdict::Warning,
-                    format!("{} belongs to gid 0: group membership cannot fix access without giving root's group", path.display()),
-                )
-                .with_fix("start the host engine with `--group <gid>`, or mount a socket owned by a docker group"),
-            );
-        }
         let endpoint = Endpoint::Unix {
             path: path.to_owned(),
         };
         let report = ping_with_retry(self.pinger, &endpoint, self.options.socket_retry).await;
         if !report.answered() {
-            let why = format!("{}: {}", path.display(), failure_text(&report));
+            let why = format!("{}: {}", socket_text(&facts), failure_text(&report));
             self.note("socket", Verdict::Rejected, why.clone());
             return Err(why);
         }
+        // Where it comes from matters only for a socket that answers (a dead
+        // one left at a default path is no one's concern).
+        let (verdict, origin) = self.socket_origin(path, &facts);
+        self.note(
+            "socket",
+            verdict,
+            format!("{}, {origin}", socket_text(&facts)),
+        );
         if report.engine.as_ref().and_then(|e| e.rootless) == Some(true) {
             self.push(
                 Finding::new("socket", Verdict::Warning, "the engine behind the socket is rootless (SecurityOptions has name=rootless): bind-mount sources are paths in the engine user's view, and --privileged is limited")
@@ -164,11 +185,17 @@ impl<P: Pinger> Probe<'_, P> {
     /// Where the socket comes from, judged from mountinfo. A socket on the
     /// container's own root fs at start-up was most likely left by an earlier
     /// dockerd in this container (a restart), so that case is a warning.
-    pub(super) fn socket_origin(&self, path: &Path, bind_mounted: bool) -> (Verdict, String) {
-        if bind_mounted {
+    pub(super) fn socket_origin(&self, path: &Path, facts: &SocketFacts) -> (Verdict, String) {
+        if facts.bind_mounted {
             return (
                 Verdict::Supports,
                 "a mount point: the host's socket, bind-mounted".into(),
+            );
+        }
+        if let Some(pid) = facts.served_by_berth {
+            return (
+                Verdict::Supports,
+                format!("served by berth (pid {pid}): its own socket in front of the engine, for users the engine's socket cannot be granted to"),
             );
         }
         let holder = fs::canonicalize(path)
@@ -199,6 +226,26 @@ impl<P: Pinger> Probe<'_, P> {
         mounts.is_mount_point(path)
             || fs::canonicalize(path).is_ok_and(|c| mounts.is_mount_point(&c))
     }
+}
+
+/// How long berth waits to connect to a socket to ask who serves it.
+const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The pid of the berth serving `path`, if a berth does: the listener's pid
+/// (SO_PEERCRED, as the kernel recorded it at listen(2), in this pid
+/// namespace) runs a program whose name (`/proc/PID/comm`) is this one's.
+/// None when nothing answers, the caller may not connect, or the server
+/// is something else (dockerd, podman, a proxy of another kind).
+pub(super) async fn served_by_berth(path: &Path, proc_root: &Path) -> Option<i32> {
+    let connect = tokio::net::UnixStream::connect(path);
+    let stream = tokio::time::timeout(PEER_TIMEOUT, connect)
+        .await
+        .ok()?
+        .ok()?;
+    let pid = stream.peer_cred().ok()?.pid().filter(|p| *p > 0)?;
+    let comm = |dir: &str| fs::read_to_string(proc_root.join(dir).join("comm")).ok();
+    let (theirs, ours) = (comm(&pid.to_string())?, comm("self")?);
+    (theirs.trim() == ours.trim()).then_some(pid)
 }
 
 #[cfg(test)]
@@ -270,15 +317,78 @@ mod tests {
         );
     }
 
+    /// A root-owned socket is no problem of detection's: who gets access,
+    /// and how, is `docker::access`'s decision (a proxy for gid 0).
     #[test]
-    fn root_group_socket_is_warned_about() {
+    fn a_root_group_socket_is_used_without_a_warning() {
         let mut h = FakeHost::plain();
         let path = h.add_socket(true);
         fs::set_permissions(&path, fs::Permissions::from_mode(0o660)).expect("chmod");
-        let gid = fs::metadata(&path).expect("stat").gid();
         let d = h.detect(vec![Ok(engine())]).0.expect("ok");
-        let warned = d.warnings().any(|e| e.check == "socket-group");
-        assert_eq!(warned, gid == 0, "{:#?}", d.findings);
+        assert_eq!(d.mode, Some(Mode::Socket));
+        assert_eq!(d.warnings().count(), 0, "{:#?}", d.findings);
+    }
+
+    #[test]
+    fn one_socket_reached_by_two_paths_is_probed_once() {
+        let mut h = FakeHost::plain();
+        let path = h.add_socket(false);
+        // run/ is var-run/ under another name, as /var/run -> /run.
+        let run = h.paths.socket_candidates[1]
+            .parent()
+            .expect("parent")
+            .to_owned();
+        std::os::unix::fs::symlink(path.parent().expect("parent"), &run).expect("symlink");
+        let (d, asked) = h.detect(vec![]);
+        let second = format!("unix://{}", h.paths.socket_candidates[1].display());
+        assert!(!asked.is_empty() && !asked.contains(&second), "{asked:?}");
+        let d = d.expect("ok");
+        assert!(
+            d.findings
+                .iter()
+                .any(|f| f.verdict == Verdict::Skipped && f.seen.contains("probed once")),
+            "{:#?}",
+            d.findings
+        );
+    }
+
+    #[test]
+    fn a_dead_socket_is_rejected_without_guessing_where_it_came_from() {
+        let mut h = FakeHost::plain();
+        h.add_socket(false);
+        let d = h.detect(vec![refused()]).0.expect("ok");
+        assert_eq!(d.mode, None);
+        assert_eq!(
+            d.warnings().filter(|f| f.check == "socket").count(),
+            0,
+            "{:#?}",
+            d.findings
+        );
+    }
+
+    #[tokio::test]
+    async fn berths_own_socket_is_recognised_by_its_listener() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("docker.sock");
+        let _listener = UnixListener::bind(&path).expect("bind");
+        // This test process listens: with the real /proc it is "berth" only
+        // when its name matches ours, which it does (the same process).
+        assert_eq!(
+            served_by_berth(&path, Path::new("/proc")).await,
+            Some(std::process::id() as i32)
+        );
+        // A proc root where the listener runs something else.
+        let fake = tempfile::tempdir().expect("tempdir");
+        let me = fake.path().join(std::process::id().to_string());
+        fs::create_dir_all(&me).expect("mkdir");
+        fs::create_dir_all(fake.path().join("self")).expect("mkdir");
+        fs::write(me.join("comm"), "dockerd\n").expect("comm");
+        fs::write(fake.path().join("self/comm"), "berth\n").expect("comm");
+        assert_eq!(served_by_berth(&path, fake.path()).await, None);
+        assert_eq!(
+            served_by_berth(&dir.path().join("none.sock"), Path::new("/proc")).await,
+            None
+        );
     }
 
     #[test]
