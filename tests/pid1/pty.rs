@@ -62,6 +62,14 @@ impl Session {
         self.child.id() as i32
     }
 
+    /// The terminal's foreground process group (TIOCGPGRP on the master side,
+    /// as a pid of this process's namespace), if the slave has one.
+    pub fn foreground_group(&self) -> Option<i32> {
+        nix::unistd::tcgetpgrp(&self.master)
+            .ok()
+            .map(|group| group.as_raw())
+    }
+
     pub fn send(&mut self, text: &str) {
         self.master
             .write_all(text.as_bytes())
