@@ -114,9 +114,16 @@ impl Report {
         }
     }
 
-    /// 0 when a way to Docker exists (or Docker is off), 1 when none does.
+    /// 0 when a way to Docker exists (or Docker is off), 1 when none does,
+    /// or when the chosen mode lacks a piece the run will refuse to start
+    /// without (`BERTH_APPARMOR=require` on a host that cannot confine).
     pub fn exit_code(&self) -> u8 {
-        u8::from(self.requested != Request::Off && self.mode.is_none())
+        let blocked = self.mode.is_some()
+            && self
+                .problems
+                .iter()
+                .any(|p| p.verdict == Verdict::Missing && p.mode == self.mode);
+        u8::from(self.requested != Request::Off && (self.mode.is_none() || blocked))
     }
 }
 
@@ -294,6 +301,40 @@ mod tests {
         assert!(report.findings[1..first_other]
             .iter()
             .any(|f| f.verdict == Verdict::Chosen));
+    }
+
+    /// dind works here, but the user refused unconfined inner containers
+    /// and nothing can confine them: doctor exits 1, as the run would fail.
+    #[test]
+    fn a_refused_requirement_of_the_chosen_mode_fails_doctor() {
+        let h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        let refused = Finding::new(
+            "apparmor",
+            Verdict::Missing,
+            "BERTH_APPARMOR=require, but AppArmor is off in this kernel",
+        )
+        .with_fix("run on a host whose kernel has AppArmor on")
+        .about(Mode::Dind);
+        let report = Report::new(
+            Examination::new(Request::Auto, h.detect(vec![]).0, vec![refused.clone()]),
+            "",
+            None,
+        );
+        assert_eq!(report.mode, Some(Mode::Dind));
+        assert_eq!(report.exit_code(), 1);
+        assert!(report.problems.contains(&refused));
+        // The same finding about another mode does not block dind.
+        let other = Finding {
+            mode: Some(Mode::Rootless),
+            ..refused
+        };
+        let report = Report::new(
+            Examination::new(Request::Auto, h.detect(vec![]).0, vec![other]),
+            "",
+            None,
+        );
+        assert_eq!(report.exit_code(), 0);
     }
 
     /// A forced mode that cannot work: the error is the first problem, and
