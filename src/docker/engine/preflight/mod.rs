@@ -151,6 +151,8 @@ pub struct PreflightPaths {
     pub sys_class_net: PathBuf,
     /// dockerd's `--data-root`.
     pub data_root: PathBuf,
+    /// `/etc/docker/daemon.json`: settings berth must not pass as flags too.
+    pub daemon_json: PathBuf,
     /// `/dev/fuse`.
     pub dev_fuse: PathBuf,
     /// Directory of iptables symlinks prepended to dockerd's PATH.
@@ -174,6 +176,7 @@ impl PreflightPaths {
             proc_root: host.proc_root.clone(),
             sys_class_net: "/sys/class/net".into(),
             data_root: DEFAULT_DATA_ROOT.into(),
+            daemon_json: "/etc/docker/daemon.json".into(),
             dev_fuse: "/dev/fuse".into(),
             iptables_bin_dir: DEFAULT_IPTABLES_BIN_DIR.into(),
             pid_files: vec![
@@ -268,6 +271,9 @@ pub struct Decisions {
     pub mtu: Option<u32>,
     /// What dockerd does about AppArmor, and its `container` variable.
     pub apparmor: Option<AppArmorDecision>,
+    /// `--cgroup-parent`, when berth nested inside its own cgroup of the
+    /// host's tree (cgroupns=host).
+    pub cgroup_parent: Option<String>,
 }
 
 impl Decisions {
@@ -283,6 +289,17 @@ impl Decisions {
         }
         if self.mtu.is_some() {
             opts.mtu = self.mtu;
+        }
+        if let Some(parent) = &self.cgroup_parent {
+            // The user's own --cgroup-parent wins.
+            if !opts
+                .extra_args
+                .iter()
+                .any(|a| a.starts_with("--cgroup-parent"))
+            {
+                opts.extra_args
+                    .insert(0, format!("--cgroup-parent={parent}"));
+            }
         }
     }
 }
@@ -306,9 +323,11 @@ pub async fn run_all(
     let mut decisions = Decisions::default();
     let (apparmor, decision) = decide_apparmor(paths, opts, ops, helpers, Act::Change).await;
     decisions.apparmor = Some(decision);
+    let (nesting, cgroup_parent) = nest_cgroup_v2(paths, opts, ops).await;
+    decisions.cgroup_parent = cgroup_parent.filter(|_| !daemon_json_sets(paths, "cgroup-parent"));
     let mut steps = vec![
         apparmor,
-        nest_cgroup_v2(paths, opts, ops).await,
+        nesting,
         remove_stale_pid_files(paths),
         check_data_root_writable(paths),
     ];
@@ -328,6 +347,15 @@ pub async fn run_all(
         step.log();
     }
     PreflightReport { steps, decisions }
+}
+
+/// dockerd's configuration file sets `key` (then the same flag would make
+/// dockerd refuse to start).
+fn daemon_json_sets(paths: &PreflightPaths, key: &str) -> bool {
+    fs::read_to_string(&paths.daemon_json)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|config| config.get(key).is_some())
 }
 
 /// `name` on the search path (PATH for dockerd).
@@ -378,6 +406,7 @@ pub(crate) mod tests {
             proc_root: root.join("proc"),
             sys_class_net: root.join("sys/class/net"),
             data_root: root.join("var/lib/docker"),
+            daemon_json: root.join("etc/docker/daemon.json"),
             dev_fuse: root.join("dev/fuse"),
             iptables_bin_dir: root.join("run/berth/iptables-bin"),
             pid_files: vec![
@@ -426,6 +455,7 @@ pub(crate) mod tests {
             storage_driver: Some("vfs".into()),
             mtu: Some(1400),
             apparmor: None,
+            cgroup_parent: Some("/docker/abc/docker".into()),
         };
         let mut opts = DockerdOptions {
             storage_driver: Some("overlay2".into()),
@@ -439,6 +469,14 @@ pub(crate) mod tests {
             .args;
         assert!(args.contains(&"--storage-driver=vfs".to_owned()));
         assert!(args.contains(&"--mtu=1400".to_owned()));
+        assert!(args.contains(&"--cgroup-parent=/docker/abc/docker".to_owned()));
+        // The user's own parent stays the only one.
+        let mut own = DockerdOptions {
+            extra_args: vec!["--cgroup-parent=/mine".into()],
+            ..DockerdOptions::default()
+        };
+        decisions.apply_to(&mut own);
+        assert_eq!(own.extra_args, vec!["--cgroup-parent=/mine".to_owned()]);
         let mut untouched = DockerdOptions {
             mtu: Some(9000),
             ..DockerdOptions::default()
@@ -483,5 +521,33 @@ pub(crate) mod tests {
         );
         assert_eq!(json["steps"][1]["verdict"], "skipped");
         assert!(json["steps"][6]["fix"].is_string());
+    }
+
+    /// cgroupns=host: berth nests in its own cgroup and gives dockerd the
+    /// parent inside it, unless daemon.json already sets one (dockerd refuses
+    /// a flag that its configuration file also sets).
+    #[tokio::test]
+    async fn the_cgroup_parent_reaches_dockerd_unless_daemon_json_sets_one() {
+        let f = fixture();
+        let cg = &f.paths.cgroupfs;
+        let own = cg.join("docker/abc");
+        fs::create_dir_all(&own).expect("mkdir");
+        for (dir, procs) in [(cg.clone(), "1\n"), (own.clone(), "7\n")] {
+            fs::write(dir.join("cgroup.controllers"), "memory pids\n").expect("write");
+            fs::write(dir.join("cgroup.procs"), procs).expect("write");
+            fs::write(dir.join("cgroup.subtree_control"), "").expect("write");
+        }
+        fs::write(&f.paths.self_cgroup, "0::/docker/abc\n").expect("write");
+        let helpers = Helpers::from(crate::init::runner::OneShotRunner::without_reaper());
+        let ops = RecordingSyscall::new();
+        let report = run_all(&f.paths, &f.opts, &ops, &helpers).await;
+        assert_eq!(
+            report.decisions.cgroup_parent.as_deref(),
+            Some("/docker/abc/docker")
+        );
+        fs::create_dir_all(f.paths.daemon_json.parent().unwrap()).expect("mkdir");
+        fs::write(&f.paths.daemon_json, r#"{"cgroup-parent": "/mine"}"#).expect("write");
+        let report = run_all(&f.paths, &f.opts, &ops, &helpers).await;
+        assert_eq!(report.decisions.cgroup_parent, None);
     }
 }
