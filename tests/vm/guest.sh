@@ -83,7 +83,8 @@ GUEST_IMAGE=berth/vm-workspace
 DISK_SIZE=16G
 # Every case tests/vm/cases.sh reports, in the order it runs them, as
 # <case>@<flavour>.
-CASE_NAMES=(cgroupns-default apparmor-default limits dockerd-restart cgroupns-private stop-graceful cgroupns-host)
+CASE_NAMES=(cgroupns-default apparmor-default limits dockerd-restart cgroupns-private stop-graceful
+	apparmor-docker-host apparmor-require cgroupns-host apparmor-fallback cgroupns-host-pid-host)
 CASES=()
 for flavour in "${FLAVOURS[@]}"; do
 	case $flavour in
