@@ -330,42 +330,50 @@ outer_cgroup() {
 	sed -n 's/^0:://p' "/proc/$pid/cgroup" | sed 's:/init$::'
 }
 
-# host_cgroupns_case CASE NAME: in the host's cgroup namespace the inner
-# engine works, the limits apply, and the inner containers' cgroups are
-# inside the outer container's (not at the host's /docker); nothing outside
-# the container was moved: the guest's own dockerd, the processes of the
-# guest's root cgroup.
+# host_cgroupns_case CASE NAME GUEST_DOCKERD ITS_CGROUP ROOT_PROCS: in the
+# host's cgroup namespace the inner engine works, the limits apply, and the
+# inner containers' cgroups are inside the outer container's (not at the
+# host's /docker); nothing outside the container was moved: the guest's own
+# dockerd, the processes of the guest's root cgroup. Then the outer container
+# is removed, and its cgroup must be gone with it (nothing berth nested there
+# is left behind).
 host_cgroupns_case() {
-	local case=$1 name=$2 guest_dockerd=$3 before=$4 root_before=$5 outer inner want='ok 67108864 50' pid moved=
-	if [ "$before" != "$(cat "/proc/$guest_dockerd/cgroup")" ]; then
-		fail "$case" "the guest's own dockerd was moved from cgroup $before to $(cat "/proc/$guest_dockerd/cgroup")"
-		return
-	fi
-	for pid in $root_before; do
-		[ -d "/proc/$pid" ] || continue
-		grep -qx "$pid" /sys/fs/cgroup/cgroup.procs || moved="$moved $pid:$(sed -n 's/^0:://p' "/proc/$pid/cgroup")"
-	done
-	if [ -n "$moved" ]; then
-		fail "$case" "processes of the guest's root cgroup were moved:$moved"
-		return
-	fi
+	local case=$1 name=$2 guest_dockerd=$3 before=$4 root_before=$5 outer inner want='ok 67108864 50' pid moved= verdict detail
 	outer=$(outer_cgroup "$name")
-	# --cgroupns=host for the inner container too: it sees its own path.
-	if ! inner=$(inner "$name" run --rm "${UNCONFINED[@]}" --cgroupns=host --memory 64m --pids-limit 50 "$TINY" \
-		sh -c 'p=$(sed -n "s/^0:://p" /proc/self/cgroup); echo ok; cat /sys/fs/cgroup$p/memory.max /sys/fs/cgroup$p/pids.max; echo $p' 2>&1); then
-		fail "$case" "inner run: $inner"
-		return
-	fi
-	local got path
-	got=$(printf '%s\n' "$inner" | head -n 3 | xargs)
-	path=$(printf '%s\n' "$inner" | sed -n 4p)
-	if [ "$got" != "$want" ]; then
-		fail "$case" "want '$want' from an inner run with --memory 64m --pids-limit 50, got: $inner"
-	elif [ "${path#"$outer"/}" = "$path" ]; then
-		fail "$case" "the inner container's cgroup $path is outside the outer container's $outer; berth: $(docker logs "$name" 2>&1 | grep -m1 'check="cgroup_nesting"')"
+	verdict=FAIL
+	if [ "$before" != "$(cat "/proc/$guest_dockerd/cgroup")" ]; then
+		detail="the guest's own dockerd was moved from cgroup $before to $(cat "/proc/$guest_dockerd/cgroup")"
 	else
-		pass "$case" "inner run printed ok, memory.max 67108864, pids.max 50, in cgroup $path inside the outer's $outer; berth: $(docker logs "$name" 2>&1 | grep -m1 'check="cgroup_nesting"' | sed 's/^.*finding: //' | cut -c1-200)"
+		for pid in $root_before; do
+			[ -d "/proc/$pid" ] || continue
+			grep -qx "$pid" /sys/fs/cgroup/cgroup.procs || moved="$moved $pid:$(sed -n 's/^0:://p' "/proc/$pid/cgroup")"
+		done
+		# --cgroupns=host for the inner container too: it sees its own path.
+		if [ -n "$moved" ]; then
+			detail="processes of the guest's root cgroup were moved:$moved"
+		elif ! inner=$(inner "$name" run --rm "${UNCONFINED[@]}" --cgroupns=host --memory 64m --pids-limit 50 "$TINY" \
+			sh -c 'p=$(sed -n "s/^0:://p" /proc/self/cgroup); echo ok; cat /sys/fs/cgroup$p/memory.max /sys/fs/cgroup$p/pids.max; echo $p' 2>&1); then
+			detail="inner run: $inner"
+		else
+			local got path
+			got=$(printf '%s\n' "$inner" | head -n 3 | xargs)
+			path=$(printf '%s\n' "$inner" | sed -n 4p)
+			if [ "$got" != "$want" ]; then
+				detail="want '$want' from an inner run with --memory 64m --pids-limit 50, got: $inner"
+			elif [ "${path#"$outer"/}" = "$path" ]; then
+				detail="the inner container's cgroup $path is outside the outer container's $outer; berth: $(docker logs "$name" 2>&1 | grep -m1 'check="cgroup_nesting"')"
+			else
+				verdict=PASS
+				detail="inner run printed ok, memory.max 67108864, pids.max 50, in cgroup $path inside the outer's $outer; berth: $(docker logs "$name" 2>&1 | grep -m1 'check="cgroup_nesting"' | sed 's/^.*finding: //' | cut -c1-200)"
+			fi
+		fi
 	fi
+	remove_outer "$name"
+	if [ -n "$outer" ] && [ -d "/sys/fs/cgroup$outer" ]; then
+		verdict=FAIL
+		detail="cgroup $outer outlived the removed container: $(find "/sys/fs/cgroup$outer" -name cgroup.procs | head -n 5 | xargs); $detail"
+	fi
+	if [ "$verdict" = PASS ]; then pass "$case" "$detail"; else fail "$case" "$detail"; fi
 }
 
 # --- --cgroupns=host: the Kubernetes privileged-pod case, and AppArmor's
@@ -390,9 +398,8 @@ container_host() {
 		return
 	fi
 	echo "$name: $why"
-	host_cgroupns_case cgroupns-host "$name" "$guest_dockerd" "$before" "$root_before"
 	apparmor_case apparmor-fallback "$name" unconfined
-	remove_outer "$name"
+	host_cgroupns_case cgroupns-host "$name" "$guest_dockerd" "$before" "$root_before"
 }
 
 # --- --cgroupns=host --pid=host: berth sees every process of the guest, is
@@ -414,7 +421,6 @@ container_host_pid() {
 	fi
 	echo "$name: $why"
 	host_cgroupns_case cgroupns-host-pid-host "$name" "$guest_dockerd" "$before" "$root_before"
-	remove_outer "$name"
 }
 
 while read -r FLAVOUR; do
