@@ -29,8 +29,11 @@
 #    from the timestamps the outer engine gives berth's log lines (`docker
 #    logs -t`; berth logs at info, dockerd's lines at error only): the outer
 #    engine delivering SIGTERM, dockerd stopping the inner containers and
-#    itself, berth after dockerd exited (containerd, reaping), and the outer
-#    engine after berth's last line until `docker stop` returns.
+#    itself, berth after dockerd exited (containerd, reaping, berth's own
+#    exit: up to the container's FinishedAt, which the outer engine takes from
+#    the exit event), and the outer engine from then until `docker stop`
+#    returns. Log timestamps are when the outer engine read the line (a few
+#    ms late), so the berth phase can come out a hair below zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/dind-results.md}
@@ -83,21 +86,22 @@ ready_time() {
 # epoch RFC3339-TIMESTAMP: seconds since the epoch, with nanoseconds.
 epoch() { date -d "$1" +%s.%N; }
 
-# phases CONTAINER START END: for berth, "to-sigterm dockerd after-dockerd
-# after-berth" in seconds, from its log lines' timestamps; "- - - -" when a
-# line is missing (another variant).
+# phases CONTAINER START END: for berth, "to-sigterm dockerd berth outer" in
+# seconds: `docker stop` to berth's "SIGTERM received", to its "dockerd
+# stopped", to the container's FinishedAt (berth exited), to `docker stop`
+# returning; "- - - -" when a line is missing (another variant).
 phases() {
-  local ctr=$1 start=$2 end=$3 log sigterm dockerd over
+  local ctr=$1 start=$2 end=$3 log sigterm dockerd finished
   log=$(docker logs -t "$ctr" 2>&1)
   sigterm=$(grep -m1 'SIGTERM received' <<<"$log" | cut -d' ' -f1)
   dockerd=$(grep -m1 'dockerd stopped' <<<"$log" | cut -d' ' -f1)
-  over=$(grep -m1 'supervision over' <<<"$log" | cut -d' ' -f1)
-  if [ -z "$sigterm" ] || [ -z "$dockerd" ] || [ -z "$over" ]; then
+  finished=$(docker inspect -f '{{.State.FinishedAt}}' "$ctr")
+  if [ -z "$sigterm" ] || [ -z "$dockerd" ]; then
     echo "- - - -"
     return
   fi
-  sigterm=$(epoch "$sigterm") dockerd=$(epoch "$dockerd") over=$(epoch "$over")
-  echo "$(echo "$sigterm - $start" | bc) $(echo "$dockerd - $sigterm" | bc) $(echo "$over - $dockerd" | bc) $(echo "$end - $over" | bc)"
+  sigterm=$(epoch "$sigterm") dockerd=$(epoch "$dockerd") finished=$(epoch "$finished")
+  echo "$(echo "$sigterm - $start" | bc) $(echo "$dockerd - $sigterm" | bc) $(echo "$finished - $dockerd" | bc) $(echo "$end - $finished" | bc)"
 }
 
 # stop_run VARIANT [COUNT] [IMAGE]: "seconds clean to-sigterm dockerd
@@ -176,7 +180,7 @@ for spec in "berth $image" "berth-trixie $image_trixie" "bare-trixie $image_trix
   if [ "${p1[0]}" != - ]; then
     stop_split[20-$key]="$(printf '%s\n' "${p1[@]}" | median) | $(printf '%s\n' "${p2[@]}" | median) | $(printf '%s\n' "${p3[@]}" | median) | $(printf '%s\n' "${p4[@]}" | median)"
   fi
-  echo "stop 20 $key: ${times[*]} clean ${cleans[*]}; to SIGTERM ${p1[*]}; dockerd ${p2[*]}; after dockerd ${p3[*]}; after berth ${p4[*]}" >&2
+  echo "stop 20 $key: ${times[*]} clean ${cleans[*]}; to SIGTERM ${p1[*]}; dockerd ${p2[*]}; berth ${p3[*]}; outer ${p4[*]}" >&2
 done
 
 ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
@@ -220,9 +224,9 @@ diff_ms() { echo "($1 - $2) * 1000 / 1" | bc; }
   echo "| berth, trixie image | ${stop_time[20-berth-trixie]} | ${stop_clean[20-berth-trixie]}/20 |"
   echo "| bare dockerd as PID 1, trixie image | ${stop_time[20-bare-trixie]} | ${stop_clean[20-bare-trixie]}/20 |"
   echo
-  echo "Where berth's 20-container stop goes (medians, seconds; from the outer engine's timestamps of berth's log lines):"
+  echo "Where berth's 20-container stop goes (medians, seconds; from the outer engine's timestamps of berth's log lines and the container's FinishedAt):"
   echo
-  echo "| image | \`docker stop\` to berth's SIGTERM (outer engine) | SIGTERM to dockerd's exit (dockerd stops 20 containers and itself) | dockerd's exit to berth's last line (containerd, reaping: berth's own) | berth's last line to \`docker stop\` returning (outer engine) |"
+  echo "| image | \`docker stop\` to berth's SIGTERM (outer engine) | SIGTERM to dockerd's exit (dockerd stops 20 containers and itself) | dockerd's exit to berth's exit (containerd, reaping: berth's own) | berth's exit to \`docker stop\` returning (outer engine) |"
   echo "|---|---|---|---|---|"
   echo "| bookworm | ${stop_split[20-berth]:-} |"
   echo "| trixie | ${stop_split[20-berth-trixie]:-} |"
