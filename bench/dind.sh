@@ -25,7 +25,15 @@
 #    1 (what docker's own dind image does after its entrypoint script);
 #    "dockerd in the background, exec the command" (a common hand-rolled
 #    entrypoint). Then the same with 20 inner containers: berth in both
-#    images, bare dockerd in the trixie image.
+#    images, bare dockerd in the trixie image. For berth, where the time goes,
+#    from the timestamps the outer engine gives berth's log lines (`docker
+#    logs -t`; berth logs at info, dockerd's lines at error only): the outer
+#    engine delivering SIGTERM, dockerd stopping the inner containers and
+#    itself, berth after dockerd exited (containerd, reaping, berth's own
+#    exit: up to the container's FinishedAt, which the outer engine takes from
+#    the exit event), and the outer engine from then until `docker stop`
+#    returns. Log timestamps are when the outer engine read the line (a few
+#    ms late), so the berth phase can come out a hair below zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/dind-results.md}
@@ -75,12 +83,34 @@ ready_time() {
   echo "$stamp - $start" | bc
 }
 
-# stop_run VARIANT [COUNT] [IMAGE]: "seconds clean" for docker stop with COUNT
-# (default 5) trapping inner containers.
+# epoch RFC3339-TIMESTAMP: seconds since the epoch, with nanoseconds.
+epoch() { date -d "$1" +%s.%N; }
+
+# phases CONTAINER START END: for berth, "to-sigterm dockerd berth outer" in
+# seconds: `docker stop` to berth's "SIGTERM received", to its "dockerd
+# stopped", to the container's FinishedAt (berth exited), to `docker stop`
+# returning; "- - - -" when a line is missing (another variant).
+phases() {
+  local ctr=$1 start=$2 end=$3 log sigterm dockerd finished
+  log=$(docker logs -t "$ctr" 2>&1)
+  sigterm=$(grep -m1 'SIGTERM received' <<<"$log" | cut -d' ' -f1)
+  dockerd=$(grep -m1 'dockerd stopped' <<<"$log" | cut -d' ' -f1)
+  finished=$(docker inspect -f '{{.State.FinishedAt}}' "$ctr")
+  if [ -z "$sigterm" ] || [ -z "$dockerd" ]; then
+    echo "- - - -"
+    return
+  fi
+  sigterm=$(epoch "$sigterm") dockerd=$(epoch "$dockerd") finished=$(epoch "$finished")
+  echo "$(echo "$sigterm - $start" | bc) $(echo "$dockerd - $sigterm" | bc) $(echo "$finished - $dockerd" | bc) $(echo "$end - $finished" | bc)"
+}
+
+# stop_run VARIANT [COUNT] [IMAGE]: "seconds clean to-sigterm dockerd
+# after-dockerd after-berth" for docker stop with COUNT (default 5) trapping
+# inner containers.
 stop_run() {
-  local variant=$1 count=${2:-5} image=${3:-$image} vol marks ctr start took clean
+  local variant=$1 count=${2:-5} image=${3:-$image} vol marks ctr start end took clean
   vol=$(docker volume create --label "$label")
-  local args=(-d --privileged --label "$label" -v "$vol:/var/lib/docker" -e BERTH_LOG_LEVEL=warn)
+  local args=(-d --privileged --label "$label" -v "$vol:/var/lib/docker" -e BERTH_LOG_LEVEL=info,dockerd=error)
   case $variant in
     berth) ctr=$(docker run "${args[@]}" "$image" sleep infinity) ;;
     bare) ctr=$(docker run "${args[@]}" --entrypoint dockerd "$image") ;;
@@ -101,17 +131,20 @@ stop_run() {
   sleep 0.5
   start=$(now)
   docker stop "$ctr" >/dev/null
-  took=$(echo "$(now) - $start" | bc)
+  end=$(now)
+  took=$(echo "$end - $start" | bc)
   clean=$(docker run --rm --label "$label" -v "$vol:/d" --entrypoint sh "$image" -c \
     'cat /d/volumes/marks/_data/* 2>/dev/null | grep -c clean || true')
+  local split
+  split=$(phases "$ctr" "$start" "$end")
   docker rm -f "$ctr" >/dev/null
   docker volume rm "$vol" >/dev/null
-  echo "$took $clean"
+  echo "$took $clean $split"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {printf "%.3f\n", (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A ready stop_time stop_clean
+declare -A ready stop_time stop_clean stop_split
 for variant in bare berth berth-tls; do
   samples=()
   for _ in $(seq "$runs"); do samples+=("$(ready_time "$variant")"); done
@@ -121,7 +154,7 @@ done
 for variant in berth bare background; do
   times=() cleans=()
   for _ in $(seq "$runs"); do
-    read -r t c < <(stop_run "$variant")
+    read -r t c _ < <(stop_run "$variant")
     times+=("$t") cleans+=("$c")
   done
   stop_time[$variant]=$(printf '%s\n' "${times[@]}" | median)
@@ -137,14 +170,17 @@ done
 # 20 inner containers: berth in both images, bare dockerd in the trixie one.
 for spec in "berth $image" "berth-trixie $image_trixie" "bare-trixie $image_trixie"; do
   read -r key img <<<"$spec"
-  times=() cleans=()
+  times=() cleans=() p1=() p2=() p3=() p4=()
   for _ in $(seq "$runs"); do
-    read -r t c < <(stop_run "${key%-trixie}" 20 "$img")
-    times+=("$t") cleans+=("$c")
+    read -r t c a b d e < <(stop_run "${key%-trixie}" 20 "$img")
+    times+=("$t") cleans+=("$c") p1+=("$a") p2+=("$b") p3+=("$d") p4+=("$e")
   done
   stop_time[20-$key]=$(printf '%s\n' "${times[@]}" | median)
   stop_clean[20-$key]=$(printf '%s\n' "${cleans[@]}" | median | awk '{printf "%d", $1}')
-  echo "stop 20 $key: ${times[*]} clean ${cleans[*]}" >&2
+  if [ "${p1[0]}" != - ]; then
+    stop_split[20-$key]="$(printf '%s\n' "${p1[@]}" | median) | $(printf '%s\n' "${p2[@]}" | median) | $(printf '%s\n' "${p3[@]}" | median) | $(printf '%s\n' "${p4[@]}" | median)"
+  fi
+  echo "stop 20 $key: ${times[*]} clean ${cleans[*]}; to SIGTERM ${p1[*]}; dockerd ${p2[*]}; berth ${p3[*]}; outer ${p4[*]}" >&2
 done
 
 ratio() { printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)"; }
@@ -187,6 +223,13 @@ diff_ms() { echo "($1 - $2) * 1000 / 1" | bc; }
   echo "| berth, bookworm image | ${stop_time[20-berth]} | ${stop_clean[20-berth]}/20 |"
   echo "| berth, trixie image | ${stop_time[20-berth-trixie]} | ${stop_clean[20-berth-trixie]}/20 |"
   echo "| bare dockerd as PID 1, trixie image | ${stop_time[20-bare-trixie]} | ${stop_clean[20-bare-trixie]}/20 |"
+  echo
+  echo "Where berth's 20-container stop goes (medians, seconds; from the outer engine's timestamps of berth's log lines and the container's FinishedAt):"
+  echo
+  echo "| image | \`docker stop\` to berth's SIGTERM (outer engine) | SIGTERM to dockerd's exit (dockerd stops 20 containers and itself) | dockerd's exit to berth's exit (containerd, reaping: berth's own) | berth's exit to \`docker stop\` returning (outer engine) |"
+  echo "|---|---|---|---|---|"
+  echo "| bookworm | ${stop_split[20-berth]:-} |"
+  echo "| trixie | ${stop_split[20-berth-trixie]:-} |"
   echo
   echo "Targets (issue 5): berth within 100 ms of bare dockerd, with TLS or without; stop 5/5 clean in 1.5 s or less."
   echo "Targets (issue 9): the same for the trixie inner engine; stop with 20 inner containers 20/20 clean in 1.5 s or less."

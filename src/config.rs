@@ -14,7 +14,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 use tracing_subscriber::filter::Targets;
 
-use crate::docker::engine::preflight::IptablesChoice;
+use crate::docker::engine::preflight::{AppArmorChoice, IptablesChoice};
 use crate::docker::engine::DindSettings;
 use crate::docker::host_path::{parse_exports, HostPathExport, EXPORT_VAR};
 use crate::docker::mode::{FailurePolicy, Request};
@@ -45,6 +45,7 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_DOCKERD_DATA_ROOT=DIR  dockerd's data root (default /var/lib/docker)
   BERTH_DOCKERD_READY_TIMEOUT=60s  how long dockerd may take to answer
   BERTH_IPTABLES=auto        iptables backend for dockerd: auto, legacy, nft
+  BERTH_APPARMOR=auto        inner containers under docker-default: auto, require, off
   BERTH_STORAGE_DRIVER=...   dockerd's storage driver (default: chosen by pre-flight)
   DOCKER_TLS_CERTDIR=/certs  generate TLS certificates there and listen on tcp :2376
   DOCKER_TLS_SAN=SANS        extra names for the server certificate
@@ -374,6 +375,18 @@ impl Config {
                             "BERTH_IPTABLES",
                             "BERTH_IPTABLES",
                             "; auto picks the backend the kernel already uses",
+                        )?
+                        .map(|(choice, _)| choice)
+                        .unwrap_or_default(),
+                },
+                apparmor: match (env)("BERTH_APPARMOR") {
+                    Some(v) if v.trim().is_empty() => AppArmorChoice::Auto,
+                    _ => r
+                        .choice(
+                            None,
+                            "BERTH_APPARMOR",
+                            "BERTH_APPARMOR",
+                            " (auto: docker-default where dockerd can apply it, else unconfined; require: exit 69 instead of unconfined)",
                         )?
                         .map(|(choice, _)| choice)
                         .unwrap_or_default(),
@@ -751,6 +764,31 @@ mod tests {
             assert!(err.reason.contains("unbalanced quotes"), "{err}");
             assert!(err.to_string().contains("BERTH_DOCKERD_ARGS"), "{err}");
         }
+    }
+
+    #[test]
+    fn apparmor_choice_is_validated() {
+        assert_eq!(
+            resolve(&[], &[]).unwrap().dind.apparmor,
+            AppArmorChoice::Auto
+        );
+        for (value, want) in [
+            ("", AppArmorChoice::Auto),
+            ("auto", AppArmorChoice::Auto),
+            ("Require", AppArmorChoice::Require),
+            (" off ", AppArmorChoice::Off),
+        ] {
+            let config = resolve(&[], &[("BERTH_APPARMOR", value)]).unwrap();
+            assert_eq!(config.dind.apparmor, want, "{value:?}");
+        }
+        let err = resolve(&[], &[("BERTH_APPARMOR", "enforce")]).unwrap_err();
+        assert_eq!(err.origin, "BERTH_APPARMOR");
+        assert_eq!(err.value, "enforce");
+        assert!(
+            err.reason.starts_with("use one of auto, require, off"),
+            "{}",
+            err.reason
+        );
     }
 
     #[test]

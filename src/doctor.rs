@@ -144,9 +144,16 @@ impl Report {
         }
     }
 
-    /// 0 when a way to Docker exists (or Docker is off), 1 when none does.
+    /// 0 when a way to Docker exists (or Docker is off), 1 when none does,
+    /// or when the chosen mode lacks a piece the run will refuse to start
+    /// without (`BERTH_APPARMOR=require` on a host that cannot confine).
     pub fn exit_code(&self) -> u8 {
-        u8::from(self.requested != Request::Off && self.mode.is_none())
+        let blocked = self.mode.is_some()
+            && self
+                .problems
+                .iter()
+                .any(|p| p.verdict == Verdict::Missing && p.mode == self.mode);
+        u8::from(self.requested != Request::Off && (self.mode.is_none() || blocked))
     }
 }
 
@@ -391,6 +398,45 @@ mod tests {
         let json = serde_json::to_value(&report).expect("json");
         assert_eq!(json["access"]["access"]["choice"], "proxy", "{json}");
         assert_eq!(json["access"]["proxy"]["layout"], "cli_context", "{json}");
+    }
+
+    /// dind works here, but the user refused unconfined inner containers
+    /// and nothing can confine them: doctor exits 1, as the run would fail.
+    #[test]
+    fn a_refused_requirement_of_the_chosen_mode_fails_doctor() {
+        let h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        let refused = Finding::new(
+            "apparmor",
+            Verdict::Missing,
+            "BERTH_APPARMOR=require, but AppArmor is off in this kernel",
+        )
+        .with_fix("run on a host whose kernel has AppArmor on")
+        .about(Mode::Dind);
+        let report = Report::new(
+            Examination::new(
+                Request::Auto,
+                h.detect(vec![]).0,
+                None,
+                vec![refused.clone()],
+            ),
+            "",
+            None,
+        );
+        assert_eq!(report.mode, Some(Mode::Dind));
+        assert_eq!(report.exit_code(), 1);
+        assert!(report.problems.contains(&refused));
+        // The same finding about another mode does not block dind.
+        let other = Finding {
+            mode: Some(Mode::Rootless),
+            ..refused
+        };
+        let report = Report::new(
+            Examination::new(Request::Auto, h.detect(vec![]).0, None, vec![other]),
+            "",
+            None,
+        );
+        assert_eq!(report.exit_code(), 0);
     }
 
     fn role(is_init: bool, reason: &str) -> InitRole {

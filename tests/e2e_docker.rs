@@ -894,6 +894,82 @@ fn a_dockerd_that_cannot_start_is_explained_and_the_policy_decides() {
     );
 }
 
+/// Where docker-in-docker cannot work, berth says which piece is missing and
+/// what to change, in its log (exit 69: the mode or the confinement was
+/// asked for by name) and in `berth doctor` (exit 1, the fix listed): no
+/// CAP_SYS_ADMIN, a read-only cgroup fs, and AppArmor required on a kernel
+/// without it (this machine's).
+#[test]
+fn dind_that_cannot_work_says_what_to_change() {
+    let test = "dind_that_cannot_work_says_what_to_change";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let cases: [(&str, &[&str], &[&str]); 3] = [
+        (
+            "no CAP_SYS_ADMIN",
+            &["-e", "BERTH_DOCKER=dind"],
+            &["CAP_SYS_ADMIN is not effective", "--privileged"],
+        ),
+        (
+            "read-only cgroup fs",
+            &[
+                "--cap-add",
+                "SYS_ADMIN",
+                "--cap-add",
+                "NET_ADMIN",
+                "-e",
+                "BERTH_DOCKER=dind",
+            ],
+            &["not writable (read-only cgroup mounts)", "--privileged"],
+        ),
+        (
+            "AppArmor required, kernel without it",
+            &["--privileged", "-e", "BERTH_APPARMOR=require"],
+            &["BERTH_APPARMOR=require", "AppArmor is off in this kernel"],
+        ),
+    ];
+    for (what, args, said) in cases {
+        let mut run: Vec<String> = vec!["--no-healthcheck".into()];
+        run.extend(args.iter().map(|a| a.to_string()));
+        run.extend([workspace_image(), "echo".into(), "the-command-ran".into()]);
+        let c = docker.run_detached(&run);
+        assert_eq!(c.wait_exit_code(READY), 69, "{what}:\n{}", c.logs());
+        let logs = c.logs();
+        for needle in said {
+            assert!(logs.contains(needle), "{what}: no {needle:?} in:\n{logs}");
+        }
+        assert!(!logs.contains("the-command-ran"), "{what}:\n{logs}");
+        // doctor, in the same container settings: the same words, as a problem with its fix.
+        let mut doctor: Vec<String> = vec![
+            "run".into(),
+            "--rm".into(),
+            "--label".into(),
+            support::label(),
+        ];
+        doctor.extend(args.iter().map(|a| a.to_string()));
+        doctor.extend([workspace_image(), "doctor".into()]);
+        let out = docker.output(&doctor);
+        let report = stdout(&out);
+        let problems = report
+            .split_once("Problems (")
+            .map(|(_, p)| p)
+            .unwrap_or_else(|| panic!("{what}: doctor lists no problems:\n{report}"));
+        for needle in said {
+            assert!(
+                problems.contains(needle),
+                "{what}: doctor's problems lack {needle:?}:\n{report}"
+            );
+        }
+        assert!(problems.contains("fix:"), "{what}:\n{report}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{what}: doctor's exit\n{report}"
+        );
+    }
+}
+
 #[test]
 fn docker_stop_during_a_slow_dockerd_start_returns_at_once() {
     let test = "docker_stop_during_a_slow_dockerd_start_returns_at_once";

@@ -100,8 +100,8 @@ impl Finding {
         matches!(self.verdict, Verdict::Warning | Verdict::Missing)
     }
 
-    /// Logs the finding at the level its verdict deserves (warnings with
-    /// their fix).
+    /// Logs the finding at the level its verdict deserves, with its fix
+    /// when it has one.
     pub fn log(&self) {
         let check = self.check;
         match (self.verdict, &self.fix) {
@@ -110,7 +110,11 @@ impl Finding {
             }
             (Verdict::Warning | Verdict::Missing, None) => tracing::warn!(check, "{}", self.seen),
             (Verdict::Skipped | Verdict::Supports, _) => tracing::debug!(check, "{}", self.seen),
-            _ => tracing::info!(check, verdict = %self.verdict, "{}", self.seen),
+            // A decision that has a better alternative (AppArmor's fallback).
+            (_, Some(fix)) => {
+                tracing::info!(check, verdict = %self.verdict, fix = %fix, "{}", self.seen)
+            }
+            (_, None) => tracing::info!(check, verdict = %self.verdict, "{}", self.seen),
         }
     }
 }

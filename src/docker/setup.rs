@@ -258,8 +258,8 @@ pub async fn examine(
     let own_dockerd = crate::init::procs::find_by_comm(&host.proc_root, "dockerd").is_some();
     if let Some(dockerd) = host.which("dockerd") {
         if own_dockerd || matches!(mode, Some(Mode::Dind | Mode::Sysbox) | None) {
-            let features = engine::dockerd_features(&helpers.clone().into(), &dockerd).await;
-            more.extend(engine::preflight_checks(&settings.engine, host, features));
+            let helpers = helpers.clone().into();
+            more.extend(engine::preflight_checks(&settings.engine, host, &dockerd, &helpers).await);
         }
     }
     let rootless_user = user.filter(|u| u.uid != 0).and_then(rootless_user);
@@ -444,6 +444,8 @@ pub async fn prepare(
     };
     match result {
         Ok(access) => Ok(access),
+        // BERTH_APPARMOR=require: the user refused the unconfined fallback.
+        Err(err @ EngineError::AppArmorRequired(_)) => Err(AccessError(err.to_string())),
         Err(err) if must_work => Err(AccessError(err.to_string())),
         Err(err) => {
             tracing::warn!("Docker ({mode}) could not be started: {err}\nRunning the command without Docker (BERTH_ON_DOCKER_FAILURE=fail stops instead).");

@@ -55,6 +55,8 @@ pub const CAP_NAMES: [&str; 41] = [
 
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_SYS_ADMIN: u32 = 21;
+/// Loading AppArmor policy (apparmor_parser, as dockerd runs it) needs it.
+pub const CAP_MAC_ADMIN: u32 = 33;
 /// The last capability before Linux 5.8 added CAP_PERFMON, CAP_BPF and
 /// CAP_CHECKPOINT_RESTORE. Engines built before then (Docker 20.10 from
 /// Debian, measured here) neither grant nor request the newer ones.

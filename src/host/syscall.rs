@@ -3,7 +3,7 @@
 //!
 //! Logic that decides *what* to do stays in those modules and is unit-tested
 //! against temp dirs; the few calls whose effect or failure mode a temp dir
-//! cannot reproduce (mount, statfs magic, chown to another user, kernel
+//! cannot reproduce (mount and umount, statfs magic, chown to another user, kernel
 //! control-file writes that fail with EBUSY, xattrs) go through
 //! [`Syscall`], the seam in the spirit of youki's `Syscall` trait.
 //! [`NixSyscall`] is the real implementation; `RecordingSyscall` (tests
@@ -33,6 +33,9 @@ pub trait Syscall {
         flags: MsFlags,
         data: Option<&str>,
     ) -> Result<(), Errno>;
+
+    /// umount(2) of the mount at `target` (no flags).
+    fn umount(&self, target: &Path) -> Result<(), Errno>;
 
     /// statfs(2): the filesystem's magic number (`f_type`).
     fn statfs_type(&self, path: &Path) -> Result<i64, Errno>;
@@ -68,6 +71,10 @@ impl Syscall for NixSyscall {
         data: Option<&str>,
     ) -> Result<(), Errno> {
         nix::mount::mount(Some(source), target, Some(fstype), flags, data)
+    }
+
+    fn umount(&self, target: &Path) -> Result<(), Errno> {
+        nix::mount::umount(target)
     }
 
     fn statfs_type(&self, path: &Path) -> Result<i64, Errno> {
@@ -139,6 +146,7 @@ pub enum Call {
         fstype: String,
         flags: MsFlags,
     },
+    Umount(PathBuf),
     Statfs(PathBuf),
     Chown {
         path: PathBuf,
@@ -247,6 +255,11 @@ impl Syscall for RecordingSyscall {
             flags,
         });
         self.mount_result
+    }
+
+    fn umount(&self, target: &Path) -> Result<(), Errno> {
+        self.record(Call::Umount(target.to_owned()));
+        Ok(())
     }
 
     fn statfs_type(&self, path: &Path) -> Result<i64, Errno> {

@@ -8,13 +8,25 @@
 #   BERTH-CASE <name>@<flavour> PASS|FAIL <detail>
 #
 # for each flavour of the workspace image named in in/flavours (bookworm:
-# docker.io 20.10 inside; trixie: 26.x), with three outer containers:
-#   default cgroupns:  cgroupns-default, apparmor-default, limits, dockerd-restart
-#   --cgroupns=private: cgroupns-private, stop-graceful
-#   --cgroupns=host:    cgroupns-host
-# The cgroupns-* cases run an inner container with --memory 64m and
-# --pids-limit 50 and read both limits back (limits does the same on its
-# own line). Inner runs other than apparmor-default's pass --security-opt
+# docker.io 20.10 inside; trixie: 26.x), with these outer containers, in
+# this order, and the host's AppArmor state each one sees:
+#   default cgroupns, docker-default not loaded on the host (a Kubernetes
+#     node), the image as built (with apparmor_parser):
+#       cgroupns-default, apparmor-default, limits, dockerd-restart
+#   --cgroupns=private, docker-default loaded by the host's engine (a Docker
+#     host), the image without apparmor_parser:
+#       cgroupns-private, stop-graceful, apparmor-docker-host
+#   BERTH_APPARMOR=require, no profile loaded, no apparmor_parser: apparmor-require
+#   --cgroupns=host, no profile loaded, no apparmor_parser:
+#       cgroupns-host, apparmor-fallback
+#   --cgroupns=host --pid=host (BERTH_DOCKER=dind: berth is not PID 1 there):
+#       cgroupns-host-pid-host
+# AppArmor profiles live in the (guest) kernel, not in a container, so the
+# host's state is set before each container: docker-default unloaded, or
+# loaded from the copy guest-init.sh took when the guest's own dockerd loaded
+# it at boot. The cgroupns-* cases run an inner container with --memory 64m
+# and --pids-limit 50 and read both limits back (limits does the same on its
+# own line). Inner runs other than the apparmor-* cases' pass --security-opt
 # apparmor=unconfined, so each case shows its own fault and not AppArmor's.
 set -u
 SHARE=${BERTH_VM_SHARE:-/mnt/berth-vm}
@@ -24,6 +36,9 @@ FLAVOUR=
 IMAGE=
 TINY=berth-vm-tiny
 UNCONFINED=(--security-opt apparmor=unconfined)
+CONFINED='docker-default (enforce)'
+# The guest's own dockerd's docker-default, as it loaded it (guest-init.sh).
+HOST_PROFILE=/run/berth-vm/docker-default.profile
 # Bounds under emulation (TCG): berth's inner dockerd takes ~20-40 s to answer,
 # an inner `docker run` ~10 s.
 READY_TIMEOUT=180
@@ -46,18 +61,86 @@ uptime_s() { cut -d' ' -f1 /proc/uptime; }
 # reference script given with BERTH_VM_REFERENCE.
 if [ -x "$SHARE/in/reference" ]; then
 	ENTRY=(--entrypoint /berth-vm/reference)
+	ENTRY_PROGRAM=/berth-vm/reference
 else
 	ENTRY=(-v "$SHARE/in/berth:/usr/local/bin/berth:ro")
+	ENTRY_PROGRAM=/usr/local/bin/berth
 fi
+# The same entrypoint in the image without apparmor_parser (what an image
+# without Debian's apparmor package is): the parser is removed from the
+# container's own layer, then the entrypoint is exec'ed as PID 1.
+NO_PARSER=(--entrypoint /bin/sh)
+NO_PARSER_CMD=(-c 'rm -f /usr/sbin/apparmor_parser /sbin/apparmor_parser && exec "$0" "$@"' "$ENTRY_PROGRAM" sleep infinity)
 
-# start_outer NAME DOCKER-RUN-ARGS...: the workspace container, detached.
+# start_outer NAME DOCKER-RUN-ARGS...: the workspace container, detached,
+# berth logging at info.
 start_outer() {
 	local name=$1
 	shift
 	docker volume create "$name-data" >/dev/null
 	timeout 120 docker run -d --name "$name" --privileged -v "$name-data:/var/lib/docker" \
-		-v "$SHARE/in:/berth-vm:ro" "${ENTRY[@]}" "$@" "$IMAGE" sleep infinity \
+		-e BERTH_LOG_LEVEL=info -v "$SHARE/in:/berth-vm:ro" "${ENTRY[@]}" "$@" "$IMAGE" sleep infinity \
 		>"$OUT/$name.run.log" 2>&1
+}
+
+# start_outer_without_parser NAME DOCKER-RUN-ARGS...: the same, in the image
+# without apparmor_parser.
+start_outer_without_parser() {
+	local name=$1
+	shift
+	docker volume create "$name-data" >/dev/null
+	timeout 120 docker run -d --name "$name" --privileged -v "$name-data:/var/lib/docker" \
+		-e BERTH_LOG_LEVEL=info -v "$SHARE/in:/berth-vm:ro" "${ENTRY[@]}" "${NO_PARSER[@]}" "$@" \
+		"$IMAGE" "${NO_PARSER_CMD[@]}" >"$OUT/$name.run.log" 2>&1
+}
+
+# host_apparmor unloaded|loaded: the host as a Kubernetes node (no engine
+# loaded docker-default) or as a Docker host (its engine did).
+host_apparmor() {
+	case $1 in
+	unloaded)
+		if grep -q '^docker-default ' /sys/kernel/security/apparmor/profiles; then
+			printf 'docker-default' >/sys/kernel/security/apparmor/.remove
+		fi
+		;;
+	loaded) apparmor_parser -Kr <"$HOST_PROFILE" ;;
+	esac
+	echo "$FLAVOUR: host AppArmor $1: docker-default $(grep -c '^docker-default ' /sys/kernel/security/apparmor/profiles)"
+}
+
+# berth_apparmor NAME: berth's AppArmor decision, the first line of its log
+# about it (check="apparmor").
+berth_apparmor() {
+	docker logs "$1" 2>&1 | grep -m1 'check="apparmor"' | sed 's/^.*berth::docker::finding: //'
+}
+
+# apparmor_case CASE NAME WANT: an inner `docker run --rm` with no security
+# options prints ok; its AppArmor label is docker-default (enforce) when WANT
+# is confined and anything else when it is unconfined; berth's log line says
+# the same ("inner containers run under docker-default" or "run unconfined").
+apparmor_case() {
+	local case=$1 name=$2 want=$3 out label said
+	said=$(berth_apparmor "$name")
+	if ! out=$(inner "$name" run --rm "$TINY" sh -c 'echo ok; cat /proc/self/attr/current' 2>&1) ||
+		[ "$(printf '%s\n' "$out" | head -n 1)" != ok ]; then
+		fail "$case" "inner docker run (no security options): $out; berth: $said"
+		return
+	fi
+	label=$(printf '%s\n' "$out" | sed -n 2p)
+	case $want:$label in
+	"confined:$CONFINED" | unconfined:*)
+		if [ "$want" = unconfined ] && [ "$label" = "$CONFINED" ]; then
+			fail "$case" "want unconfined, the inner container runs under '$label'; berth: $said"
+		elif [ "$want" = confined ] && ! grep -q "inner containers run under docker-default" <<<"$said"; then
+			fail "$case" "the inner container runs under '$label' but berth's log does not say so: $said"
+		elif [ "$want" = unconfined ] && ! grep -q "inner containers run unconfined" <<<"$said"; then
+			fail "$case" "the inner container runs under '$label' but berth's log does not say why: $said"
+		else
+			pass "$case" "inner run printed ok under '$label'; berth: $said"
+		fi
+		;;
+	*) fail "$case" "want docker-default (enforce), the inner container runs under '$label'; berth: $said" ;;
+	esac
 }
 
 # inner_ready NAME: wait for the outer container's dockerd to answer, then
@@ -132,28 +215,9 @@ container_default() {
 	echo "$name: $why"
 	run_limited cgroupns-default "$name"
 
-	# No security options from the user: the run must work. What confines it
-	# is berth's decision (issue 9 part 3), taken from what the image offers:
-	# with apparmor_parser in the image the inner engine can load
-	# docker-default, and the container must run under it; without, it runs
-	# unconfined, as under docker:dind (whose `container=docker` turns
-	# AppArmor off in dockerd and containerd). `docker info` is no guide:
-	# its name=apparmor says the kernel has AppArmor, not that the engine
-	# applies it (26.x reports it and applies nothing without the parser).
-	local secopts label parser
-	secopts=$(inner "$name" info --format '{{json .SecurityOptions}}' 2>&1)
-	parser=$(docker exec "$name" sh -c 'command -v apparmor_parser || echo none' 2>&1)
-	if out=$(inner "$name" run --rm "$TINY" sh -c 'echo ok; cat /proc/self/attr/current' 2>&1) &&
-		[ "$(printf '%s\n' "$out" | head -n 1)" = ok ]; then
-		label=$(printf '%s\n' "$out" | sed -n 2p)
-		if [ "$parser" = none ] || [ "$label" = 'docker-default (enforce)' ]; then
-			pass apparmor-default "inner run printed ok under '$label'; apparmor_parser in the image: $parser; inner engine: $secopts"
-		else
-			fail apparmor-default "the image has $parser, yet the inner container runs under '$label', not docker-default (enforce); inner engine: $secopts"
-		fi
-	else
-		fail apparmor-default "inner docker run (no security options): $out"
-	fi
+	# The image has apparmor_parser and the host has no docker-default: the
+	# inner dockerd loads it and its containers run under it.
+	apparmor_case apparmor-default "$name" confined
 
 	local want='67108864 50'
 	if out=$(inner "$name" run --rm "${UNCONFINED[@]}" --memory 64m --pids-limit 50 "$TINY" \
@@ -189,22 +253,30 @@ container_default() {
 
 # --- --cgroupns=private: cgroupns-private, stop-graceful
 container_private() {
-	local name=vm-private-$FLAVOUR why out
-	if ! start_outer "$name" --cgroupns=private; then
+	local name=vm-private-$FLAVOUR why out c
+	host_apparmor loaded
+	if ! start_outer_without_parser "$name" --cgroupns=private; then
 		why="docker run: $(cat "$OUT/$name.run.log")"
-		fail cgroupns-private "$why"
-		fail stop-graceful "$why"
+		for c in cgroupns-private stop-graceful apparmor-docker-host; do fail "$c" "$why"; done
 		return
 	fi
 	if ! why=$(inner_ready "$name"); then
 		keep_logs "$name"
-		fail cgroupns-private "$why"
-		fail stop-graceful "$why"
+		for c in cgroupns-private stop-graceful apparmor-docker-host; do fail "$c" "$why"; done
 		remove_outer "$name"
 		return
 	fi
 	echo "$name: $why"
 	run_limited cgroupns-private "$name"
+
+	# A Docker host (its engine loaded docker-default) and an image without
+	# apparmor_parser: Debian's 20.10 applies the loaded profile; 26.x applies
+	# a profile only when /sbin/apparmor_parser exists, so none.
+	if [ "$FLAVOUR" = bookworm ]; then
+		apparmor_case apparmor-docker-host "$name" confined
+	else
+		apparmor_case apparmor-docker-host "$name" unconfined
+	fi
 
 	# An inner container that traps SIGTERM and leaves a marker on a volume.
 	local marker=/var/lib/docker/volumes/$name-data/_data/volumes/marks/_data/marker
@@ -230,39 +302,139 @@ container_private() {
 	remove_outer "$name"
 }
 
-# --- --cgroupns=host: the Kubernetes privileged-pod case. Also checks that
-# nothing outside the container (the guest's own dockerd) was moved.
+# --- BERTH_APPARMOR=require where nothing can confine (no profile loaded,
+# no apparmor_parser): berth refuses to start dockerd and exits 69, naming
+# what is missing.
+container_require() {
+	local name=vm-require-$FLAVOUR code logs
+	host_apparmor unloaded
+	if ! start_outer_without_parser "$name" -e BERTH_APPARMOR=require; then
+		fail apparmor-require "docker run: $(cat "$OUT/$name.run.log")"
+		return
+	fi
+	code=$(timeout 120 docker wait "$name" 2>&1)
+	logs=$(docker logs "$name" 2>&1 | grep -m1 'BERTH_APPARMOR=require' | sed 's/^.*berth[:a-z_]*: //')
+	if [ "$code" = 69 ] && grep -q 'apparmor_parser' <<<"$logs"; then
+		pass apparmor-require "exit 69: $logs"
+	else
+		fail apparmor-require "want exit 69 naming apparmor_parser, got exit '$code': $logs"
+	fi
+	remove_outer "$name"
+}
+
+# outer_cgroup NAME: the outer container's cgroup as the guest sees it
+# (berth's, without the init/ it nested itself into).
+outer_cgroup() {
+	local pid
+	pid=$(docker inspect -f '{{.State.Pid}}' "$1")
+	sed -n 's/^0:://p' "/proc/$pid/cgroup" | sed 's:/init$::'
+}
+
+# host_cgroupns_case CASE NAME GUEST_DOCKERD ITS_CGROUP ROOT_PROCS: in the
+# host's cgroup namespace the inner engine works, the limits apply, and the
+# inner containers' cgroups are inside the outer container's (not at the
+# host's /docker); nothing outside the container was moved: the guest's own
+# dockerd, the processes of the guest's root cgroup. Then the outer container
+# is removed, and its cgroup must be gone with it (nothing berth nested there
+# is left behind).
+host_cgroupns_case() {
+	local case=$1 name=$2 guest_dockerd=$3 before=$4 root_before=$5 outer inner want='ok 67108864 50' pid moved= verdict detail
+	outer=$(outer_cgroup "$name")
+	verdict=FAIL
+	if [ "$before" != "$(cat "/proc/$guest_dockerd/cgroup")" ]; then
+		detail="the guest's own dockerd was moved from cgroup $before to $(cat "/proc/$guest_dockerd/cgroup")"
+	else
+		for pid in $root_before; do
+			[ -d "/proc/$pid" ] || continue
+			grep -qx "$pid" /sys/fs/cgroup/cgroup.procs || moved="$moved $pid:$(sed -n 's/^0:://p' "/proc/$pid/cgroup")"
+		done
+		# --cgroupns=host for the inner container too: it sees its own path.
+		if [ -n "$moved" ]; then
+			detail="processes of the guest's root cgroup were moved:$moved"
+		elif ! inner=$(inner "$name" run --rm "${UNCONFINED[@]}" --cgroupns=host --memory 64m --pids-limit 50 "$TINY" \
+			sh -c 'p=$(sed -n "s/^0:://p" /proc/self/cgroup); echo ok; cat /sys/fs/cgroup$p/memory.max /sys/fs/cgroup$p/pids.max; echo $p' 2>&1); then
+			detail="inner run: $inner"
+		else
+			local got path
+			got=$(printf '%s\n' "$inner" | head -n 3 | xargs)
+			path=$(printf '%s\n' "$inner" | sed -n 4p)
+			if [ "$got" != "$want" ]; then
+				detail="want '$want' from an inner run with --memory 64m --pids-limit 50, got: $inner"
+			elif [ "${path#"$outer"/}" = "$path" ]; then
+				detail="the inner container's cgroup $path is outside the outer container's $outer; berth: $(docker logs "$name" 2>&1 | grep -m1 'check="cgroup_nesting"')"
+			else
+				verdict=PASS
+				detail="inner run printed ok, memory.max 67108864, pids.max 50, in cgroup $path inside the outer's $outer; berth: $(docker logs "$name" 2>&1 | grep -m1 'check="cgroup_nesting"' | sed 's/^.*finding: //' | cut -c1-200)"
+			fi
+		fi
+	fi
+	remove_outer "$name"
+	if [ -n "$outer" ] && [ -d "/sys/fs/cgroup$outer" ]; then
+		verdict=FAIL
+		detail="cgroup $outer outlived the removed container: $(find "/sys/fs/cgroup$outer" -name cgroup.procs | head -n 5 | xargs); $detail"
+	fi
+	if [ "$verdict" = PASS ]; then pass "$case" "$detail"; else fail "$case" "$detail"; fi
+}
+
+# --- --cgroupns=host: the Kubernetes privileged-pod case, and AppArmor's
+# fallback (no profile loaded, no apparmor_parser).
 container_host() {
-	local name=vm-host-$FLAVOUR why guest_dockerd before after
+	local name=vm-host-$FLAVOUR why guest_dockerd before root_before
+	host_apparmor unloaded
 	guest_dockerd=$(pgrep -xo dockerd)
 	before=$(cat "/proc/$guest_dockerd/cgroup")
-	if ! start_outer "$name" --cgroupns=host; then
-		fail cgroupns-host "docker run: $(cat "$OUT/$name.run.log")"
+	root_before=$(cat /sys/fs/cgroup/cgroup.procs)
+	if ! start_outer_without_parser "$name" --cgroupns=host; then
+		why="docker run: $(cat "$OUT/$name.run.log")"
+		fail cgroupns-host "$why"
+		fail apparmor-fallback "$why"
 		return
 	fi
 	if ! why=$(inner_ready "$name"); then
 		keep_logs "$name"
 		fail cgroupns-host "$why"
+		fail apparmor-fallback "$why"
 		remove_outer "$name"
 		return
 	fi
 	echo "$name: $why"
-	after=$(cat "/proc/$guest_dockerd/cgroup")
-	if [ "$before" != "$after" ]; then
-		fail cgroupns-host "the guest's own dockerd was moved from cgroup $before to $after"
-	else
-		run_limited cgroupns-host "$name"
+	apparmor_case apparmor-fallback "$name" unconfined
+	host_cgroupns_case cgroupns-host "$name" "$guest_dockerd" "$before" "$root_before"
+}
+
+# --- --cgroupns=host --pid=host: berth sees every process of the guest, is
+# not PID 1 (so dind is asked for by name) and must still touch only its own.
+container_host_pid() {
+	local name=vm-hostpid-$FLAVOUR why guest_dockerd before root_before
+	guest_dockerd=$(pgrep -xo dockerd)
+	before=$(cat "/proc/$guest_dockerd/cgroup")
+	root_before=$(cat /sys/fs/cgroup/cgroup.procs)
+	if ! start_outer "$name" --cgroupns=host --pid=host -e BERTH_DOCKER=dind; then
+		fail cgroupns-host-pid-host "docker run: $(cat "$OUT/$name.run.log")"
+		return
 	fi
-	remove_outer "$name"
+	if ! why=$(inner_ready "$name"); then
+		keep_logs "$name"
+		fail cgroupns-host-pid-host "$why"
+		remove_outer "$name"
+		return
+	fi
+	echo "$name: $why"
+	host_cgroupns_case cgroupns-host-pid-host "$name" "$guest_dockerd" "$before" "$root_before"
 }
 
 while read -r FLAVOUR; do
 	IMAGE=berth/vm-workspace:$FLAVOUR
 	echo "$FLAVOUR: cases start at $(uptime_s)s"
+	host_apparmor unloaded
 	container_default
 	echo "$FLAVOUR: default container done at $(uptime_s)s"
 	container_private
 	echo "$FLAVOUR: private container done at $(uptime_s)s"
+	container_require
+	echo "$FLAVOUR: require container done at $(uptime_s)s"
 	container_host
 	echo "$FLAVOUR: host container done at $(uptime_s)s"
+	container_host_pid
+	echo "$FLAVOUR: host-pid container done at $(uptime_s)s"
 done <"$SHARE/in/flavours"

@@ -48,7 +48,23 @@ if [ -x /lib/apparmor/apparmor.systemd ]; then
 fi
 echo "AppArmor profiles loaded in $(awk -v a="$aa_start" '{ print $1 - a }' /proc/uptime)s"
 
-dockerd --log-level=info >"$OUT/guest-dockerd.log" 2>&1 &
+# The guest's dockerd loads its docker-default with `apparmor_parser -Kr
+# FILE` (26.1; later versions pipe it to `-Kr`); a wrapper first on its PATH
+# keeps a copy, so the cases can load it again and play a Docker host whose
+# engine loaded it (tests/vm/cases.sh).
+mkdir -p /run/berth-vm/bin
+cat >/run/berth-vm/bin/apparmor_parser <<'EOF'
+#!/bin/sh
+if [ "$1" = -Kr ] && [ "$#" = 2 ]; then
+	cp "$2" /run/berth-vm/docker-default.profile
+elif [ "$1" = -Kr ] && [ "$#" = 1 ]; then
+	tee /run/berth-vm/docker-default.profile | /usr/sbin/apparmor_parser -Kr
+	exit
+fi
+exec /usr/sbin/apparmor_parser "$@"
+EOF
+chmod 0755 /run/berth-vm/bin/apparmor_parser
+PATH=/run/berth-vm/bin:$PATH dockerd --log-level=info >"$OUT/guest-dockerd.log" 2>&1 &
 ready=0
 for _ in $(seq 600); do
 	if docker version >/dev/null 2>&1; then
@@ -76,6 +92,7 @@ fact cgroup-controllers "$(cat /sys/fs/cgroup/cgroup.controllers)"
 fact apparmor-enabled "$(cat /sys/module/apparmor/parameters/enabled 2>&1)"
 fact apparmor-profiles "$(wc -l </sys/kernel/security/apparmor/profiles 2>/dev/null || echo none) loaded; docker-default: $(grep -c '^docker-default ' /sys/kernel/security/apparmor/profiles)"
 fact security-options "$(docker info --format '{{json .SecurityOptions}}' 2>&1)"
+fact docker-default-copy "$(wc -c </run/berth-vm/docker-default.profile 2>/dev/null || echo none) bytes kept from the guest's dockerd"
 fact boot-seconds "$(cut -d' ' -f1 /proc/uptime)"
 
 if [ "$ready" = 1 ]; then

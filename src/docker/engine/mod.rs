@@ -1,7 +1,7 @@
 //! Starting berth's own dockerd: docker-in-docker and sysbox.
 //!
-//! The steps, each logged: pre-flight (securityfs, cgroup v2 nesting, stale
-//! pid files, data root, storage driver, iptables backend, MTU), TLS
+//! The steps, each logged: pre-flight (AppArmor and securityfs, cgroup v2
+//! nesting, stale pid files, data root, storage driver, iptables backend, MTU), TLS
 //! certificates when a TCP listener is wanted, then dockerd as a supervised
 //! child, ready when its API answers. The socket belongs to the target user's
 //! primary group (`dockerd --group`), so the user, and every later `docker
@@ -58,6 +58,8 @@ pub struct DindSettings {
     /// dockerd's `--data-root` (default /var/lib/docker).
     pub data_root: Option<PathBuf>,
     pub iptables: preflight::IptablesChoice,
+    /// `BERTH_APPARMOR`: whether inner containers must run under docker-default.
+    pub apparmor: preflight::AppArmorChoice,
     pub storage_driver: Option<String>,
     pub extra_args: Vec<String>,
     pub log_file: Option<PathBuf>,
@@ -76,6 +78,10 @@ pub enum EngineError {
     Daemon(#[from] DaemonError),
     #[error("rootless Docker cannot start: {0}")]
     Rootless(String),
+    /// `BERTH_APPARMOR=require` and dockerd cannot apply docker-default: the
+    /// user refused the fallback, so this is fatal whatever the failure policy.
+    #[error("{0}")]
+    AppArmorRequired(String),
     #[error("cannot write {path}: {source}")]
     Config {
         path: PathBuf,
@@ -157,10 +163,15 @@ pub async fn start_dind(
         grace,
         paths: preflight_paths(settings, host),
         search_path: host.search_path(),
+        container_env: host.var("container").map(str::to_owned),
     };
     // Pre-flight logged each step; its decisions are in `opts`.
     let helpers = Helpers::from(helpers.clone());
-    let (mut opts, _report) = plan.dockerd_options(program, &helpers, &NixSyscall).await;
+    let (mut opts, report) = plan.dockerd_options(program, &helpers, &NixSyscall).await;
+    let apparmor = report.decisions.apparmor.clone();
+    if let Some(refused) = apparmor.as_ref().and_then(|d| d.refused.clone()) {
+        return Err(EngineError::AppArmorRequired(refused));
+    }
     if let Some(certdir) = &settings.tls_certdir {
         let material = tls::ensure_certs(
             &TlsRequest {
@@ -196,6 +207,11 @@ pub async fn start_dind(
             .insert(0, format!("--containerd={CONTAINERD_SOCKET}"));
         command = dockerd_args::dockerd_command(&opts)?;
     }
+    if let Some(value) = apparmor.as_ref().and_then(|d| d.container_env) {
+        // engines that read `container` (containerd's hostSupports) follow
+        // the AppArmor decision: "docker" keeps them from applying a profile.
+        command.env.push(("container".into(), value.into()));
+    }
     let child = child_spec(command.program, command.args, command.env);
     tracing::info!(args = ?child.args, "starting dockerd");
     let pid_file_paths = plan.paths.clone();
@@ -224,6 +240,13 @@ pub async fn start_dind(
             return Err(err.into());
         }
     };
+    // dockerd loads docker-default while it starts, before its API answers.
+    if let Some(finding) = apparmor
+        .as_ref()
+        .and_then(|d| preflight::verify_loaded(&plan.paths, d))
+    {
+        finding.log();
+    }
     Ok(Started {
         engine: Rc::new(Engine {
             dockerd,
@@ -316,6 +339,9 @@ struct DindPlan<'a> {
     grace: Duration,
     paths: PreflightPaths,
     search_path: OsString,
+    /// berth's own `container` variable, which the AppArmor step may change
+    /// for dockerd.
+    container_env: Option<String>,
 }
 
 impl DindPlan<'_> {
@@ -331,12 +357,15 @@ impl DindPlan<'_> {
         let features = dockerd_features(helpers, &program).await;
         let options = PreflightOptions {
             iptables: self.settings.iptables,
+            apparmor: self.settings.apparmor,
+            container_env: self.container_env.clone(),
+            dockerd_program: Some(program.clone()),
             storage_driver: self.settings.storage_driver.clone(),
             search_path: self.search_path.clone(),
             dockerd: features,
             ..PreflightOptions::default()
         };
-        let report = preflight::run_all(&self.paths, &options, ops).await;
+        let report = preflight::run_all(&self.paths, &options, ops, helpers).await;
         let mut opts = DockerdOptions {
             program,
             flavor: self.flavor,
@@ -358,24 +387,41 @@ impl DindPlan<'_> {
     }
 }
 
-/// The pre-flight steps that only look (storage driver, MTU), for `berth
-/// doctor`: what the start would decide, nothing changed.
-pub fn preflight_checks(
+/// The pre-flight steps that only look (AppArmor, storage driver, MTU), for
+/// `berth doctor`: what the start would decide, nothing changed.
+pub async fn preflight_checks(
     settings: &DindSettings,
     host: &HostFacts,
-    features: DockerdFeatures,
+    dockerd: &Path,
+    helpers: &Helpers,
 ) -> Vec<Finding> {
+    let features = dockerd_features(helpers, dockerd).await;
     let paths = preflight_paths(settings, host);
     let options = PreflightOptions {
         iptables: settings.iptables,
+        apparmor: settings.apparmor,
+        container_env: host.var("container").map(str::to_owned),
+        dockerd_program: Some(dockerd.to_path_buf()),
         storage_driver: settings.storage_driver.clone(),
         search_path: host.search_path(),
         dockerd: features,
         ..PreflightOptions::default()
     };
+    let (apparmor, _) = preflight::decide_apparmor(
+        &paths,
+        &options,
+        &NixSyscall,
+        helpers,
+        preflight::Act::LookOnly,
+    )
+    .await;
     let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixSyscall);
     let (mtu, _) = preflight::detect_mtu(&paths, &features);
-    vec![storage.about(Mode::Dind), mtu.about(Mode::Dind)]
+    vec![
+        apparmor.about(Mode::Dind),
+        storage.about(Mode::Dind),
+        mtu.about(Mode::Dind),
+    ]
 }
 
 /// Pre-flight's paths: the standard ones under the host's proc root, with
@@ -609,6 +655,7 @@ mod tests {
                 grace: Duration::from_secs(8),
                 paths: f.paths.clone(),
                 search_path: f.opts.search_path.clone(),
+                container_env: None,
             };
             let runner = Helpers::from(OneShotRunner::without_reaper());
             let (opts, report) = plan

@@ -7,22 +7,26 @@
 //! decisions are unit-tested against fake trees. Steps never fail the start:
 //! what cannot be done becomes a [`Verdict::Warning`] naming the fix, because a
 //! dockerd that starts degraded is more useful than none, and the lead
-//! decides what is fatal.
+//! decides what is fatal. The one exception is the user's own
+//! `BERTH_APPARMOR=require`, which the AppArmor step reports in
+//! [`AppArmorDecision::refused`] for the caller to turn into an error.
 
+pub(crate) mod apparmor;
 mod cgroup;
 mod data_root;
 pub(crate) mod iptables;
 pub(crate) mod mtu;
 mod pid_files;
-mod securityfs;
 mod storage;
 
+#[cfg(test)]
+pub use apparmor::AppArmorOutcome;
+pub use apparmor::{decide_apparmor, verify_loaded, Act, AppArmorChoice, AppArmorDecision};
 pub use cgroup::nest_cgroup_v2;
 pub use data_root::check_data_root_writable;
 pub use iptables::prepare_iptables;
 pub use mtu::detect_mtu;
 pub use pid_files::remove_stale_pid_files;
-pub use securityfs::mount_securityfs;
 pub use storage::choose_storage_driver;
 
 use std::ffi::OsString;
@@ -42,6 +46,7 @@ use crate::docker::finding::{Finding, Verdict};
 use crate::host::mountinfo::MountInfo;
 use crate::host::syscall::Syscall;
 use crate::host::{HostFacts, DEFAULT_PATH};
+use crate::init::runner::Helpers;
 
 /// overlayfs's statfs magic: the data root sits on the container's own
 /// overlay root, so overlay2 cannot stack on it.
@@ -74,7 +79,7 @@ const IPTABLES_TOOLS: [(&str, &str); 6] = [
 /// The pre-flight steps, in the order [`run_all`] runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    Securityfs,
+    AppArmor,
     CgroupNesting,
     StalePidFiles,
     DataRootWritable,
@@ -87,7 +92,7 @@ impl Step {
     /// The step's name: the `check` of its [`Finding`].
     pub fn as_str(self) -> &'static str {
         match self {
-            Step::Securityfs => "securityfs",
+            Step::AppArmor => "apparmor",
             Step::CgroupNesting => "cgroup_nesting",
             Step::StalePidFiles => "stale_pid_files",
             Step::DataRootWritable => "data_root_writable",
@@ -128,6 +133,14 @@ pub struct PreflightPaths {
     pub mountinfo: PathBuf,
     /// `/sys/kernel/security`.
     pub securityfs: PathBuf,
+    /// `/sys/module/apparmor/parameters/enabled`: the kernel's AppArmor switch.
+    pub apparmor_enabled: PathBuf,
+    /// `/sbin/apparmor_parser`: where dockerd 23 and later look for it.
+    pub sbin_apparmor_parser: PathBuf,
+    /// `/proc/self/status`: CAP_MAC_ADMIN.
+    pub self_status: PathBuf,
+    /// `/proc/self/attr`: berth's own AppArmor label.
+    pub self_attr: PathBuf,
     /// `/sys/fs/cgroup`.
     pub cgroupfs: PathBuf,
     /// `/proc/self/cgroup`: proves the cgroupfs root is this container's own.
@@ -138,6 +151,8 @@ pub struct PreflightPaths {
     pub sys_class_net: PathBuf,
     /// dockerd's `--data-root`.
     pub data_root: PathBuf,
+    /// `/etc/docker/daemon.json`: settings berth must not pass as flags too.
+    pub daemon_json: PathBuf,
     /// `/dev/fuse`.
     pub dev_fuse: PathBuf,
     /// Directory of iptables symlinks prepended to dockerd's PATH.
@@ -152,11 +167,16 @@ impl PreflightPaths {
         Self {
             mountinfo: host.mountinfo(),
             securityfs: "/sys/kernel/security".into(),
+            apparmor_enabled: "/sys/module/apparmor/parameters/enabled".into(),
+            sbin_apparmor_parser: "/sbin/apparmor_parser".into(),
+            self_status: host.proc_self().join("status"),
+            self_attr: host.proc_self().join("attr"),
             cgroupfs: "/sys/fs/cgroup".into(),
             self_cgroup: host.proc_self().join("cgroup"),
             proc_root: host.proc_root.clone(),
             sys_class_net: "/sys/class/net".into(),
             data_root: DEFAULT_DATA_ROOT.into(),
+            daemon_json: "/etc/docker/daemon.json".into(),
             dev_fuse: "/dev/fuse".into(),
             iptables_bin_dir: DEFAULT_IPTABLES_BIN_DIR.into(),
             pid_files: vec![
@@ -214,6 +234,12 @@ pub struct PreflightOptions {
     /// PATH used to find iptables-legacy/-nft and fuse-overlayfs.
     pub search_path: OsString,
     pub dockerd: DockerdFeatures,
+    /// `BERTH_APPARMOR`.
+    pub apparmor: AppArmorChoice,
+    /// berth's own `container` variable (set by Podman, LXC, systemd-nspawn).
+    pub container_env: Option<String>,
+    /// The dockerd that will run, for `dockerd --version` when its rule matters.
+    pub dockerd_program: Option<PathBuf>,
 }
 
 impl Default for PreflightOptions {
@@ -226,6 +252,9 @@ impl Default for PreflightOptions {
             storage_driver: None,
             search_path: OsString::from(DEFAULT_PATH),
             dockerd: DockerdFeatures::default(),
+            apparmor: AppArmorChoice::Auto,
+            container_env: None,
+            dockerd_program: None,
         }
     }
 }
@@ -240,6 +269,11 @@ pub struct Decisions {
     pub storage_driver: Option<String>,
     /// `--mtu` (and the default network option when dockerd has it).
     pub mtu: Option<u32>,
+    /// What dockerd does about AppArmor, and its `container` variable.
+    pub apparmor: Option<AppArmorDecision>,
+    /// `--cgroup-parent`, when berth nested inside its own cgroup of the
+    /// host's tree (cgroupns=host).
+    pub cgroup_parent: Option<String>,
 }
 
 impl Decisions {
@@ -256,6 +290,17 @@ impl Decisions {
         if self.mtu.is_some() {
             opts.mtu = self.mtu;
         }
+        if let Some(parent) = &self.cgroup_parent {
+            // The user's own --cgroup-parent wins.
+            if !opts
+                .extra_args
+                .iter()
+                .any(|a| a.starts_with("--cgroup-parent"))
+            {
+                opts.extra_args
+                    .insert(0, format!("--cgroup-parent={parent}"));
+            }
+        }
     }
 }
 
@@ -266,20 +311,26 @@ pub struct PreflightReport {
     pub decisions: Decisions,
 }
 
-/// Run every step, in this order: securityfs, cgroup v2 nesting, stale pid
-/// files, data root writable, storage driver, iptables, MTU.
+/// Run every step, in this order: AppArmor (and securityfs), cgroup v2
+/// nesting, stale pid files, data root writable, storage driver, iptables,
+/// MTU. Helper processes (`apparmor_parser --version`) go through `helpers`.
 pub async fn run_all(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
     ops: &dyn Syscall,
+    helpers: &Helpers,
 ) -> PreflightReport {
+    let mut decisions = Decisions::default();
+    let (apparmor, decision) = decide_apparmor(paths, opts, ops, helpers, Act::Change).await;
+    decisions.apparmor = Some(decision);
+    let (nesting, cgroup_parent) = nest_cgroup_v2(paths, opts, ops).await;
+    decisions.cgroup_parent = cgroup_parent.filter(|_| !daemon_json_sets(paths, "cgroup-parent"));
     let mut steps = vec![
-        mount_securityfs(paths, ops),
-        nest_cgroup_v2(paths, opts, ops).await,
+        apparmor,
+        nesting,
         remove_stale_pid_files(paths),
         check_data_root_writable(paths),
     ];
-    let mut decisions = Decisions::default();
     let (record, driver) = choose_storage_driver(paths, opts, ops);
     steps.push(record);
     decisions.storage_driver = driver;
@@ -297,6 +348,16 @@ pub async fn run_all(
     }
     PreflightReport { steps, decisions }
 }
+
+/// dockerd's configuration file sets `key` (then the same flag would make
+/// dockerd refuse to start).
+fn daemon_json_sets(paths: &PreflightPaths, key: &str) -> bool {
+    fs::read_to_string(&paths.daemon_json)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|config| config.get(key).is_some())
+}
+
 /// `name` on the search path (PATH for dockerd).
 pub(super) fn find_on_path(name: &str, search_path: &OsString) -> Option<PathBuf> {
     which::which_in(name, Some(search_path), "/").ok()
@@ -307,7 +368,7 @@ pub(crate) mod tests {
     use super::iptables::tests::iptables_bins;
     use super::mtu::tests::mtu_fixture;
     use super::*;
-    use crate::host::syscall::RecordingSyscall;
+    use crate::host::syscall::{Call, RecordingSyscall};
 
     pub(crate) struct Fixture {
         pub(crate) _dir: tempfile::TempDir,
@@ -336,11 +397,16 @@ pub(crate) mod tests {
         let paths = PreflightPaths {
             mountinfo: root.join("proc/self/mountinfo"),
             securityfs: root.join("sys/kernel/security"),
+            apparmor_enabled: root.join("sys/module/apparmor/parameters/enabled"),
+            sbin_apparmor_parser: root.join("sbin/apparmor_parser"),
+            self_status: root.join("proc/self/status"),
+            self_attr: root.join("proc/self/attr"),
             cgroupfs: root.join("sys/fs/cgroup"),
             self_cgroup: root.join("proc/self/cgroup"),
             proc_root: root.join("proc"),
             sys_class_net: root.join("sys/class/net"),
             data_root: root.join("var/lib/docker"),
+            daemon_json: root.join("etc/docker/daemon.json"),
             dev_fuse: root.join("dev/fuse"),
             iptables_bin_dir: root.join("run/berth/iptables-bin"),
             pid_files: vec![
@@ -388,6 +454,8 @@ pub(crate) mod tests {
             iptables_backend: Some(IptablesBackend::Legacy),
             storage_driver: Some("vfs".into()),
             mtu: Some(1400),
+            apparmor: None,
+            cgroup_parent: Some("/docker/abc/docker".into()),
         };
         let mut opts = DockerdOptions {
             storage_driver: Some("overlay2".into()),
@@ -401,6 +469,14 @@ pub(crate) mod tests {
             .args;
         assert!(args.contains(&"--storage-driver=vfs".to_owned()));
         assert!(args.contains(&"--mtu=1400".to_owned()));
+        assert!(args.contains(&"--cgroup-parent=/docker/abc/docker".to_owned()));
+        // The user's own parent stays the only one.
+        let mut own = DockerdOptions {
+            extra_args: vec!["--cgroup-parent=/mine".into()],
+            ..DockerdOptions::default()
+        };
+        decisions.apply_to(&mut own);
+        assert_eq!(own.extra_args, vec!["--cgroup-parent=/mine".to_owned()]);
         let mut untouched = DockerdOptions {
             mtu: Some(9000),
             ..DockerdOptions::default()
@@ -414,10 +490,11 @@ pub(crate) mod tests {
         let f = mtu_fixture("1400");
         iptables_bins(&f);
         let ops = RecordingSyscall::new();
-        let report = run_all(&f.paths, &f.opts, &ops).await;
+        let helpers = Helpers::from(crate::init::runner::OneShotRunner::without_reaper());
+        let report = run_all(&f.paths, &f.opts, &ops, &helpers).await;
         let steps: Vec<&str> = report.steps.iter().map(|s| s.check).collect();
         let expected: Vec<&str> = [
-            Step::Securityfs,
+            Step::AppArmor,
             Step::CgroupNesting,
             Step::StalePidFiles,
             Step::DataRootWritable,
@@ -434,9 +511,43 @@ pub(crate) mod tests {
             Some(IptablesBackend::Nft)
         );
         let json = serde_json::to_value(&report).expect("json");
-        assert_eq!(json["steps"][0]["check"], "securityfs");
-        assert_eq!(json["steps"][0]["verdict"], "done");
+        assert_eq!(json["steps"][0]["check"], "apparmor");
+        // The fixture's kernel has no AppArmor: nothing mounted.
+        assert_eq!(json["steps"][0]["verdict"], "ok");
+        assert!(ops.calls().iter().all(|c| !matches!(c, Call::Mount { .. })));
+        assert_eq!(
+            report.decisions.apparmor.map(|d| d.outcome),
+            Some(AppArmorOutcome::KernelOff)
+        );
         assert_eq!(json["steps"][1]["verdict"], "skipped");
         assert!(json["steps"][6]["fix"].is_string());
+    }
+
+    /// cgroupns=host: berth nests in its own cgroup and gives dockerd the
+    /// parent inside it, unless daemon.json already sets one (dockerd refuses
+    /// a flag that its configuration file also sets).
+    #[tokio::test]
+    async fn the_cgroup_parent_reaches_dockerd_unless_daemon_json_sets_one() {
+        let f = fixture();
+        let cg = &f.paths.cgroupfs;
+        let own = cg.join("docker/abc");
+        fs::create_dir_all(&own).expect("mkdir");
+        for (dir, procs) in [(cg.clone(), "1\n"), (own.clone(), "7\n")] {
+            fs::write(dir.join("cgroup.controllers"), "memory pids\n").expect("write");
+            fs::write(dir.join("cgroup.procs"), procs).expect("write");
+            fs::write(dir.join("cgroup.subtree_control"), "").expect("write");
+        }
+        fs::write(&f.paths.self_cgroup, "0::/docker/abc\n").expect("write");
+        let helpers = Helpers::from(crate::init::runner::OneShotRunner::without_reaper());
+        let ops = RecordingSyscall::new();
+        let report = run_all(&f.paths, &f.opts, &ops, &helpers).await;
+        assert_eq!(
+            report.decisions.cgroup_parent.as_deref(),
+            Some("/docker/abc/docker")
+        );
+        fs::create_dir_all(f.paths.daemon_json.parent().unwrap()).expect("mkdir");
+        fs::write(&f.paths.daemon_json, r#"{"cgroup-parent": "/mine"}"#).expect("write");
+        let report = run_all(&f.paths, &f.opts, &ops, &helpers).await;
+        assert_eq!(report.decisions.cgroup_parent, None);
     }
 }
