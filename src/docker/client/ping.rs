@@ -163,12 +163,21 @@ pub async fn ping_with_retry(
     }
 }
 
+/// One attempt bounded by `timeout`. Whichever clock runs out first, this
+/// one or the client's own per-request timeout (bollard's
+/// `RequestTimeoutError`, which does not say how long it waited and is
+/// classified with `after_ms: 0`), the failure names the attempt's bound.
 async fn bounded_ping(pinger: &impl Pinger, endpoint: &Endpoint, timeout: Duration) -> PingResult {
+    let after_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
     match tokio::time::timeout(timeout, pinger.ping(endpoint, timeout)).await {
+        Ok(Err(PingFailure::Timeout {
+            address,
+            after_ms: 0,
+        })) => Err(PingFailure::Timeout { address, after_ms }),
         Ok(result) => result,
         Err(_) => Err(PingFailure::Timeout {
             address: endpoint.url(),
-            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+            after_ms,
         }),
     }
 }
@@ -587,6 +596,34 @@ pub(crate) mod tests {
             report.failure,
             Some(PingFailure::Timeout { after_ms: 20, .. })
         ));
+    }
+
+    /// The client's own request timeout (classified with no duration).
+    struct ClientTimesOut;
+    impl Pinger for ClientTimesOut {
+        async fn ping(&self, endpoint: &Endpoint, _: Duration) -> PingResult {
+            Err(PingFailure::Timeout {
+                address: endpoint.url(),
+                after_ms: 0,
+            })
+        }
+    }
+
+    /// Seen under load: "did not answer within 0 ms" for a socket that had
+    /// 3 s. The message gives the attempt's bound instead.
+    #[test]
+    fn a_client_side_timeout_names_the_attempts_bound() {
+        let report = block_on(ping_with_retry(
+            &ClientTimesOut,
+            &tcp(),
+            RetryPolicy::once(Duration::from_millis(3000)),
+        ));
+        match report.failure {
+            Some(failure @ PingFailure::Timeout { after_ms: 3000, .. }) => {
+                assert!(failure.to_string().contains("within 3000 ms"), "{failure}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
