@@ -5,7 +5,7 @@ use super::*;
 use crate::retry::{retry, Attempt, Backoff, Retry};
 
 fn read_words(path: &Path) -> io::Result<Vec<String>> {
-    Ok(fs::read_to_string(path)?
+    Ok(read_kernel_text(path)?
         .split_whitespace()
         .map(str::to_owned)
         .collect())
@@ -56,7 +56,7 @@ pub async fn nest_cgroup_v2(
             )
         }
     };
-    let own_root = fs::read_to_string(&paths.self_cgroup).map(|text| {
+    let own_root = read_kernel_text(&paths.self_cgroup).map(|text| {
         text.lines()
             .find_map(|l| l.strip_prefix("0::"))
             .map(str::to_owned)

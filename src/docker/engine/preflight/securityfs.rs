@@ -10,7 +10,7 @@ pub fn mount_securityfs(paths: &PreflightPaths, ops: &dyn Syscall) -> Finding {
     if !target.is_dir() {
         return skipped(STEP, format!("{} does not exist", target.display()));
     }
-    let mounted = match fs::read_to_string(&paths.mountinfo) {
+    let mounted = match read_kernel_text(&paths.mountinfo) {
         Ok(text) => MountInfo::parse(&text).is_mount_point(target),
         Err(err) => {
             return warn(

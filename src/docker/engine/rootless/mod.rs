@@ -407,7 +407,7 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
         meta.gid(),
         user.name
     );
-    let private = fs::read_to_string(&paths.mountinfo)
+    let private = crate::host::read_kernel_text(&paths.mountinfo)
         .map_err(|e| format!("cannot read {}: {e}", paths.mountinfo.display()))
         .and_then(|text| tun_node_is_private(&text, tun));
     match private {
