@@ -30,7 +30,7 @@ mod subid;
 
 pub use command::{remove_child_stale_run_entries, rootless_command, RootlesskitOptions};
 use subid::read_optional;
-pub use subid::{ensure_subid_ranges, parse_subid, ranges_of};
+pub use subid::{ensure_subid_ranges, parse_subid, ranges_of, total_ids};
 
 use std::ffi::OsString;
 use std::fs;
@@ -218,7 +218,7 @@ fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
     };
     let ranges = parse_subid(&text);
     let mine = ranges_of(&ranges, user);
-    let total: u64 = mine.iter().map(|r| r.count).sum();
+    let total = total_ids(&mine);
     if mine.is_empty() {
         missing(
             check,
@@ -727,6 +727,26 @@ pub(crate) mod tests {
             groups: vec![998],
             home: home.to_owned(),
         }
+    }
+
+    /// Found by the `subid` fuzz target: a user's counts were summed
+    /// unchecked, so `dev:100000:18446744073709551615` with a second range
+    /// panicked doctor (overflow checks) or, wrapped, reported "only 1 ids".
+    /// Counts are the file's text, any u64; the total saturates.
+    #[test]
+    fn subid_counts_past_u64_are_plenty_not_a_panic() {
+        let fx = fixture();
+        fs::write(
+            &fx.paths.subuid,
+            "dev:100000:18446744073709551615\ndev:300000:2\n",
+        )
+        .expect("write");
+        let finding = check_subid(Check::Subuid, &fx.paths.subuid, &user(&fx.root));
+        assert_eq!(finding.verdict, Verdict::Ok, "{finding:?}");
+        assert!(
+            finding.seen.starts_with(&u64::MAX.to_string()),
+            "{finding:?}"
+        );
     }
 
     pub(crate) struct Fixture {
