@@ -30,7 +30,9 @@ mod subid;
 
 pub use command::{remove_child_stale_run_entries, rootless_command, RootlesskitOptions};
 use subid::read_optional;
-pub use subid::{ensure_subid_ranges, parse_subid, ranges_of, total_ids};
+pub use subid::{
+    ensure_subid_ranges, free_range_start, parse_subid, ranges_of, total_ids, SubIdRange,
+};
 
 use std::ffi::OsString;
 use std::fs;
