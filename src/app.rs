@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use crate::config::{Config, DoctorArgs, HealthArgs, HostPathArgs};
+use crate::docker::client::endpoint;
 use crate::docker::client::ping::BollardPinger;
 use crate::docker::engine;
+use crate::docker::engine::dockerd_args;
 use crate::docker::host_path;
 use crate::docker::setup::{self, DockerSettings};
 use crate::exit::Failure;
@@ -18,7 +20,7 @@ use crate::init::runner::{OneShotRunner, SupervisedRunner};
 use crate::init::signals::{self, Inherited, KernelSigSet, SignalFd};
 use crate::init::spawn::{self, ChildSpec, Credentials};
 use crate::init::supervisor::{self, Supervision};
-use crate::{doctor, health};
+use crate::{doctor, health, output};
 
 pub use crate::docker::engine::{rootless_child, ROOTLESS_CHILD};
 
@@ -107,7 +109,12 @@ pub fn run(mut config: Config, host: HostFacts) -> Result<u8, AppError> {
     if let Some(sig) = config.pdeathsig {
         set_parent_death_signal(sig);
     }
-    anchor_paths(&mut config);
+    match std::env::current_dir() {
+        Ok(start) => anchor_paths(&mut config, &start),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the start directory: relative paths stay relative")
+        }
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -131,10 +138,13 @@ pub(crate) fn docker_settings(config: &Config) -> DockerSettings {
 }
 
 /// Makes the paths berth keeps using after the command starts absolute, from
-/// the start directory: berth leaves that directory then (see
+/// the start directory `base`: berth leaves that directory then (see
 /// `leave_start_directory`), and a restarted dockerd or its log file must not
-/// move with it.
-fn anchor_paths(config: &mut Config) {
+/// move with it. `DOCKER_TLS_CERTDIR`, `BERTH_DOCKERD_DATA_ROOT`,
+/// `BERTH_DOCKERD_LOG`, and the paths among `BERTH_DOCKERD_ARGS` (see
+/// [`dockerd_args::anchor_relative_paths`]); the docker client's own
+/// variables are anchored for every start by [`anchor_client_paths`].
+fn anchor_paths(config: &mut Config, base: &Path) {
     let dind = &mut config.dind;
     for path in [
         &mut dind.tls_certdir,
@@ -144,9 +154,27 @@ fn anchor_paths(config: &mut Config) {
     .into_iter()
     .flatten()
     {
-        if let Ok(absolute) = std::path::absolute(&*path) {
-            *path = absolute;
+        if path.is_relative() {
+            *path = base.join(&*path);
         }
+    }
+    let changed = dockerd_args::anchor_relative_paths(&mut dind.extra_args, base);
+    if !changed.is_empty() {
+        tracing::info!(args = ?changed, "relative paths in BERTH_DOCKERD_ARGS are taken from the start directory");
+    }
+}
+
+/// Makes the docker client's relative paths (DOCKER_CERT_PATH,
+/// DOCKER_CONFIG, a `unix://` DOCKER_HOST) in berth's view of its
+/// environment absolute from the directory berth was started in, as the
+/// docker CLI would resolve them there: the run leaves that directory once
+/// its command runs, and its later pings (the health server) must reach the
+/// same engine. Called once, right after the host facts are read; the
+/// command still gets the variables as they were (it keeps the start
+/// directory).
+pub fn anchor_client_paths(host: &mut HostFacts) {
+    if let Ok(start) = std::env::current_dir() {
+        endpoint::anchor_client_paths(&mut host.env, &start);
     }
 }
 
@@ -370,14 +398,14 @@ pub fn doctor(mut config: Config, args: DoctorArgs, host: &HostFacts) -> u8 {
     let user = match identity(&config, host, &Paths::default()) {
         Ok(user) => user,
         Err(err) => {
-            eprintln!("berth doctor: {err}");
+            output::stderr(&format!("berth doctor: {err}\n"));
             return err.exit_code();
         }
     };
     let runtime = match one_shot_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("berth doctor: {}", AppError::Runtime(err));
+            output::stderr(&format!("berth doctor: {}\n", AppError::Runtime(err)));
             return Failure::Os.code();
         }
     };
@@ -386,18 +414,24 @@ pub fn doctor(mut config: Config, args: DoctorArgs, host: &HostFacts) -> u8 {
     let helpers = OneShotRunner::without_reaper();
     let examination = runtime.block_on(setup::examine(&settings, host, user.as_ref(), &helpers));
     let report = doctor::Report::new(examination, &config.docker_why, user.as_ref());
-    if args.json {
+    let text = if args.json {
         match serde_json::to_string_pretty(&report) {
-            Ok(json) => println!("{json}"),
+            Ok(json) => json + "\n",
             Err(err) => {
-                eprintln!("berth doctor: cannot encode the report: {err}");
+                output::stderr(&format!("berth doctor: cannot encode the report: {err}\n"));
                 return Failure::Internal.code();
             }
         }
     } else {
-        print!("{}", doctor::render(&report));
+        doctor::render(&report)
+    };
+    match output::stdout(&text) {
+        Ok(()) => report.exit_code(),
+        Err(err) => {
+            output::stderr(&format!("berth doctor: cannot write the report: {err}\n"));
+            Failure::Output.code()
+        }
     }
-    report.exit_code()
 }
 
 /// `berth health`: one line on stdout; 0 when the engine answers (or
@@ -406,22 +440,31 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
     let runtime = match one_shot_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("berth health: {}", AppError::Runtime(err));
+            output::stderr(&format!("berth health: {}\n", AppError::Runtime(err)));
             return Failure::Os.code();
         }
     };
     // No reaper in this process: helpers wait on their own children.
     let pinger = BollardPinger::without_reaper(host.which("docker"));
+    let patience = match args.timeout {
+        Some(budget) => health::Patience::Until(budget),
+        None => health::Patience::Once(health::ONE_SHOT_TIMEOUT),
+    };
     let verdict = runtime.block_on(health::check(
         config.docker,
         &config.docker_why,
         &host.env,
         host.euid,
-        args.timeout,
+        patience,
         &pinger,
     ));
-    println!("{}", verdict.message);
-    u8::from(!verdict.healthy)
+    match output::stdout(&format!("{}\n", verdict.message)) {
+        Ok(()) => u8::from(!verdict.healthy),
+        Err(err) => {
+            output::stderr(&format!("berth health: cannot write the verdict: {err}\n"));
+            Failure::Output.code()
+        }
+    }
 }
 
 /// `berth host-path DIR`: the host path on stdout, or the reason on stderr
@@ -430,17 +473,20 @@ pub fn host_path(args: &HostPathArgs, host: &HostFacts) -> u8 {
     let runtime = match one_shot_runtime() {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("berth host-path: {}", AppError::Runtime(err));
+            output::stderr(&format!("berth host-path: {}\n", AppError::Runtime(err)));
             return Failure::Os.code();
         }
     };
     match runtime.block_on(host_path::resolve_here(&args.dir, host, args.timeout)) {
-        Ok(path) => {
-            println!("{}", path.display());
-            0
-        }
+        Ok(path) => match output::stdout(&format!("{}\n", path.display())) {
+            Ok(()) => 0,
+            Err(err) => {
+                output::stderr(&format!("berth host-path: cannot write the path: {err}\n"));
+                Failure::Output.code()
+            }
+        },
         Err(err) => {
-            eprintln!("berth host-path: {err}");
+            output::stderr(&format!("berth host-path: {err}\n"));
             err.exit_code()
         }
     }
@@ -456,15 +502,41 @@ mod tests {
             "DOCKER_TLS_CERTDIR" => Some("certs".to_string()),
             "BERTH_DOCKERD_DATA_ROOT" => Some("/data/docker".to_string()),
             "BERTH_DOCKERD_LOG" => Some("logs/dockerd.log".to_string()),
+            "BERTH_DOCKERD_ARGS" => Some(
+                "--config-file conf/daemon.json --tlscert=tls/cert.pem -p run/d.pid \
+                 -H unix://run/extra.sock --seccomp-profile unconfined --init-path docker-init \
+                 --userland-proxy-path bin/proxy --label x=y"
+                    .to_string(),
+            ),
             _ => None,
         };
         let args = <crate::config::InitArgs as clap::Parser>::parse_from(["berth"]);
         let mut config = Config::resolve(args, &env).expect("valid settings");
-        anchor_paths(&mut config);
-        let here = std::env::current_dir().expect("cwd");
+        let here = Path::new("/start/here");
+        anchor_paths(&mut config, here);
         assert_eq!(config.dind.tls_certdir, Some(here.join("certs")));
         assert_eq!(config.dind.data_root, Some(PathBuf::from("/data/docker")));
         assert_eq!(config.dind.log_file, Some(here.join("logs/dockerd.log")));
+        assert_eq!(
+            config.dind.extra_args,
+            [
+                "--config-file",
+                "/start/here/conf/daemon.json",
+                "--tlscert=/start/here/tls/cert.pem",
+                "-p",
+                "/start/here/run/d.pid",
+                "-H",
+                "unix:///start/here/run/extra.sock",
+                "--seccomp-profile",
+                "unconfined",
+                "--init-path",
+                "docker-init",
+                "--userland-proxy-path",
+                "/start/here/bin/proxy",
+                "--label",
+                "x=y",
+            ]
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_DOCKER=auto          --docker
   BERTH_DOCKER_OPT_IN=1      --docker-opt-in (then WS_DOCKER_ENABLE_CLIENT=1 switches Docker on)
   BERTH_ON_DOCKER_FAILURE=warn  --on-docker-failure
-  BERTH_DOCKERD_ARGS=FLAGS   extra dockerd flags (berth's own dockerd)
+  BERTH_DOCKERD_ARGS=FLAGS   extra dockerd flags (berth's own dockerd), split as shell words
   BERTH_DOCKERD_LOG=PATH     also append dockerd's output to PATH
   BERTH_DOCKERD_DATA_ROOT=DIR  dockerd's data root (default /var/lib/docker)
   BERTH_DOCKERD_READY_TIMEOUT=60s  how long dockerd may take to answer
@@ -57,7 +57,7 @@ Every option can also be set in the environment; a flag wins over its variable:
 
 Subcommands (only as the first argument; use `berth -- doctor` to run a program named doctor):
   berth doctor [--json] [--user USER]  what berth detects about Docker here, and what to fix
-  berth health [--timeout 3s]          exit 0 when the Docker engine answers a ping
+  berth health [--timeout 20s]         exit 0 when the Docker engine answers a ping (--timeout: wait for it)
   berth host-path DIR                  print DIR's path on the engine's host (exit 69: no engine, 78: not on a mount)";
 
 /// `berth [OPTIONS] [--] [COMMAND [ARGS...]]`
@@ -130,12 +130,16 @@ pub struct DoctorArgs {
 #[derive(Debug, Parser)]
 #[command(
     name = "berth health",
-    about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK)."
+    about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK).",
+    after_help = "Without --timeout: one ping of at most 3 s, as HEALTHCHECK wants (it asks again \
+                  itself). With --timeout: wait for the engine, asking again until it answers or \
+                  the time is up (no socket yet, a socket that does not answer yet), e.g. in a \
+                  devcontainer postStartCommand: berth health --timeout 60s"
 )]
 pub struct HealthArgs {
-    /// How long the ping may take (well within HEALTHCHECK's default 30 s).
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_duration)]
-    pub(crate) timeout: Duration,
+    /// Wait up to this long for the engine to answer (e.g. 20s); default: one ping.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) timeout: Option<Duration>,
 }
 
 /// `berth host-path [--timeout DURATION] DIR`
@@ -378,7 +382,14 @@ impl Config {
                     .pick("BERTH_STORAGE_DRIVER", None, "BERTH_STORAGE_DRIVER")
                     .map(|raw| raw.value)
                     .filter(|d| !d.trim().is_empty()),
-                extra_args: words(r.pick("BERTH_DOCKERD_ARGS", None, "BERTH_DOCKERD_ARGS")),
+                extra_args: r
+                    .parsed(
+                        "BERTH_DOCKERD_ARGS",
+                        None,
+                        "BERTH_DOCKERD_ARGS",
+                        shell_words,
+                    )?
+                    .unwrap_or_default(),
                 log_file: r
                     .pick("BERTH_DOCKERD_LOG", None, "BERTH_DOCKERD_LOG")
                     .map(|raw| PathBuf::from(raw.value)),
@@ -443,6 +454,17 @@ impl Config {
 fn words(raw: Option<Raw>) -> Vec<String> {
     raw.map(|raw| raw.value.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default()
+}
+
+/// `text` split as a POSIX shell splits words, without expanding anything:
+/// `--label "team=a b"` is two words, `'` and `"` quote, `\` escapes, `#`
+/// at the start of a word starts a comment. Unbalanced quotes are an error.
+fn shell_words(text: &str) -> Result<Vec<String>, String> {
+    shlex::split(text).ok_or_else(|| {
+        "unbalanced quotes (or a trailing backslash): the value is split into words as a shell \
+         does, so quote values with spaces and close every quote, e.g. --label \"team=a b\""
+            .to_string()
+    })
 }
 
 pub(crate) fn parse_bool(text: &str) -> Option<bool> {
@@ -708,6 +730,27 @@ mod tests {
         assert_eq!(config.dind.tls_certdir, None);
         let err = resolve(&[], &[("BERTH_IPTABLES", "ebtables")]).unwrap_err();
         assert_eq!(err.origin, "BERTH_IPTABLES");
+    }
+
+    /// BERTH_DOCKERD_ARGS is split with shell-word rules: quoted values
+    /// keep their spaces; unbalanced quotes are exit 64 naming the variable
+    /// (issue 13).
+    #[test]
+    fn dockerd_args_are_shell_words() {
+        let args =
+            |value: &str| resolve(&[], &[("BERTH_DOCKERD_ARGS", value)]).map(|c| c.dind.extra_args);
+        assert_eq!(
+            args(r#"--label "team=a b" --host='tcp://0.0.0.0:2375'  -D"#).unwrap(),
+            ["--label", "team=a b", "--host=tcp://0.0.0.0:2375", "-D"]
+        );
+        assert_eq!(args(r"--label a\ b").unwrap(), ["--label", "a b"]);
+        assert_eq!(args("").unwrap(), Vec::<String>::new());
+        for bad in [r#"--label "team=a b"#, "--label 'x", r"--debug \"] {
+            let err = args(bad).unwrap_err();
+            assert_eq!(err.origin, "BERTH_DOCKERD_ARGS", "{bad}");
+            assert!(err.reason.contains("unbalanced quotes"), "{err}");
+            assert!(err.to_string().contains("BERTH_DOCKERD_ARGS"), "{err}");
+        }
     }
 
     #[test]

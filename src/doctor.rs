@@ -17,6 +17,7 @@ use crate::docker::detect::{DetectError, SocketFacts};
 use crate::docker::finding::{Finding, Verdict};
 use crate::docker::mode::{Mode, Request};
 use crate::docker::setup::Examination;
+use crate::init::role::InitRole;
 use crate::init::spawn::Credentials;
 
 /// The target user as berth resolved it.
@@ -36,8 +37,15 @@ pub struct Report {
     pub requested: Request,
     pub requested_because: String,
     pub user: Option<UserReport>,
-    /// The mode detection chose (None: off, or nothing works).
+    /// The mode the run would use (None: off, nothing works, or auto mode
+    /// will not start the detected engine here).
     pub mode: Option<Mode>,
+    /// The mode detection found; differs from [`Self::mode`] when berth is
+    /// not this container's init ([`Self::init`]).
+    pub detected: Option<Mode>,
+    /// Whether berth is this container's init, when that decides whether
+    /// auto mode starts an engine (the run asks the same question).
+    pub init: Option<InitRole>,
     pub endpoint: Option<Endpoint>,
     pub engine: Option<EngineInfo>,
     pub socket: Option<SocketFacts>,
@@ -58,7 +66,9 @@ impl Report {
     pub fn new(examination: Examination, why: &str, user: Option<&Credentials>) -> Report {
         let requested = examination.requested;
         let mode = examination.mode();
-        let focus = mode.or(requested.forced());
+        let detected = examination.detected_mode();
+        let init = examination.init.clone();
+        let focus = detected.or(requested.forced());
         let mut findings = Vec::new();
         for finding in examination.findings {
             if !findings.contains(&finding) {
@@ -104,11 +114,19 @@ impl Report {
                 groups: u.groups.clone(),
             }),
             mode,
+            detected,
             endpoint,
             engine,
             socket,
             detection_error,
-            plan: plan_for(requested, mode),
+            plan: match (&init, detected) {
+                (Some(role), Some(found)) if !role.is_init => format!(
+                    "run the command without Docker: {found} was detected, but berth is not this container's init ({}), so auto mode does not start an engine (BERTH_DOCKER={found} would)",
+                    role.reason
+                ),
+                _ => plan_for(requested, mode),
+            },
+            init,
             findings,
             problems,
         }
@@ -139,6 +157,10 @@ pub fn render(report: &Report) -> String {
     let mode = match (report.requested, report.mode, &report.detection_error) {
         (Request::Off, ..) => "off".to_string(),
         (_, Some(mode), _) => mode.to_string(),
+        (_, None, _) if report.detected.is_some() => format!(
+            "none ({} detected, not started: berth is not this container's init)",
+            report.detected.map_or("", Mode::as_str)
+        ),
         (_, None, Some(_)) => "cannot be decided".to_string(),
         (_, None, None) => "none".to_string(),
     };
@@ -244,7 +266,7 @@ mod tests {
         let detection = h.detect(vec![]).0;
         let rootless = inspect(&h.paths.rootless, &user, h.host.euid, &NixSyscall);
         assert!(!rootless.is_empty());
-        let examination = Examination::new(Request::Auto, detection, rootless);
+        let examination = Examination::new(Request::Auto, detection, None, rootless);
         let report = Report::new(examination, "BERTH_DOCKER is unset", Some(&creds));
         let text = render(&report);
         let mut seen = std::collections::BTreeSet::new();
@@ -273,7 +295,7 @@ mod tests {
         h.install("dockerd");
         let detection = h.detect(vec![]).0;
         let report = Report::new(
-            Examination::new(Request::Auto, detection, Vec::new()),
+            Examination::new(Request::Auto, detection, None, Vec::new()),
             "",
             None,
         );
@@ -296,6 +318,70 @@ mod tests {
             .any(|f| f.verdict == Verdict::Chosen));
     }
 
+    fn role(is_init: bool, reason: &str) -> InitRole {
+        InitRole {
+            is_init,
+            reason: reason.into(),
+            container: vec!["the root filesystem is overlay (an image's layers)".into()],
+            started_by: vec!["1 docker-init (a known init)".into()],
+            supervisor: None,
+        }
+    }
+
+    /// Doctor shows the run's decision (issue 13): under `docker run
+    /// --init` berth is the container's init and the plan starts dockerd;
+    /// where it is not (a `docker exec` session, a host), the plan says the
+    /// run goes without Docker, why, and what to set, and doctor exits 1.
+    #[test]
+    fn the_plan_is_the_runs_engine_gate() {
+        let h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        let report_for = |role: InitRole| {
+            let finding = crate::docker::setup::gate_finding(&role, Mode::Dind);
+            Report::new(
+                Examination::new(Request::Auto, h.detect(vec![]).0, Some(role), vec![finding]),
+                "BERTH_DOCKER is unset",
+                None,
+            )
+        };
+        let init = report_for(role(
+            true,
+            "it was started by the container's PID 1 (docker-init)",
+        ));
+        assert_eq!(
+            (init.mode, init.detected),
+            (Some(Mode::Dind), Some(Mode::Dind))
+        );
+        assert!(init.plan.contains("start dockerd"), "{}", init.plan);
+        assert_eq!(init.exit_code(), 0);
+        assert!(init.problems.iter().all(|p| p.check != "init"));
+
+        let exec = report_for(role(false, "berth was started from outside the pid namespace (PPid 0) into PID 1's own container: a `docker exec` or `kubectl exec` session, not as the container's first process"));
+        assert_eq!((exec.mode, exec.detected), (None, Some(Mode::Dind)));
+        assert_eq!(exec.exit_code(), 1);
+        assert!(exec.plan.starts_with("run the command without Docker: dind was detected, but berth is not this container's init"), "{}", exec.plan);
+        let problem = exec
+            .problems
+            .iter()
+            .find(|p| p.check == "init")
+            .expect("a problem");
+        assert!(problem
+            .fix
+            .as_deref()
+            .unwrap_or_default()
+            .contains("BERTH_DOCKER=dind"));
+        let text = render(&exec);
+        assert!(
+            text.contains(
+                "Mode:   none (dind detected, not started: berth is not this container's init)"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&exec).expect("json");
+        assert_eq!(json["init"]["is_init"], false);
+        assert_eq!(json["detected"], "dind");
+    }
+
     /// A forced mode that cannot work: the error is the first problem, and
     /// what detection saw is still shown.
     #[test]
@@ -305,7 +391,7 @@ mod tests {
         h.install("dockerd");
         let detection = h.detect(vec![]).0;
         let report = Report::new(
-            Examination::new(h.request, detection, Vec::new()),
+            Examination::new(h.request, detection, None, Vec::new()),
             "BERTH_DOCKER=dind",
             None,
         );

@@ -20,6 +20,9 @@ pub enum Failure {
     Os = 71,
     /// A file berth must write (/etc/group, certificates) could not be written.
     CantCreate = 73,
+    /// A subcommand's output could not be written (a reader that closed the
+    /// pipe, EPIPE, is not an error: see `output`).
+    Output = 74,
     /// berth lacks a privilege it needs for what was asked (e.g. --user without root).
     NoPerm = 77,
     /// The configuration is inconsistent (e.g. a forced mode that cannot work here).

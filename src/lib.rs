@@ -15,6 +15,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod logging;
+pub mod output;
 
 mod docker;
 mod doctor;

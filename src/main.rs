@@ -9,6 +9,7 @@ use berth::app;
 use berth::config::{Config, ConfigError, DoctorArgs, HealthArgs, HostPathArgs, InitArgs};
 use berth::exit::Failure;
 use berth::logging;
+use berth::output;
 use berth::HostFacts;
 
 /// Reads the signal mask and ignored dispositions berth was started with,
@@ -32,11 +33,13 @@ fn run(argv: Vec<OsString>) -> u8 {
     if argv.get(1).is_some_and(|a| a == app::ROOTLESS_CHILD) {
         // Only returns on failure: it execs dockerd.
         let err = app::rootless_child(&argv[2..]);
-        eprintln!("berth {}: {err}", app::ROOTLESS_CHILD);
+        output::stderr(&format!("berth {}: {err}\n", app::ROOTLESS_CHILD));
         return Failure::Os.code();
     }
-    // Read once, like the configuration, and handed down.
-    let host = HostFacts::read();
+    // Read once, like the configuration, and handed down; relative docker
+    // client paths taken from the start directory (the run leaves it).
+    let mut host = HostFacts::read();
+    app::anchor_client_paths(&mut host);
     match argv.get(1).and_then(|a| a.to_str()) {
         Some("doctor") => return doctor(&argv[1..], &host),
         Some("health") => return health(&argv[1..], &host),
@@ -67,6 +70,8 @@ fn run(argv: Vec<OsString>) -> u8 {
 }
 
 /// The parsed flags, or the exit code: --help and --version are not errors.
+/// clap returns a failed write (EPIPE: `berth --help | true`) instead of
+/// panicking; there is nothing left to tell the reader.
 fn parse<T: Parser>(argv: &[OsString]) -> Result<T, u8> {
     T::try_parse_from(argv).map_err(|err| {
         let _ = err.print();
@@ -81,7 +86,7 @@ fn parse<T: Parser>(argv: &[OsString]) -> Result<T, u8> {
 /// The configuration from `args` and berth's environment, or exit 64.
 fn resolve(args: InitArgs, host: &HostFacts) -> Result<Config, u8> {
     Config::resolve(args, &|key| host.var(key).map(str::to_string)).map_err(|err: ConfigError| {
-        eprintln!("berth: {err}");
+        output::stderr(&format!("berth: {err}\n"));
         Failure::Usage.code()
     })
 }
@@ -125,6 +130,6 @@ fn host_path(argv: &[OsString], host: &HostFacts) -> u8 {
 /// Errors must reach the user even with logging sent to journald.
 fn eprintln_if_quiet(err: &app::AppError) {
     if !tracing::enabled!(tracing::Level::ERROR) {
-        eprintln!("berth: {err}");
+        output::stderr(&format!("berth: {err}\n"));
     }
 }

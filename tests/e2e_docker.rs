@@ -25,8 +25,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use support::{
-    engine_socket, require_e2e, wait_until, workspace_image, Container, Docker, InnerEngine,
-    SocketProxy,
+    engine_socket, require_e2e, rootless_image, wait_until, workspace_image, Container, Docker,
+    InnerEngine, SocketProxy,
 };
 
 /// Generous: a loaded 2-core machine starts dockerd in well under this.
@@ -436,6 +436,88 @@ fn remote_engine_over_tls_and_a_wrong_certificate(engine: InnerEngine) {
     );
 }
 
+/// A remote engine over TLS whose client key only uid 1000 may read, and a
+/// command run as another user (issue 13): berth, as root, reaches the
+/// engine, but the user's `docker` fails with "permission denied". berth
+/// warns at start and `berth doctor --user nobody` names the file, its
+/// owner and mode, and the user; before, neither said anything.
+#[test]
+fn remote_tls_key_the_commands_user_cannot_read_is_named() {
+    let test = "remote_tls_key_the_commands_user_cannot_read_is_named";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let net = docker.network();
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path(), "dind-server");
+    let key = certs.path().join("client/key.pem");
+    assert_eq!(
+        (
+            fs::metadata(&key).unwrap().uid(),
+            fs::metadata(&key).unwrap().mode() & 0o777
+        ),
+        (1000, 0o600),
+        "the client key is uid 1000's alone"
+    );
+    let server = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--network".into(),
+        net.name.clone(),
+        "--network-alias".into(),
+        "dind-server".into(),
+        "--hostname".into(),
+        "dind-server".into(),
+        "-v".into(),
+        format!("{}:/certs", certs.path().display()),
+        "-e".into(),
+        "DOCKER_TLS_CERTDIR=/certs".into(),
+        workspace_image(),
+        "sleep".into(),
+        "infinity".into(),
+    ]);
+    wait_for_inner_docker(&server, "dev");
+    let client = docker.run_detached(&[
+        "--network".to_string(),
+        net.name.clone(),
+        "--no-healthcheck".into(),
+        "-v".into(),
+        format!("{}:/client:ro", certs.path().join("client").display()),
+        "-e".into(),
+        "DOCKER_HOST=tcp://dind-server:2376".into(),
+        "-e".into(),
+        "DOCKER_TLS_VERIFY=1".into(),
+        "-e".into(),
+        "DOCKER_CERT_PATH=/client".into(),
+        "-e".into(),
+        "BERTH_USER=nobody".into(),
+        workspace_image(),
+        "sh".into(),
+        "-c".into(),
+        "id -un; docker version >/dev/null 2>&1 || echo user-docker-failed; exec sleep infinity"
+            .into(),
+    ]);
+    client.wait_for_log("user-docker-failed", READY);
+    let logs = client.logs();
+    assert!(
+        logs.contains("/client/key.pem is mode 0600, owned by uid 1000")
+            && logs.contains("nobody (uid 65534"),
+        "a warning at start names the file, owner, mode and user:\n{logs}"
+    );
+    let doctor = client.exec(&["berth", "doctor", "--user", "nobody"]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    let problems = report.split("Problems").nth(1).unwrap_or_default();
+    assert!(
+        problems.contains("/client/key.pem is mode 0600, owned by uid 1000 gid 1000")
+            && problems.contains("the command's user nobody (uid 65534")
+            && problems.contains("cannot read it"),
+        "{report}"
+    );
+    // The key's owner reads it: no such problem for dev.
+    let doctor = client.exec(&["berth", "doctor", "--user", "dev"]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!report.contains("cannot read it"), "{report}");
+}
+
 // ---------------------------------------------------------------- rootless
 
 crate::for_each_inner_engine!(rootless_workspace_runs_an_inner_container);
@@ -472,6 +554,293 @@ fn rootless_workspace_runs_an_inner_container(engine: InnerEngine) {
         "inner-ok",
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Rootless under `--security-opt no-new-privileges` (issue 13): newuidmap
+/// cannot gain its privilege, so rootless dockerd cannot start. berth says
+/// so, with the fix, in its exit-69 message and in `berth doctor` (before:
+/// rootlesskit's raw "write to uid_map failed", and doctor said newuidmap
+/// was ok).
+#[test]
+fn rootless_under_no_new_privileges_says_to_drop_it() {
+    let test = "rootless_under_no_new_privileges_says_to_drop_it";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let nnp = [
+        "--privileged",
+        "--user",
+        "0",
+        "--security-opt",
+        "no-new-privileges",
+        "--no-healthcheck",
+    ];
+    let mut args: Vec<String> = nnp.iter().map(|a| a.to_string()).collect();
+    args.extend([rootless_image(), "docker".into(), "info".into()]);
+    let c = docker.run_detached(&args);
+    assert_eq!(c.wait_exit_code(READY), 69, "{}", c.logs());
+    let logs = c.logs();
+    assert!(
+        logs.contains("newuidmap") && logs.contains("runs with no-new-privileges"),
+        "the exit-69 message names the cause:\n{logs}"
+    );
+    assert!(
+        logs.contains(
+            "drop no-new-privileges: `docker run --security-opt no-new-privileges=false`"
+        ),
+        "and the fix:\n{logs}"
+    );
+    assert!(
+        !logs.contains("[rootlesskit:"),
+        "rootlesskit never ran:\n{logs}"
+    );
+
+    let mut args: Vec<String> = vec![
+        "run".into(),
+        "--rm".into(),
+        "--label".into(),
+        support::label(),
+    ];
+    args.extend(nnp.iter().map(|a| a.to_string()));
+    args.extend([
+        "--entrypoint".into(),
+        "/usr/local/bin/berth".into(),
+        rootless_image(),
+        "doctor".into(),
+    ]);
+    let out = docker.output(&args);
+    let report = String::from_utf8_lossy(&out.stdout);
+    let problems = report.split("Problems").nth(1).unwrap_or_default();
+    assert!(
+        problems.contains("newuidmap") && problems.contains("no-new-privileges"),
+        "doctor lists newuidmap as a problem:\n{report}"
+    );
+    assert!(problems.contains("fix: drop no-new-privileges"), "{report}");
+}
+
+// ------------------------------------------------ berth as the container's init
+
+/// The run and `berth doctor` come from one decision (issues 11 and 13):
+/// under `docker run --init` (docker-init is PID 1, berth its child) in a
+/// privileged container berth is the container's init, so the run starts
+/// dockerd and doctor's plan says it will (before, doctor said so and the
+/// run did not). In a `docker exec` session into a privileged container
+/// whose PID 1 is not berth, both say berth is not its init and start
+/// nothing: someone running berth by hand.
+#[test]
+fn the_run_and_doctor_share_the_init_decision() {
+    let test = "the_run_and_doctor_share_the_init_decision";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let c = dind_with(
+        &docker,
+        workspace_image(),
+        &["--init", "-e", "BERTH_LOG_LEVEL=info"],
+    );
+    assert!(
+        c.logs().contains(
+            "berth is this container's init: it was started by the container's PID 1 (docker-init)"
+        ),
+        "{}",
+        c.logs()
+    );
+    let doctor = docker.output([
+        "run",
+        "--rm",
+        "--label",
+        &support::label(),
+        "--init",
+        "--privileged",
+        "--entrypoint",
+        "/usr/local/bin/berth",
+        &workspace_image(),
+        "doctor",
+    ]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        report.contains("Mode:   dind")
+            && report.contains("Plan:   run pre-flight and start dockerd"),
+        "{report}"
+    );
+    assert!(
+        report.contains("berth is this container's init"),
+        "{report}"
+    );
+
+    let c = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--no-healthcheck".into(),
+        "--entrypoint".into(),
+        "sleep".into(),
+        workspace_image(),
+        "infinity".into(),
+    ]);
+    let doctor = c.exec(&["berth", "doctor"]);
+    let report = String::from_utf8_lossy(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(1), "{report}");
+    assert!(
+        report.contains(
+            "Mode:   none (dind detected, not started: berth is not this container's init)"
+        ) && report.contains("`docker exec`"),
+        "{report}"
+    );
+    let run = c.exec(&["berth", "--", "true"]);
+    assert_eq!(run.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        said.contains("berth is not this container's init") && said.contains("BERTH_DOCKER=dind"),
+        "{said}"
+    );
+    assert!(
+        !c.exec(&["pgrep", "-x", "dockerd"]).status.success(),
+        "no dockerd was started"
+    );
+}
+
+// ------------------------------------------------------- the user's own TCP listener
+
+/// What dockerd 20.10 prints before its 15 s sleep on an insecure TCP
+/// listener nobody asked for by name (cmd/dockerd/daemon.go, loadListeners).
+const SLOWED_DOWN: &str = "intentionally being slowed down";
+
+/// A privileged dind workspace with `env`, started with `sleep infinity`,
+/// ready for `docker exec -u dev ... docker`.
+fn dind_with(docker: &Docker, image: String, extra: &[&str]) -> Container {
+    let mut args: Vec<String> = vec!["--privileged".into(), "--no-healthcheck".into()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args.extend([image, "sleep".into(), "infinity".into()]);
+    let c = docker.run_detached(&args);
+    wait_for_inner_docker(&c, "dev");
+    c
+}
+
+crate::for_each_inner_engine!(dind_with_a_tcp_host_in_the_dockerd_args_is_fast_and_says_so);
+/// A TCP listener in BERTH_DOCKERD_ARGS (issue 13): berth recognises it,
+/// passes --tls=false so dockerd does not sleep 15 s first, and says so; the
+/// engine answers on that listener. Before, dockerd slept ("intentionally
+/// being slowed down") and berth said nothing.
+fn dind_with_a_tcp_host_in_the_dockerd_args_is_fast_and_says_so(engine: InnerEngine) {
+    let test = &format!("dind_with_a_tcp_host_in_the_dockerd_args_is_fast_and_says_so::{engine:?}");
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let c = dind_with(
+        &docker,
+        engine.workspace_image(),
+        &[
+            "-e",
+            "DOCKER_TLS_CERTDIR=",
+            "-e",
+            "BERTH_DOCKERD_ARGS=--host=tcp://0.0.0.0:2375",
+            "-e",
+            "BERTH_LOG_LEVEL=warn,dockerd=info",
+        ],
+    );
+    eprintln!(
+        "e2e_docker: {test}: inner docker answered {:.2?} after docker run",
+        started.elapsed()
+    );
+    let version = c.exec_ok(&[
+        "docker",
+        "-H",
+        "tcp://127.0.0.1:2375",
+        "version",
+        "--format",
+        "{{.Server.Version}}",
+    ]);
+    assert!(!version.is_empty(), "the TCP listener answers");
+    let logs = c.logs();
+    assert!(
+        logs.contains("tcp://0.0.0.0:2375 (from BERTH_DOCKERD_ARGS)")
+            && logs.contains("berth passes --tls=false"),
+        "berth says what it did with the listener:\n{logs}"
+    );
+    assert!(!logs.contains(SLOWED_DOWN), "dockerd slept:\n{logs}");
+}
+
+/// The same listener in daemon.json's hosts, the way a user configures
+/// dockerd elsewhere: berth passes no --host of its own (dockerd refused to
+/// start on "specified both as a flag and in the configuration file:
+/// hosts"), the listener is fast and said; and with DOCKER_TLS_CERTDIR a
+/// listener in the flags (with a space, as shell words) gets berth's TLS.
+#[test]
+fn dind_with_tcp_hosts_in_daemon_json_or_with_tls() {
+    let test = "dind_with_tcp_hosts_in_daemon_json_or_with_tls";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let conf = tempfile::tempdir().unwrap();
+    fs::set_permissions(conf.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let json = conf.path().join("daemon.json");
+    fs::write(
+        &json,
+        r#"{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}"#,
+    )
+    .unwrap();
+    fs::set_permissions(&json, fs::Permissions::from_mode(0o644)).unwrap();
+    let mount = format!("{}:/etc/docker/daemon.json:ro", json.display());
+    let c = dind_with(
+        &docker,
+        workspace_image(),
+        &[
+            "-v",
+            &mount,
+            "-e",
+            "DOCKER_TLS_CERTDIR=",
+            "-e",
+            "BERTH_LOG_LEVEL=info,dockerd=info",
+        ],
+    );
+    c.exec_ok(&["docker", "-H", "tcp://127.0.0.1:2375", "version"]);
+    let logs = c.logs();
+    assert!(
+        logs.contains("tcp://0.0.0.0:2375 (from /etc/docker/daemon.json)")
+            && logs.contains("berth passes no --host of its own"),
+        "{logs}"
+    );
+    assert!(!logs.contains(SLOWED_DOWN), "dockerd slept:\n{logs}");
+
+    let certs = docker.volume();
+    let c = dind_with(
+        &docker,
+        workspace_image(),
+        &[
+            "-v",
+            &format!("{}:/certs", certs.name),
+            "-e",
+            "DOCKER_TLS_CERTDIR=/certs",
+            "-e",
+            "BERTH_DOCKERD_ARGS=--label 'berth.test=tcp and tls' -H tcp://0.0.0.0:2377",
+            "-e",
+            "BERTH_LOG_LEVEL=info",
+        ],
+    );
+    let tls = [
+        "docker",
+        "--tlsverify",
+        "--tlscacert=/certs/client/ca.pem",
+        "--tlscert=/certs/client/cert.pem",
+        "--tlskey=/certs/client/key.pem",
+        "-H",
+        "tcp://127.0.0.1:2377",
+        "info",
+        "--format",
+        "{{.Labels}}",
+    ];
+    let labels = c.exec_ok(&tls);
+    assert!(
+        labels.contains("berth.test=tcp and tls"),
+        "one word, spaces kept: {labels}"
+    );
+    let plain = c.exec(&["docker", "-H", "tcp://127.0.0.1:2377", "version"]);
+    assert!(!plain.status.success(), "the listener wants TLS");
+    let logs = c.logs();
+    assert!(
+        logs.contains("with TLS: berth gives it the certificates"),
+        "{logs}"
     );
 }
 

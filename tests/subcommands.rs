@@ -2,6 +2,11 @@
 //! and what it prints. No engine, no root needed.
 
 use std::process::{Command, Output};
+use std::time::Duration;
+
+#[path = "common/fake_engine.rs"]
+mod fake_engine;
+use fake_engine::{FakeEngine, FAKE_VERSION};
 
 fn berth(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
@@ -61,7 +66,7 @@ fn opt_in_image_without_the_toggle_is_healthy_and_doctor_says_off() {
 /// refuse is refused by the subcommands too, naming the variable.
 #[test]
 fn subcommands_refuse_what_the_run_refuses() {
-    for args in [&["health"][..], &["doctor"][..]] {
+    for args in [&["health"][..], &["doctor"][..], &["--", "true"][..]] {
         let out = berth(args, &[("BERTH_DOCKER", "kubernetes")]);
         assert_eq!(out.status.code(), Some(64), "{args:?}");
         assert!(
@@ -69,5 +74,126 @@ fn subcommands_refuse_what_the_run_refuses() {
             "{}",
             text(&out.stderr)
         );
+        // BERTH_DOCKERD_ARGS is split as shell words: an unclosed quote is
+        // a usage error naming the variable, before anything starts.
+        let out = berth(
+            args,
+            &[("BERTH_DOCKERD_ARGS", r#"--label "team=a b --debug"#)],
+        );
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        let said = text(&out.stderr);
+        assert!(
+            said.contains("BERTH_DOCKERD_ARGS") && said.contains("unbalanced quotes"),
+            "{said}"
+        );
     }
+}
+
+/// Runs berth with its stdout on a pipe whose reader is already gone, as
+/// `berth doctor --json | true` does when `true` exits first.
+fn berth_into_closed_pipe(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
+    drop(reader);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("run berth")
+}
+
+/// A closed stdout ends berth quietly (issue 13): no panic (it was an abort,
+/// exit 134, for `berth doctor --json | true`), nothing on stderr, and the
+/// exit code each command documents for the same verdict.
+#[test]
+fn a_closed_stdout_ends_every_printing_command_quietly() {
+    let off = [("BERTH_DOCKER", "off")];
+    let cases: [(&[&str], i32); 8] = [
+        (&["doctor", "--json"], 0),
+        (&["doctor"], 0),
+        (&["health"], 0),
+        (&["--help"], 0),
+        (&["--version"], 0),
+        (&["doctor", "--help"], 0),
+        (&["health", "--help"], 0),
+        (&["host-path", "--help"], 0),
+    ];
+    for (args, code) in cases {
+        let out = berth_into_closed_pipe(args, &off);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "berth {args:?} into a closed pipe: {:?}\nstderr: {}",
+            out.status,
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stderr), "", "berth {args:?}: nothing to say");
+    }
+    // The verdict still decides the code: no engine is exit 1, read or not.
+    let dead = [("DOCKER_HOST", "unix:///nonexistent/berth-test/docker.sock")];
+    let out = berth_into_closed_pipe(&["health", "--timeout", "1s"], &dead);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+}
+
+/// `berth health --timeout` waits for the engine (issue 13): started while
+/// there is no socket yet, or while the socket refuses (a stale file, an
+/// engine still starting), it answers healthy once the engine answers;
+/// without `--timeout` it asks once, as HEALTHCHECK wants.
+#[test]
+fn health_with_a_timeout_waits_for_the_engine() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let env = [("DOCKER_HOST", host.as_str())];
+
+    // No socket yet: one ping fails at once...
+    let once = berth(&["health"], &env);
+    assert_eq!(once.status.code(), Some(1), "{}", text(&once.stdout));
+    assert!(
+        text(&once.stdout).contains("no socket at"),
+        "{}",
+        text(&once.stdout)
+    );
+
+    // ...while --timeout waits for the engine to appear.
+    for stale_socket_first in [false, true] {
+        if stale_socket_first {
+            // A socket file nobody accepts on: connections are refused.
+            drop(std::os::unix::net::UnixListener::bind(&socket).expect("bind"));
+        }
+        let appears = socket.clone();
+        let engine = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            let _ = std::fs::remove_file(&appears);
+            FakeEngine::serve(&appears)
+        });
+        let waited = berth(&["health", "--timeout", "20s"], &env);
+        let _engine = engine.join().expect("the stand-in engine started");
+        assert_eq!(
+            waited.status.code(),
+            Some(0),
+            "stale socket first: {stale_socket_first}\nstdout: {}\nstderr: {}",
+            text(&waited.stdout),
+            text(&waited.stderr)
+        );
+        assert!(
+            text(&waited.stdout).contains(FAKE_VERSION),
+            "{}",
+            text(&waited.stdout)
+        );
+    }
+
+    // An engine that never comes: unhealthy once the time is up, saying so.
+    let gone = berth(&["health", "--timeout", "1s"], &env);
+    assert_eq!(gone.status.code(), Some(1), "{}", text(&gone.stdout));
+    assert!(
+        text(&gone.stdout).contains("within 1s"),
+        "{}",
+        text(&gone.stdout)
+    );
 }

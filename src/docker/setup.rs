@@ -19,10 +19,12 @@ use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPat
 use crate::docker::engine::dockerd_args::Flavor;
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser};
 use crate::docker::engine::{self, DindSettings, Engine, EngineError};
-use crate::docker::finding::Finding;
+use crate::docker::finding::{Finding, Verdict};
 use crate::docker::mode::{FailurePolicy, Mode, Request};
+use crate::host::permission::{check_read, Ids, Need};
 use crate::host::syscall::NixSyscall;
 use crate::host::HostFacts;
+use crate::init::role::{self, InitRole};
 use crate::init::runner::{Helpers, OneShotRunner, SupervisedRunner};
 use crate::init::spawn::Credentials;
 
@@ -95,14 +97,57 @@ pub async fn detect_here(
     detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
 }
 
+/// Whether the run may start the engine of `mode` here: the one decision
+/// the run and `berth doctor` share. A forced mode always may; in auto mode
+/// a mode that starts an engine of berth's own (dind, sysbox, rootless)
+/// needs berth to be this container's init ([`role::examine`]), so that
+/// berth run by hand on a privileged machine never starts a second dockerd
+/// there. None: no decision to make (a forced mode, or a mode that uses an
+/// engine someone else runs).
+pub fn engine_gate(request: Request, mode: Option<Mode>, host: &HostFacts) -> Option<InitRole> {
+    match mode {
+        Some(mode) if mode.starts_an_engine() && request == Request::Auto => {
+            Some(role::examine(host))
+        }
+        _ => None,
+    }
+}
+
+/// The gate's verdict as a finding about `mode`: a warning, with the
+/// fix, when auto mode will not start the engine.
+pub fn gate_finding(role: &InitRole, mode: Mode) -> Finding {
+    if role.is_init {
+        Finding::new(
+            "init",
+            Verdict::Supports,
+            format!("berth is this container's init: {}", role.reason),
+        )
+        .about(mode)
+    } else {
+        Finding::new("init", Verdict::Warning, not_init_message(role, mode))
+            .with_fix(format!("set BERTH_DOCKER={mode} to start it anyway, or start berth as the container's entrypoint (or from its init or entrypoint script)"))
+            .about(mode)
+    }
+}
+
+fn not_init_message(role: &InitRole, mode: Mode) -> String {
+    format!(
+        "berth is not this container's init ({}), so in auto mode it does not start dockerd ({mode} was detected)",
+        role.reason
+    )
+}
+
 /// Everything berth checks about Docker here without changing anything:
 /// what `berth doctor` shows. The run takes the same request and makes the
-/// same detection.
+/// same detection and the same [`engine_gate`] decision.
 #[derive(Debug)]
 pub struct Examination {
     pub requested: Request,
     /// Err: a forced mode that cannot work (its findings say why).
     pub detection: Result<Detection, DetectError>,
+    /// The [`engine_gate`] decision, when the detected mode starts an engine
+    /// in auto mode.
+    pub init: Option<InitRole>,
     /// Detection's findings, then the checks it did not make already (the
     /// user's access to the socket, dockerd's pre-flight, the rootless
     /// prerequisites), each check once.
@@ -115,6 +160,7 @@ impl Examination {
     pub fn new(
         requested: Request,
         detection: Result<Detection, DetectError>,
+        init: Option<InitRole>,
         more: Vec<Finding>,
     ) -> Examination {
         let mut findings: Vec<Finding> = match &detection {
@@ -127,13 +173,23 @@ impl Examination {
         Examination {
             requested,
             detection,
+            init,
             findings,
         }
     }
 
     /// The mode detection chose, if any.
-    pub fn mode(&self) -> Option<Mode> {
+    pub fn detected_mode(&self) -> Option<Mode> {
         self.detection.as_ref().ok().and_then(|d| d.mode)
+    }
+
+    /// The mode the run would use: the detected one, unless the
+    /// [`engine_gate`] keeps auto mode from starting its engine here.
+    pub fn mode(&self) -> Option<Mode> {
+        match &self.init {
+            Some(role) if !role.is_init => None,
+            _ => self.detected_mode(),
+        }
     }
 }
 
@@ -151,11 +207,16 @@ pub async fn examine(
     let detection = detect_here(request, host, user, helpers.clone().into()).await;
     let mut more = Vec::new();
     if request == Request::Off {
-        return Examination::new(request, detection, more);
+        return Examination::new(request, detection, None, more);
     }
     let mode = detection.as_ref().ok().and_then(|d| d.mode);
+    let init = engine_gate(request, mode, host);
+    if let (Some(role), Some(mode)) = (&init, mode) {
+        more.push(gate_finding(role, mode));
+    }
     if let Ok(detection) = &detection {
         more.extend(access::user_access(detection, user));
+        more.extend(tls_files_access(detection, user));
     }
     // berth's own dockerd, once running, shows up as socket mode: check it too.
     let own_dockerd = crate::init::procs::find_by_comm(&host.proc_root, "dockerd").is_some();
@@ -175,7 +236,61 @@ pub async fn examine(
             &NixSyscall,
         ));
     }
-    Examination::new(request, detection, more)
+    Examination::new(request, detection, init, more)
+}
+
+/// The TLS files of the engine detection chose (DOCKER_CERT_PATH's ca.pem,
+/// cert.pem, key.pem) that the command's `user` cannot read: berth pings as
+/// root and reads them all, while the user's `docker` then fails with
+/// "permission denied". Judged with the user's own uid, gid and groups.
+/// Empty when the user is root or the engine needs no files.
+pub fn tls_files_access(detection: &Detection, user: Option<&Credentials>) -> Vec<Finding> {
+    let (
+        Some(Endpoint::Tcp {
+            tls: Some(files), ..
+        }),
+        Some(user),
+    ) = (&detection.endpoint, user)
+    else {
+        return Vec::new();
+    };
+    let ids = Ids {
+        uid: user.uid,
+        gid: user.gid,
+        groups: &user.groups,
+    };
+    let who = match &user.name {
+        Some(name) => format!("{name} (uid {}, gid {})", user.uid, user.gid),
+        None => format!("uid {} (gid {})", user.uid, user.gid),
+    };
+    let name = user.name.clone().unwrap_or_else(|| user.uid.to_string());
+    [&files.ca, &files.cert, &files.key]
+        .into_iter()
+        .filter_map(|file| {
+            let denied = check_read(file, ids).err()?;
+            let found = format!(
+                "{} is mode {:04o}, owned by uid {} gid {}",
+                denied.path.display(),
+                denied.mode,
+                denied.uid,
+                denied.gid
+            );
+            let seen = match denied.needs {
+                Need::Read => format!("{found}: the command's user {who} cannot read it, so its docker client fails with \"permission denied\" (berth, as root, can)"),
+                Need::Search => format!("{found}: the command's user {who} cannot enter it to read {}, so its docker client fails with \"permission denied\" (berth, as root, can)", file.display()),
+            };
+            let fix = format!(
+                "let {name} read it (chown {name} {}, a key staying 0600), give the command a DOCKER_CERT_PATH with copies it owns, or run the command as uid {}",
+                denied.path.display(),
+                denied.uid
+            );
+            Some(
+                Finding::new("tls-files", Verdict::Warning, seen)
+                    .with_fix(fix)
+                    .about(Mode::Remote),
+            )
+        })
+        .collect()
 }
 
 /// The user rootless dockerd would run as (it needs a name: subuid entries
@@ -224,17 +339,24 @@ pub async fn prepare(
         return Ok(DockerSetup::default());
     };
     tracing::info!(%mode, "{detection}");
-    if mode.starts_an_engine() && !forced && !host.is_pid1() {
-        // Auto mode starts dockerd only as a container's init: berth run by
-        // hand on a privileged host must not start a second engine there.
-        let message = format!(
-            "berth is not PID 1, so in auto mode it does not start dockerd ({mode} was detected); set BERTH_DOCKER={mode} to start it anyway"
-        );
-        if must_work {
-            return Err(AccessError(message));
+    if let Some(role) = engine_gate(settings.request, Some(mode), host) {
+        let finding = gate_finding(&role, mode);
+        if !role.is_init {
+            let message = format!(
+                "{}; {}",
+                finding.seen,
+                finding.fix.as_deref().unwrap_or_default()
+            );
+            if must_work {
+                return Err(AccessError(message));
+            }
+            tracing::warn!("{message}");
+            return Ok(DockerSetup::default());
         }
-        tracing::warn!("{message}");
-        return Ok(DockerSetup::default());
+        tracing::info!("{}", finding.seen);
+    }
+    for warning in tls_files_access(&detection, user) {
+        warning.log();
     }
     let result = match mode {
         Mode::Remote => Ok(DockerSetup {
@@ -291,5 +413,90 @@ fn started_setup(mode: Mode, started: engine::Started) -> DockerSetup {
         export_endpoint: true,
         extra_groups: Vec::new(),
         engine: Some(started.engine),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::docker::client::endpoint::TlsFiles;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    fn remote_with(files: TlsFiles) -> Detection {
+        Detection {
+            requested: Request::Auto,
+            mode: Some(Mode::Remote),
+            endpoint: Some(Endpoint::Tcp {
+                host: "docker".into(),
+                port: 2376,
+                tls: Some(files),
+            }),
+            engine: None,
+            socket: None,
+            findings: Vec::new(),
+        }
+    }
+
+    fn nobody() -> Credentials {
+        Credentials {
+            uid: 65534,
+            gid: 65534,
+            groups: vec![],
+            name: Some("nobody".into()),
+            home: PathBuf::from("/nonexistent"),
+        }
+    }
+
+    /// A client key only its owner may read, and the command runs as
+    /// another user (issue 13): a warning naming the file, its owner and
+    /// mode, and the user who cannot read it; the files it can read, none.
+    #[test]
+    fn a_client_key_the_commands_user_cannot_read_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let files = TlsFiles::in_dir(dir.path());
+        for (file, mode) in [
+            (&files.ca, 0o644),
+            (&files.cert, 0o644),
+            (&files.key, 0o600),
+        ] {
+            std::fs::write(file, "pem").expect("write");
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        let owner = nix::unistd::getuid().as_raw();
+        if owner == 65534 {
+            eprintln!("skipped: the test runs as nobody itself");
+            return;
+        }
+        let detection = remote_with(files.clone());
+        let findings = tls_files_access(&detection, Some(&nobody()));
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let finding = &findings[0];
+        assert_eq!(
+            (finding.check, finding.verdict),
+            ("tls-files", Verdict::Warning)
+        );
+        let seen = &finding.seen;
+        for part in [
+            format!("{} is mode 0600, owned by uid {owner}", files.key.display()),
+            "nobody (uid 65534, gid 65534) cannot read it".to_string(),
+            "permission denied".to_string(),
+        ] {
+            assert!(seen.contains(&part), "{part:?} in {seen}");
+        }
+        let fix = finding.fix.as_deref().expect("fix");
+        assert!(
+            fix.contains(&format!("chown nobody {}", files.key.display())),
+            "{fix}"
+        );
+        // The key's owner, and root, read it: nothing to say.
+        let owner_creds = Credentials {
+            uid: owner,
+            gid: nix::unistd::getgid().as_raw(),
+            ..nobody()
+        };
+        assert!(tls_files_access(&detection, Some(&owner_creds)).is_empty());
+        assert!(tls_files_access(&detection, None).is_empty());
     }
 }

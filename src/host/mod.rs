@@ -6,6 +6,7 @@
 pub mod caps;
 pub mod files;
 pub mod mountinfo;
+pub mod permission;
 pub mod syscall;
 pub mod users;
 

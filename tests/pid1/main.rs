@@ -7,6 +7,8 @@
 //! can catch signals 32 and 33 (glibc reserves them), and the signal test
 //! must see every one of 1..=64 arrive.
 
+#[path = "../common/fake_engine.rs"]
+mod fake_engine;
 mod pty;
 mod roles;
 
@@ -418,6 +420,106 @@ fn berth_leaves_its_start_directory() {
     assert_eq!(stdout, format!("/\n{}\n", start.display()));
 }
 
+/// `GET path` from berth's health server at `port`: the status line.
+fn http_status(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: berth\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response.lines().next()?.to_string())
+}
+
+/// Relative paths berth keeps using after it has left its start directory
+/// (issue 13): DOCKER_HOST=unix://engine.sock, relative to where berth
+/// started, still reaches the engine from the health server's later pings.
+/// Before, the relative socket path was refused at start (exit 69).
+fn relative_docker_paths_hold_after_berth_leaves_its_start_directory() {
+    for place in PLACES {
+        let dir = temp_dir();
+        let start = fs::canonicalize(dir.path()).unwrap();
+        let _engine = fake_engine::FakeEngine::serve(&start.join("engine.sock"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = berth_cmd(place, &["sleep", "100"])
+            .current_dir(&start)
+            .env("BERTH_DOCKER", "socket")
+            .env("DOCKER_HOST", "unix://engine.sock")
+            .env("BERTH_HEALTH_ADDR", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = berth_pid(place, &child);
+        let cwd = |pid: i32| fs::read_link(format!("/proc/{pid}/cwd")).ok();
+        wait_for("berth to move to /", Duration::from_secs(10), || {
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("{place:?}: berth exited with {status:?} before its command ran");
+            }
+            (cwd(pid)? == Path::new("/")).then_some(())
+        });
+        let status = wait_for("/healthz", Duration::from_secs(10), || {
+            http_status(port, "/healthz")
+        });
+        assert_eq!(
+            status, "HTTP/1.1 200 OK",
+            "{place:?}: the engine answers from /"
+        );
+        kill(pid, libc::SIGTERM);
+        wait_child(&mut child, Duration::from_secs(20));
+    }
+}
+
+/// berth as PID 1 of a namespace made by hand on this host (`unshare`, not a
+/// container), privileged there, dockerd on PATH, auto mode: it must not
+/// start a second dockerd (issue 11's protection, now decided from evidence
+/// rather than pid 1). The dockerd here is a stand-in that records a start.
+fn berth_by_hand_outside_a_container_starts_no_dockerd() {
+    let dir = temp_dir();
+    let bin = dir.path().join("bin");
+    fs::create_dir(&bin).unwrap();
+    let marker = dir.path().join("dockerd-started");
+    let fake = bin.join("dockerd");
+    fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in --help) exit 0 ;; esac\necho \"$@\" >> '{}'\nexec /bin/sleep 30\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/unshare", bin.join("unshare")).unwrap();
+    // A /run of its own in the namespace's mount namespace: an engine of
+    // the machine's at /var/run/docker.sock would make this socket mode.
+    let private_run: [&OsStr; 3] = [
+        OsStr::new("/bin/sh"),
+        OsStr::new("-c"),
+        OsStr::new("/bin/mount -t tmpfs tmpfs /run && exec \"$0\" \"$@\""),
+    ];
+    let out = wrapped_berth_cmd(Place::Pid1, &private_run, &["/bin/true"])
+        .env("BERTH_DOCKER", "auto")
+        .env("PATH", &bin)
+        .env("BERTH_DOCKERD_DATA_ROOT", dir.path().join("data"))
+        .env("BERTH_DOCKERD_READY_TIMEOUT", "2s")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("berth is not this container's init (nothing shows it runs in a container"),
+        "{stderr}"
+    );
+    assert!(
+        !marker.exists(),
+        "dockerd was started: {:?}",
+        fs::read_to_string(&marker)
+    );
+}
+
 fn tstp_to_berth_stops_it_with_its_command() {
     // Not PID 1: forwarded, then berth stops too; SIGCONT resumes both. berth
     // leads its own process group with a parent in the same session, as a
@@ -762,6 +864,14 @@ const TESTS: &[Test] = &[
     (
         "berth_leaves_its_start_directory",
         berth_leaves_its_start_directory,
+    ),
+    (
+        "relative_docker_paths_hold_after_berth_leaves_its_start_directory",
+        relative_docker_paths_hold_after_berth_leaves_its_start_directory,
+    ),
+    (
+        "berth_by_hand_outside_a_container_starts_no_dockerd",
+        berth_by_hand_outside_a_container_starts_no_dockerd,
     ),
     (
         "tstp_to_berth_stops_it_with_its_command",

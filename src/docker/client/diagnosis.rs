@@ -19,6 +19,10 @@ pub enum PingFailure {
     SocketMissing { path: PathBuf },
     #[error("{path} exists but is not a unix socket (a directory is what `-v` creates when the host path did not exist): fix the mount source")]
     NotASocket { path: PathBuf },
+    /// A unix socket file with nothing accepting on it: the engine is not
+    /// running (yet), or the file is a stale one an engine left behind.
+    #[error("connection refused on {path}: the socket file is there but no engine accepts on it; check that the engine is running (it may still be starting), that {path} is its socket (DOCKER_HOST, or the host path of the -v mount), and whether the file is a stale socket left by an engine that stopped (remove it, or restart that engine)")]
+    SocketRefused { path: PathBuf },
     #[error("permission denied on {address}: berth's user cannot use the socket; run berth as root so it can fix the group, or add the user to the socket's group")]
     PermissionDenied { address: String },
     #[error("cannot resolve {host}: {detail}; check the host name in DOCKER_HOST/context and the container's DNS")]
@@ -67,6 +71,7 @@ impl PingFailure {
     pub fn is_retryable(&self) -> bool {
         match self {
             PingFailure::SocketMissing { .. }
+            | PingFailure::SocketRefused { .. }
             | PingFailure::Dns { .. }
             | PingFailure::Refused { .. }
             | PingFailure::Timeout { .. }
@@ -137,7 +142,15 @@ fn classify_chain(err: &(dyn StdError + 'static), endpoint: &Endpoint) -> PingFa
         current = match e.downcast_ref::<io::Error>() {
             Some(io_err) => {
                 match io_err.kind() {
-                    io::ErrorKind::ConnectionRefused => return PingFailure::Refused { address },
+                    // The port hint of `Refused` means nothing for a socket file.
+                    io::ErrorKind::ConnectionRefused => {
+                        return match endpoint {
+                            Endpoint::Unix { path } => {
+                                PingFailure::SocketRefused { path: path.clone() }
+                            }
+                            _ => PingFailure::Refused { address },
+                        }
+                    }
                     io::ErrorKind::TimedOut => {
                         return PingFailure::Timeout {
                             address,
@@ -238,6 +251,38 @@ mod tests {
         .expect("parsed");
         assert_eq!((v.major_version, v.minor_version), (1, 44));
         assert!(supported_api_version("page not found").is_none());
+    }
+
+    /// A refused unix socket gets advice about the socket (is the engine
+    /// running, is this its path, is the file stale), never the TCP port
+    /// hint (issue 13).
+    #[test]
+    fn a_refused_unix_socket_gets_socket_advice() {
+        let unix = Endpoint::Unix {
+            path: "/var/run/docker.sock".into(),
+        };
+        let e = bollard::errors::Error::from(io::Error::from(io::ErrorKind::ConnectionRefused));
+        let failure = classify(&e, &unix);
+        assert_eq!(
+            failure,
+            PingFailure::SocketRefused {
+                path: "/var/run/docker.sock".into()
+            }
+        );
+        assert!(failure.is_retryable());
+        let text = failure.to_string();
+        for advice in [
+            "/var/run/docker.sock",
+            "engine is running",
+            "its socket",
+            "stale socket",
+        ] {
+            assert!(text.contains(advice), "{advice:?} in {text}");
+        }
+        assert!(!text.contains("2376") && !text.contains("port"), "{text}");
+        // TCP keeps the port hint.
+        let tcp = classify(&e, &tcp()).to_string();
+        assert!(tcp.contains("2376 for TLS"), "{tcp}");
     }
 
     #[test]

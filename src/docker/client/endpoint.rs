@@ -297,6 +297,35 @@ impl DockerEnv {
     }
 }
 
+/// The docker client's variables that name files or a socket, made absolute
+/// from `base` (the directory berth was started in): berth leaves that
+/// directory once its command runs, and its later pings (the health server)
+/// must still find the same certificates and socket, as the docker CLI
+/// resolves them against its own working directory. DOCKER_CERT_PATH and
+/// DOCKER_CONFIG when relative; DOCKER_HOST when it is `unix://` with a
+/// relative path. Returns the variables changed, for the log.
+pub fn anchor_client_paths(env: &mut BTreeMap<String, String>, base: &Path) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    for var in ["DOCKER_CERT_PATH", "DOCKER_CONFIG"] {
+        if let Some(value) = env.get_mut(var).filter(|v| !v.is_empty()) {
+            if Path::new(value.as_str()).is_relative() {
+                *value = base.join(value.as_str()).display().to_string();
+                changed.push(var);
+            }
+        }
+    }
+    if let Some(value) = env.get_mut("DOCKER_HOST") {
+        if let Some(path) = value
+            .strip_prefix("unix://")
+            .filter(|p| !p.is_empty() && !p.starts_with('/'))
+        {
+            *value = format!("unix://{}", base.join(path).display());
+            changed.push("DOCKER_HOST");
+        }
+    }
+    changed
+}
+
 /// Where the configured endpoint came from, for evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "from", rename_all = "snake_case")]
@@ -474,6 +503,48 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
 
 #[cfg(test)]
 mod tests {
+    /// Relative client paths hold after berth leaves its start directory
+    /// (issue 13): they are made absolute from it once, at start.
+    #[test]
+    fn relative_client_paths_are_anchored_at_the_start_directory() {
+        let mut env: BTreeMap<String, String> = [
+            ("DOCKER_CERT_PATH", "certs/client"),
+            ("DOCKER_CONFIG", "/abs/.docker"),
+            ("DOCKER_HOST", "unix://run/docker.sock"),
+            ("HOME", "home"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let changed = anchor_client_paths(&mut env, Path::new("/work/ws"));
+        assert_eq!(changed, ["DOCKER_CERT_PATH", "DOCKER_HOST"]);
+        assert_eq!(env["DOCKER_CERT_PATH"], "/work/ws/certs/client");
+        assert_eq!(env["DOCKER_CONFIG"], "/abs/.docker");
+        assert_eq!(env["DOCKER_HOST"], "unix:///work/ws/run/docker.sock");
+        assert_eq!(env["HOME"], "home", "not a docker client path");
+        let endpoint = configured_endpoint(&DockerEnv::from_map(&env))
+            .expect("parses")
+            .expect("configured");
+        assert_eq!(
+            endpoint.endpoint,
+            Endpoint::Unix {
+                path: "/work/ws/run/docker.sock".into()
+            }
+        );
+        for fine in [
+            "unix:///var/run/docker.sock",
+            "tcp://docker:2376",
+            "unix://",
+        ] {
+            let mut env = BTreeMap::from([("DOCKER_HOST".to_owned(), fine.to_owned())]);
+            assert!(
+                anchor_client_paths(&mut env, Path::new("/x")).is_empty(),
+                "{fine}"
+            );
+            assert_eq!(env["DOCKER_HOST"], fine);
+        }
+    }
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> DockerEnv {

@@ -316,6 +316,7 @@ pub(crate) mod tests {
                     run_user: dir.path().join("run-user"),
                     run_dir: dir.path().join("run"),
                     search_path: search_path.clone().into(),
+                    status: dir.path().join("proc-self/status"),
                 },
             };
             let quick = RetryPolicy {

@@ -35,10 +35,17 @@ impl<P: Pinger> Probe<'_, P> {
             &NixSyscall,
         );
         let mut missing = Vec::new();
+        let mut details = Vec::new();
         for finding in checks {
             // Fixable: a root berth fixes it before starting rootlesskit.
             if finding.verdict == Verdict::Missing {
                 missing.push(finding.check);
+                // What was seen and the fix, so a forced mode's error (exit
+                // 69) says what to change, not only which check failed.
+                details.push(match &finding.fix {
+                    Some(fix) => format!("{}: {} (fix: {fix})", finding.check, finding.seen),
+                    None => format!("{}: {}", finding.check, finding.seen),
+                });
             }
             self.push(finding);
         }
@@ -50,9 +57,15 @@ impl<P: Pinger> Probe<'_, P> {
             );
             return Found::Yes(Box::new(self.finish(Some(Mode::Rootless))));
         }
-        let reason = format!("rootless prerequisites are missing: {}", missing.join(", "));
-        self.note("rootless", Verdict::Rejected, reason.clone());
-        Found::No(reason)
+        self.note(
+            "rootless",
+            Verdict::Rejected,
+            format!("rootless prerequisites are missing: {}", missing.join(", ")),
+        );
+        Found::No(format!(
+            "rootless prerequisites are missing: {}",
+            details.join("; ")
+        ))
     }
 }
 
@@ -142,5 +155,37 @@ mod tests {
             text.contains("rootlesskit") && text.contains("subuid"),
             "{text}"
         );
+    }
+
+    /// Forced rootless under no-new-privileges: the error (exit 69) names
+    /// it and the fix, instead of rootlesskit's later "write to uid_map
+    /// failed" (issue 13).
+    #[test]
+    fn forced_rootless_under_no_new_privileges_says_to_drop_it() {
+        let mut h = FakeHost::plain();
+        h.request = Request::Force(Mode::Rootless);
+        h.options.rootless_user = Some(RootlessUser {
+            name: "dev".into(),
+            uid: 1000,
+            gid: 1000,
+            groups: vec![],
+            home: PathBuf::from("/nonexistent"),
+        });
+        h.install("newuidmap");
+        h.install("newgidmap");
+        let status = fs::read_to_string(h.paths.proc_self.join("status")).expect("status");
+        let nnp = status.replace("NoNewPrivs:\t0", "NoNewPrivs:\t1");
+        assert_ne!(nnp, status, "the fixture has a NoNewPrivs line");
+        fs::write(h.paths.proc_self.join("status"), nnp).expect("write");
+        let err = h.detect(vec![]).0.expect_err("unusable");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "BERTH_DOCKER=rootless but rootless prerequisites are missing: newuidmap: "
+            ),
+            "{text}"
+        );
+        assert!(text.contains("runs with no-new-privileges"), "{text}");
+        assert!(text.contains("(fix: drop no-new-privileges"), "{text}");
     }
 }

@@ -10,15 +10,27 @@
 //!   non-loopback address 16.3 s; the same with `--tls=false` 1.3 s; plain
 //!   TCP on 127.0.0.1 1.1 s (loopback is exempt). The remaining 1 s is an
 //!   unconditional sleep after the plain-TCP warning in 20.10; TLS costs none;
+//! - a TCP listener the user wrote themselves (`-H`/`--host` in
+//!   `BERTH_DOCKERD_ARGS`, `hosts` in daemon.json) counts as asked for by
+//!   name: it is made fast the same way, or secure with the certificates of
+//!   `DOCKER_TLS_CERTDIR` when that is set; TLS flags or keys of the user's
+//!   own win and berth adds none ([`TcpSecurity`]);
+//! - dockerd refuses a directive given both as a flag and in its
+//!   configuration file ("the following directives are specified both as a
+//!   flag and in the configuration file: hosts"), so when daemon.json sets
+//!   `hosts`, berth passes no `--host` of its own (the file must then name
+//!   berth's socket, see [`DockerdArgsError::ConfigHostsWithoutSocket`]),
+//!   and no TLS flag when it sets any TLS key;
 //! - `--group <gid>` puts the socket in a group the user already has, so no
 //!   group file needs editing;
 //! - under sysbox, dockerd runs plain: no `--data-root` or storage driver
 //!   (sysbox backs /var/lib/docker itself).
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::docker::engine::tls::DaemonTlsPaths;
 
@@ -100,6 +112,291 @@ pub struct DockerdOptions {
     pub default_address_pools: Vec<AddressPool>,
     /// Appended last, verbatim (the user's own dockerd flags).
     pub extra_args: Vec<String>,
+    /// What dockerd's configuration file says about listeners and TLS
+    /// (None: no file, or berth did not read one).
+    pub config_file: Option<DaemonConfigFile>,
+}
+
+/// dockerd's default configuration file when it runs as root.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/docker/daemon.json";
+
+/// What dockerd's configuration file sets that berth's own flags must not
+/// contradict: `hosts`, and whether any TLS key is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DaemonConfigFile {
+    pub path: PathBuf,
+    /// `hosts`, when the file sets it.
+    pub hosts: Option<Vec<String>>,
+    /// Any of `tls`, `tlsverify`, `tlscacert`, `tlscert`, `tlskey`.
+    pub sets_tls: bool,
+}
+
+#[derive(Deserialize)]
+struct DaemonJson {
+    hosts: Option<Vec<String>>,
+    tls: Option<serde_json::Value>,
+    tlsverify: Option<serde_json::Value>,
+    tlscacert: Option<serde_json::Value>,
+    tlscert: Option<serde_json::Value>,
+    tlskey: Option<serde_json::Value>,
+}
+
+impl DaemonConfigFile {
+    /// The parts of daemon.json's `text` berth needs (other keys are
+    /// dockerd's business).
+    pub fn parse(path: &Path, text: &str) -> Result<DaemonConfigFile, serde_json::Error> {
+        let json: DaemonJson = serde_json::from_str(text)?;
+        let sets_tls = [
+            &json.tls,
+            &json.tlsverify,
+            &json.tlscacert,
+            &json.tlscert,
+            &json.tlskey,
+        ]
+        .iter()
+        .any(|key| key.is_some());
+        Ok(DaemonConfigFile {
+            path: path.to_owned(),
+            hosts: json.hosts,
+            sets_tls,
+        })
+    }
+
+    /// Reads `path`; Ok(None) when it does not exist. An unreadable or
+    /// invalid file is an error for the caller to report (dockerd itself
+    /// refuses to start with it).
+    pub fn read(path: &Path) -> Result<Option<DaemonConfigFile>, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => DaemonConfigFile::parse(path, &text)
+                .map(Some)
+                .map_err(|err| format!("{} is not valid JSON: {err}", path.display())),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(format!("cannot read {}: {err}", path.display())),
+        }
+    }
+}
+
+/// The configuration file dockerd will read: `--config-file` among the
+/// user's flags, else `default`.
+pub fn config_file_path(extra_args: &[String], default: &Path) -> PathBuf {
+    flag_values(extra_args, &["--config-file"], None)
+        .pop()
+        .map_or_else(|| default.to_owned(), PathBuf::from)
+}
+
+/// Where the values of a flag sit among `args`, in every form pflag
+/// (dockerd's flag parser) takes: `--name VALUE`, `--name=VALUE`, and for a
+/// one-letter `short`, `-S VALUE`, `-SVALUE` and `-S=VALUE`. Each spot is
+/// (index of the argument, byte offset of the value in it). Flags are read
+/// one at a time, without knowing which others take a value, so a value that
+/// itself looks like one of these flags is misread: harmless for what berth
+/// does with them.
+fn flag_value_spots(args: &[String], long: &str, short: Option<char>) -> Vec<(usize, usize)> {
+    let mut spots = Vec::new();
+    let mut i = 0;
+    while i < args.len() && args[i] != "--" {
+        let arg = &args[i];
+        if arg == long {
+            if i + 1 < args.len() {
+                spots.push((i + 1, 0));
+            }
+            i += 1;
+        } else if arg.strip_prefix(long).is_some_and(|r| r.starts_with('=')) {
+            spots.push((i, long.len() + 1));
+        } else if let Some(short) = short.filter(|_| !arg.starts_with("--")) {
+            match arg.strip_prefix('-').and_then(|r| r.strip_prefix(short)) {
+                Some("") => {
+                    if i + 1 < args.len() {
+                        spots.push((i + 1, 0));
+                    }
+                    i += 1;
+                }
+                Some(rest) if rest.starts_with('=') => spots.push((i, 3)),
+                Some(_) => spots.push((i, 2)),
+                None => {}
+            }
+        }
+        i += 1;
+    }
+    spots
+}
+
+/// The values of a flag among `args` (see [`flag_value_spots`]).
+fn flag_values(args: &[String], long: &[&str], short: Option<char>) -> Vec<String> {
+    let mut spots: Vec<(usize, usize)> = long
+        .iter()
+        .flat_map(|name| flag_value_spots(args, name, short))
+        .collect();
+    spots.sort_unstable();
+    spots.dedup();
+    spots
+        .into_iter()
+        .map(|(i, offset)| args[i][offset..].to_owned())
+        .collect()
+}
+
+/// dockerd flags whose value is a file or directory, relative to dockerd's
+/// working directory when not absolute (`dockerd --help` of 20.10 and 26).
+const PATH_FLAGS: [(&str, Option<char>); 8] = [
+    ("--config-file", None),
+    ("--data-root", None),
+    ("--exec-root", None),
+    ("--pidfile", Some('p')),
+    ("--seccomp-profile", None),
+    ("--tlscacert", None),
+    ("--tlscert", None),
+    ("--tlskey", None),
+];
+/// Flags naming a program or a socket: a path only with a `/` in it (a bare
+/// name is looked up on PATH, or is an address).
+const PROGRAM_FLAGS: [&str; 3] = ["--init-path", "--userland-proxy-path", "--containerd"];
+/// `--seccomp-profile` values that are not files.
+const SECCOMP_KEYWORDS: [&str; 3] = ["unconfined", "builtin", "default"];
+
+/// Makes the relative paths among the user's dockerd flags absolute from
+/// `base` (berth's start directory): berth leaves that directory once the
+/// command runs, and a dockerd restarted later would start in `/`. Covers
+/// the file and directory flags ([`PATH_FLAGS`]), program and socket flags
+/// with a `/` ([`PROGRAM_FLAGS`]) and `-H`/`--host unix://relative`, in
+/// every form [`flag_value_spots`] reads. Returns the rewritten arguments,
+/// for the log.
+pub fn anchor_relative_paths(args: &mut [String], base: &Path) -> Vec<String> {
+    let anchor = |value: &str| base.join(value).display().to_string();
+    let relative = |value: &str| !value.is_empty() && Path::new(value).is_relative();
+    let mut rewrites: Vec<(usize, usize, String)> = Vec::new();
+    for (long, short) in PATH_FLAGS {
+        for (i, offset) in flag_value_spots(args, long, short) {
+            let value = &args[i][offset..];
+            let keyword = long == "--seccomp-profile" && SECCOMP_KEYWORDS.contains(&value);
+            if relative(value) && !keyword {
+                rewrites.push((i, offset, anchor(value)));
+            }
+        }
+    }
+    for long in PROGRAM_FLAGS {
+        for (i, offset) in flag_value_spots(args, long, None) {
+            let value = &args[i][offset..];
+            if relative(value) && value.contains('/') {
+                rewrites.push((i, offset, anchor(value)));
+            }
+        }
+    }
+    for (i, offset) in flag_value_spots(args, "--host", Some('H')) {
+        let value = &args[i][offset..];
+        if let Some(path) = value.strip_prefix("unix://").filter(|p| relative(p)) {
+            rewrites.push((i, offset, format!("unix://{}", anchor(path))));
+        }
+    }
+    rewrites
+        .into_iter()
+        .map(|(i, offset, value)| {
+            args[i] = format!("{}{value}", &args[i][..offset]);
+            args[i].clone()
+        })
+        .collect()
+}
+
+/// Whether the user's own flags set TLS up (`--tls`, `--tlsverify`,
+/// `--tlscacert`, `--tlscert`, `--tlskey`, in any form).
+fn tls_flags_given(args: &[String]) -> bool {
+    const TLS_FLAGS: [&str; 5] = [
+        "--tls",
+        "--tlsverify",
+        "--tlscacert",
+        "--tlscert",
+        "--tlskey",
+    ];
+    args.iter().take_while(|a| *a != "--").any(|arg| {
+        let name = arg.split_once('=').map_or(arg.as_str(), |(name, _)| name);
+        TLS_FLAGS.contains(&name)
+    })
+}
+
+/// Whether a `-H` value is a TCP listener: `tcp://...`, or an address
+/// without a scheme, which dockerd reads as TCP (`-H 0.0.0.0:2375`; its
+/// opts.parseDaemonHost).
+pub fn is_tcp_host(host: &str) -> bool {
+    match host.split_once("://") {
+        Some((scheme, _)) => scheme == "tcp",
+        None => !host.trim().is_empty(),
+    }
+}
+
+/// A TCP listener the user asked for, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserListener {
+    pub host: String,
+    /// `BERTH_DOCKERD_ARGS`, or the configuration file's path.
+    pub source: String,
+}
+
+/// The TCP listeners of the user's own flags and configuration file.
+pub fn user_tcp_listeners(opts: &DockerdOptions) -> Vec<UserListener> {
+    let from_args = flag_values(&opts.extra_args, &["--host"], Some('H'))
+        .into_iter()
+        .map(|host| (host, EXTRA_ARGS_VAR.to_owned()));
+    let from_file = opts.config_file.iter().flat_map(|file| {
+        file.hosts
+            .iter()
+            .flatten()
+            .map(|host| (host.clone(), file.path.display().to_string()))
+    });
+    from_args
+        .chain(from_file)
+        .filter(|(host, _)| is_tcp_host(host))
+        .map(|(host, source)| UserListener { host, source })
+        .collect()
+}
+
+/// The variable that carries the user's own dockerd flags.
+pub const EXTRA_ARGS_VAR: &str = "BERTH_DOCKERD_ARGS";
+
+/// How dockerd's TCP listeners (berth's own and the user's) are secured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TcpSecurity {
+    /// No TCP listener at all.
+    NoTcp,
+    /// TLS from the user's own flags or configuration file: berth adds nothing.
+    UserTls,
+    /// berth's certificates (`DOCKER_TLS_CERTDIR`): `--tlsverify` and its files.
+    BerthTls(DaemonTlsPaths),
+    /// Plain TCP, as asked by name: `--tls=false` so dockerd does not sleep.
+    Plain,
+}
+
+impl DockerdOptions {
+    /// berth's own TCP listener, unless the configuration file sets `hosts`
+    /// (then berth may pass no `--host` at all).
+    fn own_tcp_host(&self) -> Option<&str> {
+        if self.file_sets_hosts() {
+            return None;
+        }
+        match &self.tcp {
+            TcpListen::None => None,
+            TcpListen::Tls { addr, .. } | TcpListen::PlainExplicitlyRequested { addr } => {
+                Some(addr)
+            }
+        }
+    }
+
+    fn file_sets_hosts(&self) -> bool {
+        self.config_file.as_ref().is_some_and(|f| f.hosts.is_some())
+    }
+
+    /// How the TCP listeners are secured (see [`TcpSecurity`]).
+    pub fn tcp_security(&self) -> TcpSecurity {
+        if self.own_tcp_host().is_none() && user_tcp_listeners(self).is_empty() {
+            return TcpSecurity::NoTcp;
+        }
+        let file_tls = self.config_file.as_ref().is_some_and(|f| f.sets_tls);
+        if file_tls || tls_flags_given(&self.extra_args) {
+            return TcpSecurity::UserTls;
+        }
+        match &self.tcp {
+            TcpListen::Tls { tls, .. } => TcpSecurity::BerthTls(tls.clone()),
+            TcpListen::None | TcpListen::PlainExplicitlyRequested { .. } => TcpSecurity::Plain,
+        }
+    }
 }
 
 impl Default for DockerdOptions {
@@ -124,6 +421,7 @@ impl Default for DockerdOptions {
             userland_proxy: None,
             default_address_pools: Vec::new(),
             extra_args: Vec::new(),
+            config_file: None,
         }
     }
 }
@@ -144,6 +442,28 @@ pub enum DockerdArgsError {
     BadTcpAddress { addr: String },
     #[error("unix socket path {path:?} is not absolute")]
     RelativeSocket { path: PathBuf },
+    #[error("{} sets hosts {hosts:?} without berth's socket: dockerd refuses a --host flag next to a hosts key, and berth needs {socket} to check its engine and hand it to your command; add \"unix://{socket}\" to hosts", path.display())]
+    ConfigHostsWithoutSocket {
+        path: PathBuf,
+        hosts: Vec<String>,
+        socket: String,
+    },
+}
+
+/// Whether `hosts` names the unix socket at `socket` (`unix://` alone is
+/// dockerd's default socket; /var/run is a link to /run).
+fn hosts_name_socket(hosts: &[String], socket: &Path) -> bool {
+    let normal = |p: &str| {
+        p.strip_prefix("/var")
+            .map(str::to_owned)
+            .unwrap_or_else(|| p.to_owned())
+    };
+    let want = normal(&socket.to_string_lossy());
+    hosts.iter().any(|host| match host.strip_prefix("unix://") {
+        Some("") => normal(DEFAULT_UNIX_SOCKET) == want,
+        Some(path) => normal(path) == want,
+        None => false,
+    })
 }
 
 /// Accept `host:port` or `tcp://host:port`; return `host:port`.
@@ -166,17 +486,32 @@ pub fn dockerd_command(opts: &DockerdOptions) -> Result<DockerdCommand, DockerdA
             path: opts.unix_socket.clone(),
         });
     }
-    let mut args = vec![format!("--host=unix://{}", opts.unix_socket.display())];
-    match &opts.tcp {
-        TcpListen::None => {}
-        TcpListen::Tls { addr, tls } => {
-            args.push(format!("--host=tcp://{}", normalize_tcp(addr)?));
-            args.extend(tls.dockerd_flags());
+    let mut args = Vec::new();
+    match opts
+        .config_file
+        .as_ref()
+        .and_then(|f| f.hosts.as_ref().map(|h| (f, h)))
+    {
+        Some((file, hosts)) if !hosts_name_socket(hosts, &opts.unix_socket) => {
+            return Err(DockerdArgsError::ConfigHostsWithoutSocket {
+                path: file.path.clone(),
+                hosts: hosts.clone(),
+                socket: opts.unix_socket.display().to_string(),
+            });
         }
-        TcpListen::PlainExplicitlyRequested { addr } => {
-            args.push(format!("--host=tcp://{}", normalize_tcp(addr)?));
-            args.push("--tls=false".to_owned());
+        // The file's hosts are the listeners; a --host flag would stop dockerd.
+        Some(_) => {}
+        None => {
+            args.push(format!("--host=unix://{}", opts.unix_socket.display()));
+            if let Some(addr) = opts.own_tcp_host() {
+                args.push(format!("--host=tcp://{}", normalize_tcp(addr)?));
+            }
         }
+    }
+    match opts.tcp_security() {
+        TcpSecurity::NoTcp | TcpSecurity::UserTls => {}
+        TcpSecurity::BerthTls(tls) => args.extend(tls.dockerd_flags()),
+        TcpSecurity::Plain => args.push("--tls=false".to_owned()),
     }
     if opts.flavor != Flavor::Sysbox {
         if let Some(root) = &opts.data_root {
@@ -300,6 +635,170 @@ mod tests {
         assert!(!args
             .iter()
             .any(|a| a.contains("tcp://") || a.starts_with("--tls")));
+    }
+
+    fn with_args(args: &[&str]) -> DockerdOptions {
+        DockerdOptions {
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            ..DockerdOptions::default()
+        }
+    }
+
+    fn hosts(opts: &DockerdOptions) -> Vec<String> {
+        user_tcp_listeners(opts)
+            .into_iter()
+            .map(|l| l.host)
+            .collect()
+    }
+
+    /// Every form of -H/--host dockerd's flag parser takes is recognised as a
+    /// TCP listener, and an address without a scheme is TCP too (issue 13).
+    #[test]
+    fn every_form_of_a_tcp_host_flag_is_recognised() {
+        for args in [
+            &["-H", "tcp://0.0.0.0:2375"][..],
+            &["-Htcp://0.0.0.0:2375"],
+            &["-H=tcp://0.0.0.0:2375"],
+            &["--host", "tcp://0.0.0.0:2375"],
+            &["--host=tcp://0.0.0.0:2375"],
+            &["--debug", "--host=tcp://0.0.0.0:2375", "--label", "a=b"],
+        ] {
+            assert_eq!(hosts(&with_args(args)), ["tcp://0.0.0.0:2375"], "{args:?}");
+            let listener = &user_tcp_listeners(&with_args(args))[0];
+            assert_eq!(listener.source, "BERTH_DOCKERD_ARGS");
+        }
+        assert_eq!(hosts(&with_args(&["-H", "0.0.0.0:2375"])), ["0.0.0.0:2375"]);
+        for not_tcp in [
+            &["-H", "unix:///run/other.sock"][..],
+            &["--host=fd://"],
+            &["--hosts-file", "x"],
+            &["--", "-H", "tcp://0.0.0.0:2375"],
+        ] {
+            assert!(hosts(&with_args(not_tcp)).is_empty(), "{not_tcp:?}");
+        }
+        assert!(is_tcp_host("tcp://") && is_tcp_host(":2375") && !is_tcp_host("ssh://x"));
+    }
+
+    /// A TCP listener in the user's flags, without certificates: fast
+    /// (`--tls=false`, so dockerd skips its 15 s sleep); with
+    /// DOCKER_TLS_CERTDIR's material: `--tlsverify` and berth's files; with
+    /// the user's own TLS flags: nothing added.
+    #[test]
+    fn a_users_tcp_listener_is_made_fast_or_secure() {
+        let args = dockerd_command(&with_args(&["--host=tcp://0.0.0.0:2375"]))
+            .expect("cmd")
+            .args;
+        assert_eq!(
+            args,
+            [
+                "--host=unix:///var/run/docker.sock",
+                "--tls=false",
+                "--host=tcp://0.0.0.0:2375"
+            ]
+        );
+        let mut opts = with_args(&["-H", "tcp://0.0.0.0:2377"]);
+        opts.tcp = TcpListen::Tls {
+            addr: "0.0.0.0:2376".into(),
+            tls: tls(),
+        };
+        let args = dockerd_command(&opts).expect("cmd").args;
+        assert!(args.contains(&"--tlsverify".to_owned()), "{args:?}");
+        assert!(!args.contains(&"--tls=false".to_owned()), "{args:?}");
+        let opts = with_args(&[
+            "-H",
+            "tcp://0.0.0.0:2376",
+            "--tlsverify",
+            "--tlscacert=/mine/ca.pem",
+        ]);
+        assert_eq!(opts.tcp_security(), TcpSecurity::UserTls);
+        let args = dockerd_command(&opts).expect("cmd").args;
+        assert_eq!(
+            args.iter().filter(|a| a.starts_with("--tls")).count(),
+            2,
+            "{args:?}"
+        );
+        // No TCP anywhere: nothing TLS-related.
+        assert_eq!(
+            with_args(&["-H", "unix:///x.sock"]).tcp_security(),
+            TcpSecurity::NoTcp
+        );
+    }
+
+    fn file(text: &str) -> DaemonConfigFile {
+        DaemonConfigFile::parse(Path::new("/etc/docker/daemon.json"), text).expect("valid json")
+    }
+
+    /// `hosts` in daemon.json: dockerd refuses a --host flag next to it, so
+    /// berth passes none; its TCP hosts are made fast or secure like the
+    /// flags'; a file without berth's socket is an error naming the fix.
+    #[test]
+    fn hosts_in_the_configuration_file() {
+        let mut opts = DockerdOptions {
+            config_file: Some(file(
+                r#"{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"], "debug": true}"#,
+            )),
+            ..DockerdOptions::default()
+        };
+        let args = dockerd_command(&opts).expect("cmd").args;
+        assert_eq!(args, ["--tls=false"]);
+        let listeners = user_tcp_listeners(&opts);
+        assert_eq!(listeners[0].source, "/etc/docker/daemon.json");
+        // The certificates of DOCKER_TLS_CERTDIR secure the file's listener.
+        opts.tcp = TcpListen::Tls {
+            addr: "0.0.0.0:2376".into(),
+            tls: tls(),
+        };
+        let args = dockerd_command(&opts).expect("cmd").args;
+        assert!(!args.iter().any(|a| a.starts_with("--host")), "{args:?}");
+        assert!(args.contains(&"--tlsverify".to_owned()), "{args:?}");
+        // The file's own TLS keys win.
+        opts.config_file = Some(file(
+            r#"{"hosts": ["unix://", "tcp://0.0.0.0:2376"], "tlsverify": true}"#,
+        ));
+        let args = dockerd_command(&opts).expect("cmd").args;
+        assert!(!args.iter().any(|a| a.starts_with("--tls")), "{args:?}");
+        // /run is /var/run.
+        opts.config_file = Some(file(r#"{"hosts": ["unix:///run/docker.sock"]}"#));
+        assert!(dockerd_command(&opts).is_ok());
+        opts.config_file = Some(file(r#"{"hosts": ["tcp://0.0.0.0:2375"]}"#));
+        let err = dockerd_command(&opts).expect_err("no unix socket");
+        assert!(matches!(
+            err,
+            DockerdArgsError::ConfigHostsWithoutSocket { .. }
+        ));
+        assert!(
+            err.to_string()
+                .contains("add \"unix:///var/run/docker.sock\" to hosts"),
+            "{err}"
+        );
+        // A file without hosts changes nothing.
+        opts.config_file = Some(file(r#"{"log-level": "warn"}"#));
+        let args = dockerd_command(&opts).expect("cmd").args;
+        assert_eq!(args[0], "--host=unix:///var/run/docker.sock");
+        assert!(DaemonConfigFile::parse(Path::new("x"), "{not json").is_err());
+    }
+
+    #[test]
+    fn the_configuration_file_is_the_users_or_dockerds_default() {
+        let default = Path::new(DEFAULT_CONFIG_FILE);
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(config_file_path(&args(&["--debug"]), default), default);
+        assert_eq!(
+            config_file_path(&args(&["--config-file", "/srv/d.json"]), default),
+            Path::new("/srv/d.json")
+        );
+        assert_eq!(
+            config_file_path(&args(&["--config-file=/srv/e.json"]), default),
+            Path::new("/srv/e.json")
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            DaemonConfigFile::read(&dir.path().join("none.json")),
+            Ok(None)
+        );
+        std::fs::write(dir.path().join("bad.json"), "{").expect("write");
+        let err = DaemonConfigFile::read(&dir.path().join("bad.json")).expect_err("invalid");
+        assert!(err.contains("not valid JSON"), "{err}");
     }
 
     #[test]

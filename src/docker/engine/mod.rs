@@ -22,7 +22,8 @@ use std::time::{Duration, SystemTime};
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::engine::daemon::{BeforeStart, Daemon, DaemonError, DaemonSpec, Readiness};
 use crate::docker::engine::dockerd_args::{
-    DockerdFeatures, DockerdOptions, Flavor, TcpListen, DOCKER_TLS_PORT,
+    config_file_path, user_tcp_listeners, DaemonConfigFile, DockerdFeatures, DockerdOptions,
+    Flavor, TcpListen, TcpSecurity, DEFAULT_CONFIG_FILE, DOCKER_TLS_PORT,
 };
 use crate::docker::engine::preflight::{PreflightOptions, PreflightPaths, PreflightReport};
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser, RootlesskitOptions};
@@ -183,6 +184,9 @@ pub async fn start_dind(
         tracing::warn!(%addr, "dockerd listens on plain TCP without TLS, as asked: anyone who reaches it is root");
         opts.tcp = TcpListen::PlainExplicitlyRequested { addr: addr.clone() };
     }
+    log_tcp_listeners(&opts);
+    // Before containerd starts: a command line dockerd would refuse stops here.
+    let mut command = dockerd_args::dockerd_command(&opts)?;
     let containerd = match host.which("containerd") {
         Some(program) => Some(start_containerd(program, settings, reaper.clone()).await?),
         None => None,
@@ -190,8 +194,8 @@ pub async fn start_dind(
     if containerd.is_some() {
         opts.extra_args
             .insert(0, format!("--containerd={CONTAINERD_SOCKET}"));
+        command = dockerd_args::dockerd_command(&opts)?;
     }
-    let command = dockerd_args::dockerd_command(&opts)?;
     let child = child_spec(command.program, command.args, command.env);
     tracing::info!(args = ?child.args, "starting dockerd");
     let pid_file_paths = plan.paths.clone();
@@ -229,6 +233,58 @@ pub async fn start_dind(
             path: DIND_SOCKET.into(),
         },
     })
+}
+
+/// The configuration file dockerd will read (`--config-file`, else
+/// `default`), for what it says about listeners and TLS. A file dockerd
+/// cannot use is left to dockerd to refuse, with berth's warning first.
+fn read_config_file(extra_args: &[String], default: &Path) -> Option<DaemonConfigFile> {
+    match DaemonConfigFile::read(&config_file_path(extra_args, default)) {
+        Ok(file) => file,
+        Err(err) => {
+            tracing::warn!("{err}: dockerd will refuse to start with it");
+            None
+        }
+    }
+}
+
+/// Says which TCP listeners dockerd gets, from where, and how they are
+/// secured: the user's own (`-H` in BERTH_DOCKERD_ARGS, `hosts` in
+/// daemon.json) are taken as asked for, made fast (`--tls=false`) or secure
+/// (DOCKER_TLS_CERTDIR's certificates).
+fn log_tcp_listeners(opts: &DockerdOptions) {
+    if let Some(file) = opts.config_file.as_ref().filter(|f| f.hosts.is_some()) {
+        tracing::info!(file = %file.path.display(), "the configuration file sets hosts: berth passes no --host of its own (dockerd refuses a directive given both ways)");
+        if let TcpListen::Tls { addr, .. } | TcpListen::PlainExplicitlyRequested { addr } =
+            &opts.tcp
+        {
+            tracing::warn!(
+                "berth's own TCP listener on {addr} is not added because {} sets hosts: add \"tcp://{addr}\" to its hosts to have it",
+                file.path.display()
+            );
+        }
+    }
+    let listeners = user_tcp_listeners(opts);
+    if listeners.is_empty() {
+        return;
+    }
+    let listed = listeners
+        .iter()
+        .map(|l| format!("{} (from {})", l.host, l.source))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match opts.tcp_security() {
+        TcpSecurity::Plain => tracing::warn!(
+            "dockerd listens on plain TCP at {listed}, as asked: anyone who reaches it is root; berth passes --tls=false so dockerd does not first sleep 15 s (set DOCKER_TLS_CERTDIR for TLS with certificates berth makes)"
+        ),
+        TcpSecurity::BerthTls(_) => tracing::info!(
+            "dockerd listens on TCP at {listed} with TLS: berth gives it the certificates of DOCKER_TLS_CERTDIR (--tlsverify; clients use its client/ directory)"
+        ),
+        TcpSecurity::UserTls => {
+            tracing::info!("dockerd listens on TCP at {listed} with your own TLS settings")
+        }
+        TcpSecurity::NoTcp => {}
+    }
 }
 
 /// How long `dockerd --help` may take (it answers in well under a second).
@@ -291,6 +347,10 @@ impl DindPlan<'_> {
             shutdown_timeout_secs: Some(self.grace.as_secs().saturating_sub(2).max(1) as u32),
             extra_args: self.settings.extra_args.clone(),
             features,
+            config_file: read_config_file(
+                &self.settings.extra_args,
+                Path::new(DEFAULT_CONFIG_FILE),
+            ),
             ..DockerdOptions::default()
         };
         report.decisions.apply_to(&mut opts);
@@ -388,8 +448,15 @@ pub async fn start_rootless(
     let dockerd = DockerdOptions {
         program,
         extra_args: settings.extra_args.clone(),
+        // Rootless dockerd reads $XDG_CONFIG_HOME/docker/daemon.json; berth
+        // gives it the user's HOME.
+        config_file: read_config_file(
+            &settings.extra_args,
+            &user.home.join(".config/docker/daemon.json"),
+        ),
         ..DockerdOptions::default()
     };
+    log_tcp_listeners(&dockerd);
     let command = rootless::rootless_command(&rootless_user, &paths.run_user, &kit, &dockerd)
         .map_err(|err| EngineError::Rootless(err.to_string()))?;
     let socket = PathBuf::from(command.docker_host.trim_start_matches("unix://"));

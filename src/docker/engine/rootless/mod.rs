@@ -127,6 +127,8 @@ pub struct RootlessPaths {
     pub run_dir: PathBuf,
     /// PATH to look for newuidmap, newgidmap, rootlesskit, slirp4netns.
     pub search_path: OsString,
+    /// /proc/self/status: `NoNewPrivs`, which berth's children inherit.
+    pub status: PathBuf,
 }
 
 impl RootlessPaths {
@@ -141,6 +143,7 @@ impl RootlessPaths {
             run_user: "/run/user".into(),
             run_dir: "/run".into(),
             search_path: host.search_path(),
+            status: host.proc_self().join("status"),
         }
     }
 }
@@ -280,6 +283,20 @@ fn find_on_path(name: &str, search_path: &OsString) -> Option<PathBuf> {
     which::which_in(name, Some(search_path), "/").ok()
 }
 
+/// What to change when no_new_privileges keeps newuidmap/newgidmap from
+/// gaining their privilege.
+pub const NO_NEW_PRIVILEGES_FIX: &str = "drop no-new-privileges: `docker run --security-opt no-new-privileges=false` (or no `no-new-privileges:true` in a compose file's security_opt, or in the engine's daemon.json), `allowPrivilegeEscalation: true` in Kubernetes; or use berth's rootful dockerd (BERTH_DOCKER=dind) in a privileged container";
+
+/// Whether berth runs under no_new_privileges (`NoNewPrivs: 1` in
+/// /proc/self/status, prctl(2) PR_SET_NO_NEW_PRIVS), which every process it
+/// starts inherits: exec then ignores setuid bits and file capabilities, so
+/// rootlesskit's newuidmap cannot write the uid_map ("write to uid_map
+/// failed: Operation not permitted"). None: unknown.
+fn no_new_privs(paths: &RootlessPaths) -> Option<bool> {
+    let text = fs::read_to_string(&paths.status).ok()?;
+    crate::host::caps::ProcStatus::parse(&text).no_new_privs
+}
+
 fn check_idmap(
     check: Check,
     tool: &str,
@@ -296,6 +313,14 @@ fn check_idmap(
             false,
         );
     };
+    if no_new_privs(paths) == Some(true) {
+        return missing(
+            check,
+            format!("{} cannot be used: the container runs with no-new-privileges (NoNewPrivs: 1 in {}), so its setuid bit or {cap_name} file capability is ignored and rootlesskit fails with \"write to uid_map failed\"", bin.display(), paths.status.display()),
+            NO_NEW_PRIVILEGES_FIX,
+            false,
+        );
+    }
     let meta = match fs::metadata(&bin) {
         Ok(m) => m,
         Err(err) => {
@@ -772,7 +797,9 @@ pub(crate) mod tests {
             run_user: root.join("run/user"),
             run_dir: root.join("run"),
             search_path: root.join("bin").into_os_string(),
+            status: root.join("proc/status"),
         };
+        fs::write(&paths.status, "Name:\tberth\nNoNewPrivs:\t0\n").expect("write");
         Fixture {
             _dir: dir,
             root,
@@ -842,6 +869,51 @@ pub(crate) mod tests {
                 status_of(&findings, Check::Newgidmap).verdict == Verdict::Ok,
                 "{findings:?}"
             );
+        }
+    }
+
+    /// Under no-new-privileges newuidmap and newgidmap cannot gain their
+    /// privilege however they are installed: both are missing, with the fix
+    /// of dropping no-new-privileges (issue 13); doctor showed them ok.
+    #[test]
+    fn no_new_privileges_makes_the_idmap_tools_unusable() {
+        let f = fixture();
+        let mut ops = RecordingSyscall::new();
+        let u = user(&f.root);
+        let mut caps = Vec::new();
+        for w in [
+            0x0200_0001u32,
+            (1 << CAP_SETUID) | (1 << CAP_SETGID),
+            0,
+            0,
+            0,
+        ] {
+            caps.extend_from_slice(&w.to_le_bytes());
+        }
+        for tool in ["newuidmap", "newgidmap"] {
+            let bin = exe(&f, tool, 0o755);
+            ops.xattrs
+                .insert((bin, "security.capability".into()), caps.clone());
+        }
+        let findings = inspect(&f.paths, &u, 0, &ops);
+        assert_eq!(status_of(&findings, Check::Newuidmap).verdict, Verdict::Ok);
+        fs::write(&f.paths.status, "Name:\tberth\nNoNewPrivs:\t1\n").expect("write");
+        let findings = inspect(&f.paths, &u, 0, &ops);
+        for check in [Check::Newuidmap, Check::Newgidmap] {
+            let finding = status_of(&findings, check);
+            assert_eq!(finding.verdict, Verdict::Missing, "{finding}");
+            assert!(finding.seen.contains("no-new-privileges"), "{finding}");
+            assert!(
+                finding.seen.contains("write to uid_map failed"),
+                "{finding}"
+            );
+            let fix = finding.fix.as_deref().expect("a fix");
+            assert!(fix.starts_with("drop no-new-privileges"), "{fix}");
+            assert!(
+                fix.contains("--security-opt no-new-privileges=false"),
+                "{fix}"
+            );
+            assert!(fix.contains("allowPrivilegeEscalation"), "{fix}");
         }
     }
 
