@@ -293,7 +293,7 @@ pub const NO_NEW_PRIVILEGES_FIX: &str = "drop no-new-privileges: `docker run --s
 /// rootlesskit's newuidmap cannot write the uid_map ("write to uid_map
 /// failed: Operation not permitted"). None: unknown.
 fn no_new_privs(paths: &RootlessPaths) -> Option<bool> {
-    let text = fs::read_to_string(&paths.status).ok()?;
+    let text = crate::host::read_kernel_text(&paths.status).ok()?;
     crate::host::caps::ProcStatus::parse(&text).no_new_privs
 }
 
