@@ -131,6 +131,8 @@ seed() {
 		printf 'Usage:\tdockerd [OPTIONS]\n      --default-network-opt mapmap   Default network options\n' |
 			put "$dir" help
 		printf 'client version 1.45 is too new. Maximum supported API version is 1.41' | put "$dir" api
+		nul '' '{"hosts":["unix:///run/docker.sock","tcp://0.0.0.0:2376"],"tlsverify":true}' |
+			put "$dir" daemon-json
 		;;
 	host_path)
 		{
@@ -188,7 +190,8 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load average before: $LOAD_BEFORE; building ${#ALL[@]} targets"
 build_start=$(date +%s)
 if ! build; then
-	log "the fuzz build failed"
+	log "the fuzz build failed (a dependency added to Cargo.toml? refresh fuzz/Cargo.lock:"
+	log "  cargo metadata --manifest-path fuzz/Cargo.toml --format-version 1 >/dev/null)"
 	exit 2
 fi
 BUILD_SECONDS=$(($(date +%s) - build_start))

@@ -13,6 +13,7 @@ use nix::mount::MsFlags;
 use super::input::{parts, scratch, write};
 use crate::docker::engine::preflight::{nest_cgroup_v2, PreflightOptions, PreflightPaths};
 use crate::host::syscall::Syscall;
+use crate::init::role::container_evidence;
 
 /// A kernel whose control-file writes answer from the input: each write
 /// takes the next byte (0 fails with EBUSY, 1 with ESRCH, 2 with EINVAL,
@@ -96,6 +97,7 @@ pub fn cgroup(data: &[u8]) {
     };
     write(&paths.self_cgroup, self_cgroup);
     write(&paths.mountinfo, mountinfo);
+    container_evidence_grows(self_cgroup, mountinfo);
     let cgroupfs = &paths.cgroupfs;
     std::fs::create_dir_all(cgroupfs).expect("cgroupfs");
     if !controllers.is_empty() {
@@ -174,4 +176,42 @@ thread_local! {
         .enable_time()
         .build()
         .expect("a current-thread runtime");
+}
+
+/// The container-init rule's first clause ([`container_evidence`]) on the
+/// same files: a `/docker/<id>` cgroup line added gives the cgroup
+/// evidence, an overlay mounted on / last gives the root filesystem's;
+/// neither takes evidence away.
+fn container_evidence_grows(self_cgroup: &[u8], mountinfo: &[u8]) {
+    let (cgroup, mounts) = (
+        String::from_utf8_lossy(self_cgroup),
+        String::from_utf8_lossy(mountinfo),
+    );
+    let before = container_evidence(&mounts, &cgroup, None);
+    let nl = |text: &str| {
+        if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        }
+    };
+    let cgroup_more = format!("{cgroup}{}0::/docker/{}\n", nl(&cgroup), "e3a8".repeat(16));
+    let after = container_evidence(&mounts, &cgroup_more, None);
+    assert!(
+        after.iter().any(|e| e.starts_with("its cgroup ")),
+        "{after:?}"
+    );
+    assert!(after.len() >= before.len(), "{before:?} -> {after:?}");
+    let mounts_more = format!(
+        "{mounts}{}999 1 0:99 / / rw,relatime - overlay overlay rw,lowerdir=/l\n",
+        nl(&mounts)
+    );
+    let after = container_evidence(&mounts_more, &cgroup, None);
+    assert!(
+        after
+            .iter()
+            .any(|e| e.contains("root filesystem is overlay")),
+        "{after:?}"
+    );
+    assert!(after.len() >= before.len(), "{before:?} -> {after:?}");
 }

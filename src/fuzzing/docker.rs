@@ -11,7 +11,7 @@ use crate::docker::client::endpoint::{
     configured_endpoint, parse_host, DockerEnv, Endpoint, EndpointSource, TlsFiles, TlsSetting,
     DEFAULT_PLAIN_PORT, DEFAULT_TLS_PORT,
 };
-use crate::docker::engine::dockerd_args::DockerdFeatures;
+use crate::docker::engine::dockerd_args::{DaemonConfigFile, DockerdFeatures};
 use crate::docker::host_path::{
     container_id_in_root, pick_mount, translate, ContainerFacts, ContainerMount,
 };
@@ -203,11 +203,14 @@ pub fn docker_context(data: &[u8]) {
 /// What the engine's programs print: `dockerd --help` (features) and the
 /// API's "client version is too new" message (the version to retry with).
 /// A feature once seen stays seen whatever follows; a version found is the
-/// one the message states.
+/// one the message states. The second part is also read as daemon.json:
+/// what parses is a JSON object, and its `hosts` are the array it holds;
+/// a TLS key set is seen.
 pub fn engine_text(data: &[u8]) {
     let [help, more]: [String; 2] = text_parts(data, 2).try_into().expect("two parts");
     let features = DockerdFeatures::from_help(&help);
     let longer = DockerdFeatures::from_help(&format!("{help}{more}"));
+    daemon_json(&more);
     assert!(!features.default_network_opt || longer.default_network_opt);
     if let Some(v) = supported_api_version(&help) {
         let again = supported_api_version(&format!(
@@ -215,6 +218,29 @@ pub fn engine_text(data: &[u8]) {
             v.major_version, v.minor_version
         ));
         assert_eq!(again, Some(v));
+    }
+}
+
+fn daemon_json(text: &str) {
+    let path = Path::new("/etc/docker/daemon.json");
+    let Ok(file) = DaemonConfigFile::parse(path, text) else {
+        return;
+    };
+    let Ok(Value::Object(json)) = serde_json::from_str::<Value>(text) else {
+        panic!("{text:?} parsed as daemon.json but is no JSON object");
+    };
+    let hosts = json.get("hosts").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .map(|h| h.as_str().expect("a host is a string").to_owned())
+            .collect::<Vec<_>>()
+    });
+    assert_eq!(file.hosts, hosts, "{text:?}");
+    let tls_keys = ["tls", "tlsverify", "tlscacert", "tlscert", "tlskey"];
+    if tls_keys
+        .iter()
+        .any(|k| json.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        assert!(file.sets_tls, "{text:?}");
     }
 }
 

@@ -129,6 +129,10 @@ fn docker_context_on_random_inputs() {
 fn engine_text_on_random_inputs() {
     engine_text(b"Usage: dockerd [OPTIONS]\n      --default-network-opt mapmap\0");
     engine_text(b"client version 1.45 is too new. Maximum supported API version is 1.41\0");
+    engine_text(
+        b"\0{\"hosts\":[\"unix:///run/docker.sock\",\"tcp://0.0.0.0:2376\"],\"tlsverify\":true}",
+    );
+    engine_text(b"\0{\"hosts\":null,\"tls\":null,\"log-level\":\"warn\"}");
     random(
         engine_text,
         6,

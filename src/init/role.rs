@@ -205,7 +205,11 @@ impl Proc {
 
 /// Clause 1: why berth counts as in a container, from its mountinfo, its
 /// /proc/self/cgroup and its cgroup namespace link (None: unreadable).
-fn container_evidence(mountinfo: &str, cgroup: &str, cgroup_ns: Option<&str>) -> Vec<String> {
+pub(crate) fn container_evidence(
+    mountinfo: &str,
+    cgroup: &str,
+    cgroup_ns: Option<&str>,
+) -> Vec<String> {
     let mut evidence = Vec::new();
     let mounts = MountInfo::parse(mountinfo);
     // The last mount on / is the one in effect.
