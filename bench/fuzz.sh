@@ -140,6 +140,10 @@ seed() {
 			awk '{ print $4 }' $F/mountinfo-socket
 		} | put "$dir" mounts
 		;;
+	health_request)
+		printf 'GET /healthz HTTP/1.1\r\nHost: localhost:9385\r\nConnection: keep-alive\r\n\r\n' | put "$dir" get
+		printf 'GET /readyz HTTP/1.0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n' | put "$dir" pipelined
+		;;
 	config_env)
 		printf '%s\n' BERTH_GRACE=8s BERTH_REMAP_EXIT=143,130 BERTH_PDEATHSIG=SIGRTMIN+2 \
 			BERTH_EXPORT_HOST_PATH=OUT=/out,WORK=/work BERTH_HEALTH_ADDR=:9385 \

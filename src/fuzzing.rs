@@ -155,6 +155,12 @@ pub fn mountinfo(data: &[u8]) {
     }
 }
 
+/// The health endpoint's request heads: bounds, pipelining, the answers to
+/// bad ones (its stable smoke test is in `health_server::request`).
+pub fn health_request(data: &[u8]) {
+    crate::health_server::check_head_properties(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::smoke::XorShift;

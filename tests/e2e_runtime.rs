@@ -345,7 +345,14 @@ fn health_endpoint_reports_the_engine_going_away() {
     assert_eq!(http_get(&c, "/nope").map(|r| r.0), Some(404));
 
     proxy.stop();
-    let (status, body) = http_get(&c, "/healthz").expect("an answer");
+    // /healthz reuses an engine verdict for 1 s (health_server::REUSE): the
+    // 503 comes with the first ping after that.
+    let mut gone = None;
+    wait_until(Duration::from_secs(10), || {
+        gone = http_get(&c, "/healthz");
+        matches!(gone, Some((503, _)))
+    });
+    let (status, body) = gone.expect("an answer");
     assert_eq!(status, 503, "{body}");
     eprintln!("e2e_runtime: /healthz with the host socket gone: {body}");
     assert!(
@@ -384,9 +391,14 @@ fn with_berths_own_dockerd_paths_are_their_own_host_paths_and_health_pings_it() 
     assert_eq!(health, Some((200, "ok".to_string())), "logs:\n{}", c.logs());
     assert_eq!(http_get(&c, "/readyz"), Some((200, "ready".to_string())));
 
-    // A hung engine: the ping is bounded, and the answer says so.
+    // A hung engine: the ping is bounded, and the answer says so (once the
+    // verdict of before, reused for 1 s, has expired).
     c.exec_ok(&["pkill", "-STOP", "-x", "dockerd"]);
-    let hung = http_get(&c, "/healthz");
+    let mut hung = None;
+    wait_until(Duration::from_secs(15), || {
+        hung = http_get(&c, "/healthz");
+        matches!(hung, Some((503, _)))
+    });
     c.exec_ok(&["pkill", "-CONT", "-x", "dockerd"]);
     let (status, body) = hung.expect("an answer");
     assert_eq!(status, 503, "{body}");

@@ -223,13 +223,14 @@ fn cgroup_on_fixtures_and_random_inputs() {
 #[test]
 fn regression_inputs_pass_their_targets() {
     type Target = (&'static str, fn(&[u8]));
-    let targets: [Target; 13] = [
+    let targets: [Target; 14] = [
         ("cgroup", cgroup),
         ("config_env", config_env),
         ("docker_context", docker_context),
         ("docker_host", docker_host),
         ("engine_text", engine_text),
         ("group_file", group_file),
+        ("health_request", health_request),
         ("host_path", host_path),
         ("mountinfo", mountinfo),
         ("proc_net_route", proc_net_route),

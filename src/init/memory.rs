@@ -11,6 +11,11 @@
 //! anonymous page are dropped (code, read-only data): a page written at
 //! start-up (relocated pointers, ifunc targets) is an anonymous copy that
 //! would revert to the file's bytes, so such a mapping is left alone.
+//!
+//! The same holds after a burst of work (the health endpoint under load):
+//! the code it ran can be dropped again, and the heap is the other part that
+//! stays large, as glibc keeps the freed memory; [`release_free_heap`] hands
+//! it back.
 
 use std::fs;
 
@@ -73,7 +78,8 @@ fn clean_ranges(smaps: &str, exe: &str) -> Vec<(usize, usize)> {
     ranges
 }
 
-/// Drops berth's start-up code from its resident set. Best effort: on any
+/// Drops berth's start-up code from its resident set (also used after a
+/// busy spell of the health endpoint, for the code it ran). Best effort: on any
 /// error the pages simply stay mapped.
 pub fn release_startup_text() {
     let Ok(exe) = fs::read_link("/proc/self/exe") else {
@@ -93,6 +99,19 @@ pub fn release_startup_text() {
         if rc != 0 {
             tracing::debug!(error = %std::io::Error::last_os_error(), "madvise(DONTNEED) on text failed");
         }
+    }
+}
+
+/// Hands the heap's free pages back to the kernel after a busy spell (the
+/// health endpoint under load). glibc keeps freed memory for reuse, so
+/// without this the resident set stays at its peak; `malloc_trim(0)` (since
+/// glibc 2.8) releases free pages inside the heap, not only at its top.
+pub fn release_free_heap() {
+    // SAFETY: malloc_trim takes the arena locks itself and only returns
+    // pages that hold no allocation; it touches no memory Rust code owns.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

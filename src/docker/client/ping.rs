@@ -235,23 +235,23 @@ fn parse_cli_server_version(stdout: &str) -> Option<EngineInfo> {
 }
 
 async fn ping_unix(path: &Path, timeout: Duration) -> PingResult {
-    match std::fs::metadata(path) {
-        Ok(m) if m.file_type().is_socket() => {}
-        Ok(_) => {
-            return Err(PingFailure::NotASocket {
-                path: path.to_owned(),
-            })
-        }
-        Err(_) => {
-            return Err(PingFailure::SocketMissing {
-                path: path.to_owned(),
-            })
-        }
-    }
+    check_socket(path)?;
     let endpoint = Endpoint::Unix {
         path: path.to_owned(),
     };
     query_engine(&endpoint, timeout, true).await
+}
+
+fn check_socket(path: &Path) -> Result<(), PingFailure> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.file_type().is_socket() => Ok(()),
+        Ok(_) => Err(PingFailure::NotASocket {
+            path: path.to_owned(),
+        }),
+        Err(_) => Err(PingFailure::SocketMissing {
+            path: path.to_owned(),
+        }),
+    }
 }
 
 async fn ping_tcp(
@@ -261,6 +261,11 @@ async fn ping_tcp(
     tls: Option<&TlsFiles>,
     timeout: Duration,
 ) -> PingResult {
+    check_tcp(host, port, tls).await?;
+    query_engine(endpoint, timeout, false).await
+}
+
+async fn check_tcp(host: &str, port: u16, tls: Option<&TlsFiles>) -> Result<(), PingFailure> {
     // Resolve first: a DNS failure is then a fact, not a guess from an error string.
     if let Err(e) = tokio::net::lookup_host((host, port)).await {
         return Err(PingFailure::Dns {
@@ -271,7 +276,40 @@ async fn ping_tcp(
     if let Some(missing) = tls.map(TlsFiles::missing).filter(|m| !m.is_empty()) {
         return Err(PingFailure::MissingCertFiles { missing });
     }
-    query_engine(endpoint, timeout, false).await
+    Ok(())
+}
+
+/// `GET /_ping` alone, bounded by `timeout`: what a liveness probe asks (the
+/// health endpoint). /version and /info cost dockerd tens to hundreds of
+/// milliseconds each (it asks containerd, walks its state); /_ping costs it
+/// next to nothing. The same checks come first as in [`Pinger::ping`]
+/// (socket file, DNS, TLS files), so a failure reads the same; ssh goes
+/// through the docker CLI's `docker version`, as there.
+pub async fn ping_only<R: HelperRunner>(
+    pinger: &BollardPinger<R>,
+    endpoint: &Endpoint,
+    timeout: Duration,
+) -> Result<(), PingFailure> {
+    let answered = async {
+        match endpoint {
+            Endpoint::Unix { path } => check_socket(path)?,
+            Endpoint::Tcp { host, port, tls } => check_tcp(host, *port, tls.as_ref()).await?,
+            Endpoint::Ssh { .. } => return pinger.ping(endpoint, timeout).await.map(drop),
+        }
+        let docker = connect(endpoint, timeout, bollard::API_DEFAULT_VERSION)?;
+        docker
+            .ping()
+            .await
+            .map(drop)
+            .map_err(|e| classify(&e, endpoint))
+    };
+    match tokio::time::timeout(timeout, answered).await {
+        Ok(result) => result,
+        Err(_) => Err(PingFailure::Timeout {
+            address: endpoint.url(),
+            after_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        }),
+    }
 }
 
 /// A bollard client for `endpoint` speaking API `version`.
