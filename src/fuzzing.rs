@@ -1,9 +1,28 @@
-//! Properties the parsers must keep for any input, shared by the cargo-fuzz
-//! targets in `fuzz/` and by the random-input smoke tests below (which run on
-//! stable, where libFuzzer is not available).
+//! Properties the parsers must keep for any input, shared by the libFuzzer
+//! targets in `fuzz/` (one `[[bin]]` per function here) and by the
+//! random-input smoke tests (`cargo test --lib fuzzing`), which run every
+//! property on a few thousand inputs with the normal test build.
 //!
 //! Each function panics only when a property is broken; a parser panicking
 //! on its own is the bug the fuzzer looks for (PID 1 must never panic).
+//! Inputs that stand for several files are split at NUL bytes ([`parts`]);
+//! parsers that are only reachable through files (docker contexts, /proc,
+//! the cgroupfs) get them written into a scratch directory ([`scratch`]).
+
+mod accounts;
+mod cgroup;
+mod docker;
+mod input;
+mod procfs;
+mod settings;
+#[cfg(test)]
+mod smoke;
+
+pub use accounts::{subid, user_spec};
+pub use cgroup::cgroup;
+pub use docker::{docker_context, docker_host, engine_text, host_path};
+pub use procfs::{proc_net_route, proc_stat, proc_status};
+pub use settings::config_env;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -13,11 +32,10 @@ use std::path::{Path, PathBuf};
 use crate::docker::access::group::{
     fix_socket_group, AccountFiles, GroupPaths, GroupUser, Outcome, Plan, RootGroupPolicy,
 };
-use crate::docker::client::diagnosis::supported_api_version;
 use crate::docker::client::endpoint::{parse_host, TlsSetting};
-use crate::docker::detect::{is_identity_uid_map, sysbox_fingerprints};
+use crate::docker::detect::sysbox_fingerprints;
 use crate::docker::engine::rootless::parse_subid;
-use crate::host::caps::ProcStatus;
+use crate::docker::host_path::container_id_from_mountinfo;
 use crate::host::mountinfo::{unescape, MountInfo};
 use crate::host::users::{resolve_target, ColonFile, Groups, Gshadow, Passwd};
 
@@ -110,7 +128,11 @@ fn rewrite_keeps_other_lines(text: &str, gid: u32) {
     );
 }
 
-/// mountinfo, /proc/self/status and the other small text parsers.
+/// /proc/self/mountinfo: every parsed mount is found again by the lookups;
+/// a line written the way the kernel writes it (octal escapes for space,
+/// tab, newline and backslash, fields separated by one space) parses back
+/// to the fields it was written from, whatever bytes the paths hold; and
+/// what detection and `berth host-path` read from it.
 pub fn mountinfo(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let info = MountInfo::parse(&text);
@@ -121,12 +143,13 @@ pub fn mountinfo(data: &[u8]) {
             assert!(info.mount_containing(point).is_some(), "{m:?}");
         }
     }
+    procfs::mount_line_round_trip(data);
     let _ = unescape(&text);
     let _ = sysbox_fingerprints(&info);
-    let status = ProcStatus::parse(&text);
-    let _ = status.bounding_set_missing(u32::from(data.first().copied().unwrap_or(40)));
-    let _ = is_identity_uid_map(&text);
-    let _ = supported_api_version(&text);
+    if let Some(reference) = container_id_from_mountinfo(&info) {
+        let id = reference.reference();
+        assert!(id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    }
     for line in text.lines().take(4) {
         let _ = parse_host("DOCKER_HOST", line, &TlsSetting::Off);
     }
@@ -140,37 +163,8 @@ pub fn health_request(data: &[u8]) {
 
 #[cfg(test)]
 mod tests {
+    use super::smoke::XorShift;
     use super::*;
-
-    /// xorshift64*: deterministic, no crate needed.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            usize::try_from(self.next() % n as u64).unwrap_or(0)
-        }
-
-        /// Bytes drawn mostly from `alphabet`, sometimes any byte.
-        fn input(&mut self, alphabet: &[u8], max_len: usize) -> Vec<u8> {
-            let len = self.below(max_len + 1);
-            (0..len)
-                .map(|_| {
-                    if self.below(20) == 0 {
-                        self.next().to_le_bytes()[0]
-                    } else {
-                        alphabet[self.below(alphabet.len())]
-                    }
-                })
-                .collect()
-        }
-    }
 
     const GROUP_ALPHABET: &[u8] = b"::::,,,\n\n\nabcxyz0123456789#+- \r";
     const MOUNT_ALPHABET: &[u8] = b"   ---//\n\n0123456789:,\\\\abcfuseysbox_rwo";

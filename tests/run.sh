@@ -9,6 +9,8 @@
 #  4. the real clients (tests/clients.sh): the devcontainer CLI, Compose v2,
 #     kubernetes-validate; their paths exported for the tests
 #  5. cargo test: unit, integration and doc tests (all but tests/e2e_*.rs)
+#  5b. the fuzz smoke (bench/fuzz.sh --smoke): every fuzz target built with
+#     libFuzzer, run over its seeds and fuzz/regressions/, then 3 s each
 #  6. a Docker engine (tests/engine.sh up), Podman's Docker-compatible
 #     service as a second host engine (tests/podman.sh up) and the images
 #     (tests/images.sh)
@@ -235,6 +237,7 @@ step "cargo clippy" cargo clippy --all-targets -- -D warnings
 step "cargo build --release" cargo build --release
 step "clients (devcontainer CLI, Compose v2, kubernetes-validate)" install_clients
 step "cargo test (unit, integration, doc)" unit_and_integration_tests
+step "fuzz smoke (bench/fuzz.sh --smoke)" bash bench/fuzz.sh --smoke
 
 E2E_SKIP_REASON=
 ENGINE_READY=0

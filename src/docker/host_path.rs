@@ -298,7 +298,7 @@ fn absolute_dir(dir: &Path) -> Result<PathBuf, HostPathError> {
 
 fn read_own_mountinfo(host: &HostFacts) -> MountInfo {
     // Unreadable /proc: no id from mounts; the hostname fallback still works.
-    std::fs::read_to_string(host.mountinfo())
+    crate::host::read_kernel_text(host.mountinfo())
         .map(|text| MountInfo::parse(&text))
         .unwrap_or_default()
 }

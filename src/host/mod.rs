@@ -12,10 +12,19 @@ pub mod users;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// PATH used when the environment has none (Debian's default for root).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A text file of /proc or /sys, decoded lossily. The kernel prints names
+/// as the bytes they are (a process's comm, mount paths, cgroup and
+/// interface names), so a byte that is not UTF-8 costs that one name a
+/// U+FFFD, where `fs::read_to_string` would refuse the whole file.
+pub fn read_kernel_text(path: impl AsRef<Path>) -> io::Result<String> {
+    Ok(String::from_utf8_lossy(&std::fs::read(path)?).into_owned())
+}
 
 /// berth's environment at start, by name. Variables whose name or value is
 /// not UTF-8 are left out (no setting berth reads can be one).
@@ -89,5 +98,30 @@ impl HostFacts {
     /// A path under the proc root (`net/route` -> `/proc/net/route`).
     pub fn proc(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.proc_root.join(rel)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A mount path with a byte that is not UTF-8 (the kernel prints path
+    /// bytes as they are) costs that path a U+FFFD; `fs::read_to_string`
+    /// refused the whole file, and detection saw no mounts at all.
+    #[test]
+    fn kernel_text_with_non_utf8_names_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mountinfo");
+        std::fs::write(
+            &path,
+            b"22 1 0:21 / / rw - overlay overlay rw\n\
+              23 22 8:1 /x /mnt/caf\xe9 rw - ext4 /dev/sda1 rw\n",
+        )
+        .expect("write");
+        let text = read_kernel_text(&path).expect("read");
+        let info = mountinfo::MountInfo::parse(&text);
+        assert_eq!(info.mounts.len(), 2);
+        assert!(info.is_mount_point(Path::new("/mnt/caf\u{fffd}")));
+        assert!(read_kernel_text(dir.path().join("absent")).is_err());
     }
 }

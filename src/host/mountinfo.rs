@@ -1,10 +1,12 @@
 //! /proc/self/mountinfo, parsed for detection and for host-path translation.
 //!
 //! Format (proc(5)): `id parent major:minor root mount_point options
-//! [optional fields...] - fstype source super_options`. Paths use octal
-//! escapes for space, tab, newline and backslash (`\040` etc.). The parser
-//! never panics: lines it cannot read are counted and skipped, because a
-//! detection probe must report evidence, not crash PID 1.
+//! [optional fields...] - fstype source super_options`, one space between
+//! fields. Paths use octal escapes for space, tab, newline and backslash
+//! (`\040` etc.) and nothing else, so every other byte, a carriage return
+//! included, belongs to its field. The parser never panics: lines it cannot
+//! read are counted and skipped, because a detection probe must report
+//! evidence, not crash PID 1.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -31,7 +33,7 @@ impl MountEntry {
     /// Parses one line; None when it does not have the documented shape.
     pub fn parse(line: &str) -> Option<Self> {
         let (head, tail) = split_at_separator(line)?;
-        let mut head = head.split_ascii_whitespace();
+        let mut head = fields(head);
         let mount_id = head.next()?.parse().ok()?;
         let parent_id = head.next()?.parse().ok()?;
         let major_minor = head.next()?.to_owned();
@@ -39,7 +41,7 @@ impl MountEntry {
         let mount_point = unescape(head.next()?);
         let options = split_options(head.next()?);
         let optional_fields = head.map(str::to_owned).collect();
-        let mut tail = tail.split_ascii_whitespace();
+        let mut tail = fields(tail);
         let fs_type = unescape(tail.next()?);
         let source = tail.next().map(unescape).unwrap_or_default();
         let super_options = tail.next().map(split_options).unwrap_or_default();
@@ -61,6 +63,12 @@ impl MountEntry {
     pub fn is_read_write(&self) -> bool {
         self.options.iter().any(|o| o == "rw")
     }
+}
+
+/// The fields of a line: separated by spaces, the only separator
+/// show_mountinfo (fs/proc_namespace.c) writes.
+fn fields(text: &str) -> impl Iterator<Item = &str> {
+    text.split(' ').filter(|f| !f.is_empty())
 }
 
 /// The ` - ` separator, found as a lone `-` field (optional fields never are `-`).
@@ -110,7 +118,8 @@ pub struct MountInfo {
 impl MountInfo {
     pub fn parse(text: &str) -> Self {
         let mut info = Self::default();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        // Lines end at '\n' only: a '\r' before it is part of the last field.
+        for line in text.split('\n').filter(|l| !l.trim().is_empty()) {
             match MountEntry::parse(line) {
                 Some(entry) => info.mounts.push(entry),
                 None => info.unparsed_lines += 1,
@@ -213,6 +222,25 @@ mod tests {
         let m =
             MountEntry::parse("1 0 0:1 / / rw shared:1 master:2 - tmpfs tmpfs rw").expect("parses");
         assert_eq!(m.optional_fields, ["shared:1", "master:2"]);
+    }
+
+    /// Found by the `mountinfo` fuzz target: a source of "\rsda1" came back
+    /// as "sda1". The kernel separates fields with one space and escapes
+    /// only space, tab, newline and backslash (seq_escape in show_mountinfo),
+    /// so a carriage return or form feed in a path is a byte of the path.
+    #[test]
+    fn only_a_space_separates_fields() {
+        let line = "36 35 98:0 /data /mnt/a\rb rw,noatime master:1 - ext4 \rsda1\x0c rw\r";
+        let m = MountEntry::parse(line).expect("parses");
+        assert_eq!(m.mount_point, "/mnt/a\rb");
+        assert_eq!(m.options, ["rw", "noatime"]);
+        assert_eq!(m.optional_fields, ["master:1"]);
+        assert_eq!(m.source, "\rsda1\x0c");
+        assert_eq!(m.super_options, ["rw\r"]);
+        let info = MountInfo::parse(&format!("{line}\n{LINE}\n"));
+        assert_eq!(info.mounts.len(), 2);
+        assert_eq!(info.mounts[0], m);
+        assert!(info.is_mount_point(Path::new("/mnt/a\rb")));
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn release_startup_text() {
     let Ok(exe) = fs::read_link("/proc/self/exe") else {
         return;
     };
-    let Ok(smaps) = fs::read_to_string("/proc/self/smaps") else {
+    let Ok(smaps) = crate::host::read_kernel_text("/proc/self/smaps") else {
         return;
     };
     let Some(exe) = exe.to_str() else { return };

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
+use crate::host::read_kernel_text;
+
 /// One row of /proc/<pid>/stat that matters here.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcInfo {
@@ -44,7 +46,7 @@ pub fn list(proc_root: &Path) -> Vec<ProcInfo> {
                 .to_str()
                 .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()))
         })
-        .filter_map(|entry| fs::read_to_string(entry.path().join("stat")).ok())
+        .filter_map(|entry| read_kernel_text(entry.path().join("stat")).ok())
         .filter_map(|text| parse_stat(&text))
         .collect()
 }
@@ -110,6 +112,31 @@ mod tests {
         assert_eq!(info, p(42, 7, "my (odd) name"));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x)"), None);
+    }
+
+    /// Found by the `proc_stat` fuzz target: a process whose name is not
+    /// UTF-8 (prctl(PR_SET_NAME) takes any bytes) was left out of the list,
+    /// so at shutdown it and, under a subreaper, its children got no TERM.
+    #[test]
+    fn a_process_whose_name_is_not_utf8_is_listed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (pid, stat) in [
+            ("7", &b"7 (sh) S 1 7 7 0 -1 4194560"[..]),
+            ("9", b"9 (s282\xb0) S 7 9 9 0 -1 4194560"),
+            ("12", b"12 (sleep) S 9 12 12 0 -1 4194560"),
+        ] {
+            fs::create_dir(dir.path().join(pid)).expect("mkdir");
+            fs::write(dir.path().join(pid).join("stat"), stat).expect("write");
+        }
+        let mut all = list(dir.path());
+        all.sort_by_key(|p| p.pid);
+        assert_eq!(
+            all,
+            [p(7, 1, "sh"), p(9, 7, "s282\u{fffd}"), p(12, 9, "sleep")]
+        );
+        let mut chosen = to_stop(&all, 7, &|_| false);
+        chosen.sort_unstable();
+        assert_eq!(chosen, [9, 12]);
     }
 
     #[test]

@@ -41,7 +41,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::host::mountinfo::MountInfo;
-use crate::host::HostFacts;
+use crate::host::{read_kernel_text, HostFacts};
 use crate::init::procs;
 
 /// Ancestors allowed between berth and PID 1 (or the namespace's edge),
@@ -175,7 +175,7 @@ struct Proc {
 impl Proc {
     fn read(proc_root: &Path, pid: i32) -> Option<Proc> {
         let dir = proc_root.join(pid.to_string());
-        let stat = procs::parse_stat(&fs::read_to_string(dir.join("stat")).ok()?)?;
+        let stat = procs::parse_stat(&read_kernel_text(dir.join("stat")).ok()?)?;
         // NUL-separated, with a NUL at the end; empty for kernel threads.
         let argv = fs::read(dir.join("cmdline")).ok().and_then(|bytes| {
             let bytes = bytes.strip_suffix(&[0]).unwrap_or(&bytes);
@@ -205,7 +205,11 @@ impl Proc {
 
 /// Clause 1: why berth counts as in a container, from its mountinfo, its
 /// /proc/self/cgroup and its cgroup namespace link (None: unreadable).
-fn container_evidence(mountinfo: &str, cgroup: &str, cgroup_ns: Option<&str>) -> Vec<String> {
+pub(crate) fn container_evidence(
+    mountinfo: &str,
+    cgroup: &str,
+    cgroup_ns: Option<&str>,
+) -> Vec<String> {
     let mut evidence = Vec::new();
     let mounts = MountInfo::parse(mountinfo);
     // The last mount on / is the one in effect.
@@ -312,8 +316,8 @@ fn started_outside(host: &HostFacts, top: &Proc, chain: &[Proc]) -> Start {
     } else {
         format!("its ancestor {} (pid {})", top.comm, top.pid)
     };
-    let mine = fs::read_to_string(host.proc_root.join(host.pid.to_string()).join("cgroup"));
-    let pid1 = fs::read_to_string(host.proc_root.join("1").join("cgroup"));
+    let mine = read_kernel_text(host.proc_root.join(host.pid.to_string()).join("cgroup"));
+    let pid1 = read_kernel_text(host.proc_root.join("1").join("cgroup"));
     match (mine, pid1) {
         (Ok(mine), Ok(pid1)) if mine != pid1 => Start::First(format!(
             "{who} was started from outside the pid namespace (PPid 0) as the first process of a container other than PID 1's (a pod sharing its pid namespace)"
@@ -340,8 +344,8 @@ fn docker_supervisor(host: &HostFacts) -> Option<String> {
 /// proc root shows (see the module documentation for the three clauses).
 pub fn examine(host: &HostFacts) -> InitRole {
     let dir = host.proc_root.join(host.pid.to_string());
-    let mountinfo = fs::read_to_string(dir.join("mountinfo")).unwrap_or_default();
-    let cgroup = fs::read_to_string(dir.join("cgroup")).unwrap_or_default();
+    let mountinfo = read_kernel_text(dir.join("mountinfo")).unwrap_or_default();
+    let cgroup = read_kernel_text(dir.join("cgroup")).unwrap_or_default();
     let cgroup_ns = fs::read_link(dir.join("ns/cgroup"))
         .ok()
         .map(|l| l.to_string_lossy().into_owned());
@@ -380,6 +384,25 @@ mod tests {
 
     fn fixtures() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proctree")
+    }
+
+    /// Like the proc_stat fuzz finding (init::procs): an ancestor whose
+    /// name is not UTF-8 (prctl(PR_SET_NAME) takes any bytes) is still a
+    /// process of the chain, its name with a U+FFFD.
+    #[test]
+    fn an_ancestor_whose_name_is_not_utf8_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::create_dir(dir.path().join("9")).expect("mkdir");
+        fs::write(
+            dir.path().join("9/stat"),
+            b"9 (s\xb0h) S 0 9 9 0 -1 4194560",
+        )
+        .expect("stat");
+        let found = Proc::read(dir.path(), 9).expect("listed");
+        assert_eq!(
+            (found.pid, found.ppid, found.comm.as_str()),
+            (9, 0, "s\u{fffd}h")
+        );
     }
 
     /// A proc root made from a recorded tree (see tests/README.md, "Process

@@ -408,7 +408,8 @@ pub fn parse(text: &str) -> Result<i32, String> {
                 .parse::<i32>()
                 .ok()?
         };
-        let sig = base + sign * offset;
+        // Checked: the offset is the user's number, anywhere in i32.
+        let sig = base.checked_add(offset.checked_mul(sign)?)?;
         (libc::SIGRTMIN()..=SIGRTMAX).contains(&sig).then_some(sig)
     };
     let found = if let Some(rest) = bare.strip_prefix("RTMIN") {
@@ -534,6 +535,25 @@ mod tests {
         assert!(parse("65").is_err());
         assert!(parse("RTMIN+40").is_err());
         assert!(parse("RTMIN+x").is_err());
+    }
+
+    /// Found by the `config_env` fuzz target: `RTMIN+2147483647` overflowed
+    /// the addition (a panic with overflow checks, a wrapped number without)
+    /// instead of being refused like any offset past RTMAX.
+    #[test]
+    fn realtime_offsets_near_the_integer_bounds_are_refused() {
+        for text in [
+            "RTMIN+2147483647",
+            "RTMIN+2147483614",
+            "SIGRTMAX--2147483648",
+            "RTMAX--2147483600",
+            "RTMIN+-1",
+            "RTMAX-31",
+        ] {
+            assert!(parse(text).is_err(), "{text}");
+        }
+        assert_eq!(parse("RTMAX-30"), Ok(libc::SIGRTMIN()));
+        assert_eq!(parse("RTMIN+-0"), Ok(libc::SIGRTMIN()));
     }
 
     #[test]

@@ -181,7 +181,9 @@ pub fn parse_host(var: &'static str, value: &str, tls: &TlsSetting) -> Result<En
             path: PathBuf::from(rest),
         }),
         "unix" => Err(bad("a unix socket path must be absolute")),
-        "tcp" | "http" | "https" => parse_tcp(rest, tls).ok_or_else(|| bad("expected host[:port]")),
+        "tcp" | "http" | "https" => parse_tcp(rest, tls).ok_or_else(|| {
+            bad("expected host[:port]: a host name, an IPv4 address or an [IPv6] address, and a port number")
+        }),
         "ssh" if !rest.is_empty() => Ok(Endpoint::Ssh {
             url: value.to_owned(),
         }),
@@ -216,21 +218,44 @@ fn parse_tcp(rest: &str, tls: &TlsSetting) -> Option<Endpoint> {
     })
 }
 
-/// `host`, `host:port`, `[v6]`, `[v6]:port`. None on a bad port or bracket.
+/// `host`, `host:port`, `[v6]`, `[v6]:port`. None on a bad port or bracket,
+/// or a host the docker CLI refuses, so what berth hands on as DOCKER_HOST
+/// is an address every client parses: Go's url.Parse takes in a host only
+/// letters, digits, `-._~!$&'()*+,;=`, `%` escapes and non-ASCII, and
+/// net.SplitHostPort brackets only around the whole host (where `:` may
+/// appear, for IPv6).
 fn split_host_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    if let Some(rest) = authority.strip_prefix('[') {
+    let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
-        return match after.strip_prefix(':') {
-            Some(port) => Some((host, Some(port.parse().ok()?))),
-            None if after.is_empty() => Some((host, None)),
-            None => None,
+        if !host.chars().all(|c| c == ':' || is_host_char(c)) {
+            return None;
+        }
+        match after.strip_prefix(':') {
+            Some(port) => (host, Some(port)),
+            None if after.is_empty() => (host, None),
+            None => return None,
+        }
+    } else {
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
         };
-    }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => Some((host, Some(port.parse().ok()?))),
-        Some(_) => None,
-        None => Some((authority, None)),
-    }
+        if !host.chars().all(is_host_char) {
+            return None;
+        }
+        (host, port)
+    };
+    let port = match port {
+        Some(port) => Some(port.parse().ok()?),
+        None => None,
+    };
+    Some((host, port))
+}
+
+/// A character Go's url.Parse accepts in a host name (`shouldEscape` with
+/// `encodeHost`, plus `%` escapes and any non-ASCII).
+fn is_host_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=%".contains(c) || !c.is_ascii()
 }
 
 /// The environment variables the docker CLI reads, as berth sees them.
@@ -573,6 +598,43 @@ mod tests {
             parse_host("DOCKER_HOST", "ssh://me@host:2222", &off),
             Ok(Endpoint::Ssh { .. })
         ));
+    }
+
+    /// Found by the `docker_host` fuzz target: `tcp://[[]` was taken as host
+    /// "[", and the command got DOCKER_HOST=tcp://[:2375, which nothing
+    /// parses. A host is what the docker CLI takes (Go's url.Parse and
+    /// net.SplitHostPort): brackets only around an IPv6 address, and only
+    /// characters a URL host may hold.
+    #[test]
+    fn hosts_the_cli_cannot_use_are_refused() {
+        let off = TlsSetting::Off;
+        for bad in [
+            "tcp://[[]",
+            "tcp://[[x]:1",
+            "tcp://[a]]:1",
+            "tcp://x]:2375",
+            "tcp://a[b:2375",
+            "tcp://a b:2375",
+            "tcp://a\\b",
+            "tcp://host{1}",
+            "tcp://a|b:1",
+        ] {
+            let err = parse_host("DOCKER_HOST", bad, &off).expect_err(bad);
+            assert!(err.to_string().contains("DOCKER_HOST"), "{err}");
+        }
+        for good in [
+            "tcp://docker-1.example.com:2376",
+            "tcp://[fe80::1%25eth0]:2376",
+            "tcp://10.0.0.1",
+            "tcp://my_host~x:1",
+            "tcp://bücher.example",
+        ] {
+            let endpoint = parse_host("DOCKER_HOST", good, &off).expect(good);
+            assert_eq!(
+                parse_host("DOCKER_HOST", &endpoint.url(), &off).expect(good),
+                endpoint
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! What the probes share: where they look, what /proc said, how a ping reads.
 
-use std::fs;
 use std::path::PathBuf;
 
 use super::*;
@@ -10,6 +9,7 @@ use crate::docker::engine::rootless::RootlessPaths;
 use crate::docker::finding::{Finding, Verdict};
 use crate::host::caps::{self, ProcStatus};
 use crate::host::mountinfo::MountInfo;
+use crate::host::read_kernel_text;
 
 /// Where the probes look. Production values from [`HostPaths::for_host`];
 /// tests point them at fixtures in a temp dir.
@@ -47,7 +47,7 @@ pub(super) struct ProcFacts {
 
 impl ProcFacts {
     pub(super) fn read(paths: &HostPaths, findings: &mut Vec<Finding>) -> Self {
-        let mut read = |probe: &'static str, path: PathBuf| match fs::read_to_string(&path) {
+        let mut read = |probe: &'static str, path: PathBuf| match read_kernel_text(&path) {
             Ok(text) => Some(text),
             Err(e) => {
                 findings.push(Finding::new(

@@ -208,7 +208,7 @@ async fn engine_rule(dockerd: Option<&Path>, helpers: &Helpers) -> (EngineRule, 
 /// `/sys/module/apparmor/parameters/enabled`: Ok(()) when it starts with Y,
 /// else what it says.
 fn kernel_apparmor(path: &Path) -> Result<(), String> {
-    match fs::read_to_string(path) {
+    match read_kernel_text(path) {
         Ok(text) if text.starts_with('Y') => Ok(()),
         Ok(text) => Err(format!("{} is {:?}", path.display(), text.trim())),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Err(format!(
@@ -222,7 +222,7 @@ fn kernel_apparmor(path: &Path) -> Result<(), String> {
 /// Why berth cannot load policy, if it cannot: CAP_MAC_ADMIN, and berth's
 /// own AppArmor label (a confined task may not replace policy).
 fn may_load_policy(paths: &PreflightPaths) -> Result<(), String> {
-    let status = fs::read_to_string(&paths.self_status)
+    let status = read_kernel_text(&paths.self_status)
         .map(|text| ProcStatus::parse(&text))
         .unwrap_or_default();
     match status.cap_eff {
@@ -238,7 +238,7 @@ fn may_load_policy(paths: &PreflightPaths) -> Result<(), String> {
     // Linux 5.8+ has the AppArmor-specific file; older kernels the shared one.
     let label = ["apparmor/current", "current"]
         .iter()
-        .find_map(|f| fs::read_to_string(paths.self_attr.join(f)).ok())
+        .find_map(|f| read_kernel_text(paths.self_attr.join(f)).ok())
         .map(|l| l.trim_end_matches(['\n', '\0']).to_owned());
     match label.as_deref() {
         None | Some("unconfined") => Ok(()),
@@ -250,14 +250,14 @@ fn may_load_policy(paths: &PreflightPaths) -> Result<(), String> {
 
 /// Whether securityfs is mounted at its place.
 fn securityfs_mounted(paths: &PreflightPaths) -> Result<bool, String> {
-    fs::read_to_string(&paths.mountinfo)
+    read_kernel_text(&paths.mountinfo)
         .map(|text| MountInfo::parse(&text).is_mount_point(&paths.securityfs))
         .map_err(|err| format!("cannot read {}: {err}", paths.mountinfo.display()))
 }
 
 /// docker-default in `<securityfs>/apparmor/profiles`; None when unreadable.
 fn docker_default_loaded(paths: &PreflightPaths) -> Option<bool> {
-    let text = fs::read_to_string(paths.securityfs.join("apparmor/profiles")).ok()?;
+    let text = read_kernel_text(paths.securityfs.join("apparmor/profiles")).ok()?;
     Some(text.lines().any(|line| {
         line.split_once(' ')
             .is_some_and(|(name, _)| name == DOCKER_DEFAULT_PROFILE)

@@ -5,7 +5,7 @@ use super::*;
 use crate::retry::{retry, Attempt, Backoff, Retry};
 
 fn read_words(path: &Path) -> io::Result<Vec<String>> {
-    Ok(fs::read_to_string(path)?
+    Ok(read_kernel_text(path)?
         .split_whitespace()
         .map(str::to_owned)
         .collect())
@@ -17,7 +17,7 @@ fn read_words(path: &Path) -> io::Result<Vec<String>> {
 /// mountinfo. A trailing `/<init_name>` (berth already nested by an earlier
 /// run) is dropped: the container's cgroup is its parent.
 fn own_cgroup(paths: &PreflightPaths, init_name: &str) -> Result<String, (String, &'static str)> {
-    let text = fs::read_to_string(&paths.self_cgroup).map_err(|err| {
+    let text = read_kernel_text(&paths.self_cgroup).map_err(|err| {
         (
             format!(
                 "cannot read {}: {err}; nothing moved",
@@ -33,7 +33,7 @@ fn own_cgroup(paths: &PreflightPaths, init_name: &str) -> Result<String, (String
         .to_owned();
     // The mount's root: "/" for a cgroup2 mount made in berth's own cgroup
     // namespace (private or the host's); a runtime may bind a subtree.
-    let mount_root = fs::read_to_string(&paths.mountinfo)
+    let mount_root = read_kernel_text(&paths.mountinfo)
         .ok()
         .and_then(|t| {
             MountInfo::parse(&t)

@@ -45,7 +45,7 @@ use crate::docker::engine::dockerd_args::{DockerdFeatures, DockerdOptions};
 use crate::docker::finding::{Finding, Verdict};
 use crate::host::mountinfo::MountInfo;
 use crate::host::syscall::Syscall;
-use crate::host::{HostFacts, DEFAULT_PATH};
+use crate::host::{read_kernel_text, HostFacts, DEFAULT_PATH};
 use crate::init::runner::Helpers;
 
 /// overlayfs's statfs magic: the data root sits on the container's own

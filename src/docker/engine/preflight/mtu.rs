@@ -20,7 +20,7 @@ pub fn default_route_interface(route_table: &str) -> Option<String> {
 pub fn detect_mtu(paths: &PreflightPaths, dockerd: &DockerdFeatures) -> (Finding, Option<u32>) {
     const STEP: Step = Step::Mtu;
     let route_path = paths.proc_root.join("net/route");
-    let Ok(table) = fs::read_to_string(&route_path) else {
+    let Ok(table) = read_kernel_text(&route_path) else {
         return (
             skipped(STEP, format!("cannot read {}", route_path.display())),
             None,

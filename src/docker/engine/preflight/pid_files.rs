@@ -56,7 +56,7 @@ pub fn remove_stale_pid_files(paths: &PreflightPaths) -> Finding {
 /// Whether `pid` is a live process named `name` (comm is cut at 15 bytes).
 fn process_is(proc_root: &Path, pid: u32, name: &str) -> bool {
     let comm = proc_root.join(pid.to_string()).join("comm");
-    let Ok(comm) = fs::read_to_string(comm) else {
+    let Ok(comm) = read_kernel_text(comm) else {
         return false;
     };
     let expected: String = name.chars().take(15).collect();

@@ -30,7 +30,9 @@ mod subid;
 
 pub use command::{remove_child_stale_run_entries, rootless_command, RootlesskitOptions};
 use subid::read_optional;
-pub use subid::{ensure_subid_ranges, parse_subid, ranges_of};
+pub use subid::{
+    ensure_subid_ranges, free_range_start, parse_subid, ranges_of, total_ids, SubIdRange,
+};
 
 use std::ffi::OsString;
 use std::fs;
@@ -221,7 +223,7 @@ fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
     };
     let ranges = parse_subid(&text);
     let mine = ranges_of(&ranges, user);
-    let total: u64 = mine.iter().map(|r| r.count).sum();
+    let total = total_ids(&mine);
     if mine.is_empty() {
         missing(
             check,
@@ -291,7 +293,7 @@ pub const NO_NEW_PRIVILEGES_FIX: &str = "drop no-new-privileges: `docker run --s
 /// rootlesskit's newuidmap cannot write the uid_map ("write to uid_map
 /// failed: Operation not permitted"). None: unknown.
 fn no_new_privs(paths: &RootlessPaths) -> Option<bool> {
-    let text = fs::read_to_string(&paths.status).ok()?;
+    let text = crate::host::read_kernel_text(&paths.status).ok()?;
     crate::host::caps::ProcStatus::parse(&text).no_new_privs
 }
 
@@ -432,7 +434,7 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
         meta.gid(),
         user.name
     );
-    let private = fs::read_to_string(&paths.mountinfo)
+    let private = crate::host::read_kernel_text(&paths.mountinfo)
         .map_err(|e| format!("cannot read {}: {e}", paths.mountinfo.display()))
         .and_then(|text| tun_node_is_private(&text, tun));
     match private {
@@ -752,6 +754,26 @@ pub(crate) mod tests {
             groups: vec![998],
             home: home.to_owned(),
         }
+    }
+
+    /// Found by the `subid` fuzz target: a user's counts were summed
+    /// unchecked, so `dev:100000:18446744073709551615` with a second range
+    /// panicked doctor (overflow checks) or, wrapped, reported "only 1 ids".
+    /// Counts are the file's text, any u64; the total saturates.
+    #[test]
+    fn subid_counts_past_u64_are_plenty_not_a_panic() {
+        let fx = fixture();
+        fs::write(
+            &fx.paths.subuid,
+            "dev:100000:18446744073709551615\ndev:300000:2\n",
+        )
+        .expect("write");
+        let finding = check_subid(Check::Subuid, &fx.paths.subuid, &user(&fx.root));
+        assert_eq!(finding.verdict, Verdict::Ok, "{finding:?}");
+        assert!(
+            finding.seen.starts_with(&u64::MAX.to_string()),
+            "{finding:?}"
+        );
     }
 
     pub(crate) struct Fixture {

@@ -49,6 +49,14 @@ pub fn ranges_of<'a>(ranges: &'a [SubIdRange], user: &RootlessUser) -> Vec<&'a S
         .collect()
 }
 
+/// How many ids the ranges give together; u64::MAX when the counts add up
+/// to more (the file is the user's text: a count may be any u64).
+pub fn total_ids(ranges: &[&SubIdRange]) -> u64 {
+    ranges
+        .iter()
+        .fold(0u64, |total, r| total.saturating_add(r.count))
+}
+
 /// The lowest start at or above [`SUBID_FLOOR`] where `count` ids overlap
 /// none of `taken`, within the 32-bit id space.
 pub fn free_range_start(taken: &[SubIdRange], count: u64) -> Option<u64> {
