@@ -169,7 +169,8 @@ pub struct Config {
     pub(crate) remap_exit: Vec<u8>,
     pub(crate) pdeathsig: Option<i32>,
     pub(crate) grace: Duration,
-    pub(crate) user: Option<String>,
+    /// Whom the command runs as, and who asked (`--user` or BERTH_USER).
+    pub(crate) user: Option<UserRequest>,
     /// What was asked about Docker, decided once (see [`Request::combine`]).
     pub(crate) docker: Request,
     /// Why: which flag, variable or default gave [`Self::docker`].
@@ -184,6 +185,48 @@ pub struct Config {
     /// BERTH_HEALTH_ADDR: where the HTTP health endpoint listens.
     pub(crate) health_addr: Option<SocketAddr>,
     pub(crate) command: Vec<OsString>,
+}
+
+/// A target user (`NAME`, `UID`, `NAME:GROUP`, `UID:GID`) and where it came from.
+///
+/// The source matters when berth is not root and cannot switch users: an
+/// explicit `--user` that cannot be honoured is an error, a BERTH_USER that an
+/// image sets for its root start (`ENV BERTH_USER=dev`) is a warning, because
+/// `docker run --user`, Kubernetes' runAsUser and a devcontainer's
+/// containerUser start berth as the user already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRequest {
+    pub(crate) spec: String,
+    pub(crate) source: UserSource,
+}
+
+/// Which setting named the target user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSource {
+    /// `--user` on berth's command line (or `berth doctor --user`).
+    Flag,
+    /// The BERTH_USER variable, typically the image's `ENV`.
+    Env,
+}
+
+impl UserRequest {
+    /// A request from the `--user` flag.
+    pub(crate) fn flag(spec: String) -> UserRequest {
+        UserRequest {
+            spec,
+            source: UserSource::Flag,
+        }
+    }
+}
+
+impl std::fmt::Display for UserRequest {
+    /// `--user "dev"` or `BERTH_USER=dev`: the request as the user wrote it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.source {
+            UserSource::Flag => write!(f, "--user {:?}", self.spec),
+            UserSource::Env => write!(f, "BERTH_USER={}", self.spec),
+        }
+    }
 }
 
 /// A value berth cannot use, and where it came from.
@@ -312,8 +355,15 @@ impl Config {
                 .unwrap_or(DEFAULT_GRACE),
             user: r
                 .pick("--user", args.user, "BERTH_USER")
-                .map(|raw| raw.value)
-                .filter(|user| !user.trim().is_empty()),
+                .filter(|raw| !raw.value.trim().is_empty())
+                .map(|raw| UserRequest {
+                    source: if raw.source == "--user" {
+                        UserSource::Flag
+                    } else {
+                        UserSource::Env
+                    },
+                    spec: raw.value,
+                }),
             docker: request.0,
             docker_why: request.1,
             on_docker_failure: r
@@ -590,7 +640,14 @@ mod tests {
         assert_eq!(config.grace, Duration::from_millis(500));
         assert_eq!(config.remap_exit, vec![143, 130]);
         assert_eq!(config.pdeathsig, Some(libc::SIGUSR1));
-        assert_eq!(config.user.as_deref(), Some("dev"));
+        assert_eq!(
+            config.user,
+            Some(UserRequest {
+                spec: "dev".into(),
+                source: UserSource::Env
+            })
+        );
+        assert_eq!(config.user.unwrap().to_string(), "BERTH_USER=dev");
         assert_eq!(config.log_format, LogFormat::Json);
     }
 
@@ -619,7 +676,8 @@ mod tests {
         .unwrap();
         assert_eq!(config.grace, Duration::from_secs(2));
         assert_eq!(config.remap_exit, vec![1, 2]);
-        assert_eq!(config.user.as_deref(), Some("root"));
+        assert_eq!(config.user, Some(UserRequest::flag("root".into())));
+        assert_eq!(config.user.unwrap().to_string(), "--user \"root\"");
         assert_eq!(config.log_format, LogFormat::Text);
     }
 

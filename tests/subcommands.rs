@@ -89,6 +89,92 @@ fn subcommands_refuse_what_the_run_refuses() {
     }
 }
 
+/// A DOCKER_HOST that does not parse is a configuration error (64) under the
+/// default auto mode and warn policy, not "Docker is unavailable" (69): no
+/// mode can honour it. The message names the variable, the value and the
+/// schemes berth accepts, and the command never runs.
+#[test]
+fn an_unparseable_docker_host_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    for (value, said) in [
+        ("bogus://x", "use unix://, tcp:// or ssh://"),
+        ("tcp://", "expected host[:port]"),
+        ("no-scheme-here", "expected scheme://address"),
+    ] {
+        let out = berth(&["--", "sh", "-c", &script], &[("DOCKER_HOST", value)]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("DOCKER_HOST={value:?}")) && stderr.contains(said),
+            "{value}: {stderr}"
+        );
+        assert!(!marker.exists(), "{value}: the command ran");
+    }
+}
+
+/// berth started as a user (`docker run --user`, Kubernetes runAsUser) in an
+/// image that sets `ENV BERTH_USER=...` for its root start: berth cannot
+/// switch, so it runs the command as itself with one warning; an explicit
+/// `--user` it cannot honour still fails (77), naming the flag and the fix.
+/// Needs root to start berth as another uid; skips otherwise.
+#[test]
+fn berth_user_from_the_image_is_set_aside_for_a_non_root_start() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to start berth as uid 65534");
+        return;
+    }
+    let as_nobody = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("BERTH_DOCKER", "off");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("run setpriv")
+    };
+    let out = as_nobody(&["--", "id", "-u"], &[("BERTH_USER", "root")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(text(&out.stdout).trim(), "65534");
+    assert_eq!(
+        stderr
+            .matches("BERTH_USER=root was not applied because berth runs as uid 65534, not root")
+            .count(),
+        1,
+        "{stderr}"
+    );
+
+    // BERTH_USER naming the current user: silent.
+    let out = as_nobody(&["--", "id", "-u"], &[("BERTH_USER", "65534")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("not applied"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = as_nobody(
+        &["--user", "root", "--", "id", "-u"],
+        &[("BERTH_USER", "root")],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{stderr}");
+    assert!(
+        stderr.contains("--user \"root\" cannot be honoured"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("start the container as root"), "{stderr}");
+    assert!(stderr.contains("drop --user"), "{stderr}");
+    assert!(text(&out.stdout).is_empty());
+}
+
 /// Runs berth with its stdout on a pipe whose reader is already gone, as
 /// `berth doctor --json | true` does when `true` exits first.
 fn berth_into_closed_pipe(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::docker::access::{self, AccessPlan};
-use crate::docker::client::endpoint::Endpoint;
+use crate::docker::client::endpoint::{Endpoint, EndpointError};
 use crate::docker::client::ping::BollardPinger;
 use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPaths};
 use crate::docker::engine::dockerd_args::Flavor;
@@ -88,10 +88,19 @@ impl DockerSetup {
     }
 }
 
-/// Docker could not be provided and the policy says that is fatal.
+/// Why the Docker set-up stopped the run.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AccessError(pub String);
+pub enum AccessError {
+    /// Docker could not be provided and the policy (or a forced mode) says
+    /// that is fatal.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The Docker variables themselves are wrong (DOCKER_HOST that does not
+    /// parse, DOCKER_CONTEXT naming no context): fatal under every policy,
+    /// before anything is changed, since no mode can honour them.
+    #[error(transparent)]
+    Config(EndpointError),
+}
 
 /// Runs detection for `request` with the real probes, as `user`; helper
 /// processes (the docker CLI for ssh) go through `helpers`.
@@ -359,7 +368,8 @@ pub async fn prepare(
     let must_work = forced || settings.on_failure == FailurePolicy::Fail;
     let detection = match detect_here(settings.request, host, user, helpers.clone().into()).await {
         Ok(detection) => detection,
-        Err(err) => return Err(AccessError(err.to_string())),
+        Err(DetectError::Endpoint(err)) => return Err(AccessError::Config(err)),
+        Err(err) => return Err(AccessError::Unavailable(err.to_string())),
     };
     for warning in detection.warnings() {
         warning.log();
@@ -371,7 +381,7 @@ pub async fn prepare(
             reasons.join("\n  ")
         );
         if must_work {
-            return Err(AccessError(message));
+            return Err(AccessError::Unavailable(message));
         }
         tracing::warn!("{message}\nRunning the command without Docker (BERTH_ON_DOCKER_FAILURE=fail stops instead).");
         return Ok(DockerSetup::default());
@@ -386,7 +396,7 @@ pub async fn prepare(
                 finding.fix.as_deref().unwrap_or_default()
             );
             if must_work {
-                return Err(AccessError(message));
+                return Err(AccessError::Unavailable(message));
             }
             tracing::warn!("{message}");
             return Ok(DockerSetup::default());
@@ -445,8 +455,10 @@ pub async fn prepare(
     match result {
         Ok(access) => Ok(access),
         // BERTH_APPARMOR=require: the user refused the unconfined fallback.
-        Err(err @ EngineError::AppArmorRequired(_)) => Err(AccessError(err.to_string())),
-        Err(err) if must_work => Err(AccessError(err.to_string())),
+        Err(err @ EngineError::AppArmorRequired(_)) => {
+            Err(AccessError::Unavailable(err.to_string()))
+        }
+        Err(err) if must_work => Err(AccessError::Unavailable(err.to_string())),
         Err(err) => {
             tracing::warn!("Docker ({mode}) could not be started: {err}\nRunning the command without Docker (BERTH_ON_DOCKER_FAILURE=fail stops instead).");
             Ok(DockerSetup::default())
