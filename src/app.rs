@@ -345,7 +345,18 @@ pub(crate) fn identity(
     host: &HostFacts,
     paths: &Paths,
 ) -> Result<Option<Credentials>, AppError> {
-    let (credentials, unapplied) = resolve_identity(config.user.as_ref(), host.euid, paths)?;
+    let (mut credentials, unapplied) = resolve_identity(config.user.as_ref(), host.euid, paths)?;
+    if host.euid != 0 {
+        if let Some(creds) = credentials.as_mut().filter(|c| c.uid == host.euid) {
+            // No switch happens: the command keeps berth's own gid and groups
+            // (`docker run --group-add`, runAsGroup, supplementalGroups),
+            // which /etc/group need not list. Socket access is judged on them.
+            creds.gid = nix::unistd::getegid().as_raw();
+            if let Ok(groups) = nix::unistd::getgroups() {
+                creds.groups = groups.iter().map(|g| g.as_raw()).collect();
+            }
+        }
+    }
     if let Some(request) = unapplied {
         tracing::warn!(
             "{request} was not applied because berth runs as uid {}, not root: the command runs as uid {}",
@@ -506,7 +517,7 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
         .ok()
         .and_then(|(user, _)| user);
     let helpers = OneShotRunner::without_reaper().as_user(setup::helper_user(host, user.as_ref()));
-    let pinger = BollardPinger::new(host.which("docker"), helpers);
+    let pinger = BollardPinger::for_host(host, helpers);
     let patience = match args.timeout {
         Some(budget) => health::Patience::Until(budget),
         None => health::Patience::Once(health::ONE_SHOT_TIMEOUT),
