@@ -120,10 +120,7 @@ pub async fn detect_here(
         ..DetectOptions::default()
     };
     // The docker CLI reaching an ssh:// engine reads ~/.ssh: the user's.
-    let pinger = BollardPinger::new(
-        host.which("docker"),
-        helpers.as_user(helper_user(host, user)),
-    );
+    let pinger = BollardPinger::for_host(host, helpers.as_user(helper_user(host, user)));
     detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
 }
 

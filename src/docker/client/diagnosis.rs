@@ -53,6 +53,13 @@ pub enum PingFailure {
     Http { status: u16, message: String },
     #[error("ssh to {url} failed: {detail}; check `ssh {url}` works non-interactively (keys, known_hosts) and that docker is on the remote PATH")]
     Ssh { url: String, detail: String },
+    /// A tool the `ssh://` path needs is not installed in the image.
+    #[error("{url} is reached through the docker CLI and ssh, and {tool} is not on PATH: install {package} in the image")]
+    MissingTool {
+        url: String,
+        tool: &'static str,
+        package: &'static str,
+    },
     #[error("transport error talking to {address}: {detail}")]
     Transport { address: String, detail: String },
 }
