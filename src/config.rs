@@ -26,8 +26,13 @@ use crate::logging::{LogFormat, LogTarget};
 /// stop`'s default 10 s, so berth (not the engine) decides what gets killed
 /// and can still reap and report before the engine's SIGKILL.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(8);
-/// Quiet by default: warnings and errors only.
-pub(crate) const DEFAULT_LOG_LEVEL: &str = "warn";
+/// Quiet by default: berth's warnings and errors, and only the errors of the
+/// daemons it runs. dockerd's and containerd's lines are re-emitted under the
+/// one target `dockerd` (containerd's tagged `daemon=containerd`, see
+/// `docker::engine::daemon`), and their routine warnings (devmapper, blkio,
+/// "shim disconnected", grpc reconnects) are noise on a user's terminal;
+/// `BERTH_LOG_LEVEL=warn,dockerd=info` brings them back.
+pub(crate) const DEFAULT_LOG_LEVEL: &str = "warn,dockerd=error";
 
 const ENV_HELP: &str = "\
 Every option can also be set in the environment; a flag wins over its variable:
@@ -52,7 +57,7 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_DOCKERD_INSECURE_TCP=ADDR  plain TCP listener (only when asked by name)
   BERTH_EXPORT_HOST_PATH=VAR=DIR[,VAR2=DIR2]  give the command VAR = the host path of DIR (sibling containers)
   BERTH_HEALTH_ADDR=0.0.0.0:9385  serve GET /healthz and /readyz over HTTP there
-  BERTH_LOG_LEVEL=warn       --log-level
+  BERTH_LOG_LEVEL=warn,dockerd=error  --log-level (dockerd=info: the daemons' own lines)
   BERTH_LOG_FORMAT=text      --log-format
   BERTH_LOG_TARGET=auto      --log-target
 
@@ -619,6 +624,26 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.log_target, LogTarget::Auto);
         assert!(config.command.is_empty());
+    }
+
+    /// The default keeps the daemons' routine warnings off the terminal
+    /// (berth's own stay), and an explicit filter replaces it whole.
+    #[test]
+    fn default_log_filter_shows_berths_warnings_and_only_the_daemons_errors() {
+        let filter = resolve(&[], &[]).unwrap().log_filter;
+        assert!(filter.would_enable("berth::docker::setup", &tracing::Level::WARN));
+        assert!(!filter.would_enable("berth::docker::setup", &tracing::Level::INFO));
+        assert!(!filter.would_enable("dockerd", &tracing::Level::WARN));
+        assert!(filter.would_enable("dockerd", &tracing::Level::ERROR));
+
+        let filter = resolve(&[], &[("BERTH_LOG_LEVEL", "warn,dockerd=info")])
+            .unwrap()
+            .log_filter;
+        assert!(filter.would_enable("dockerd", &tracing::Level::INFO));
+        let filter = resolve(&[], &[("BERTH_LOG_LEVEL", "warn")])
+            .unwrap()
+            .log_filter;
+        assert!(filter.would_enable("dockerd", &tracing::Level::WARN));
     }
 
     #[test]
