@@ -121,6 +121,7 @@ pub struct InitArgs {
 #[derive(Debug, Parser)]
 #[command(
     name = "berth doctor",
+    bin_name = "berth doctor",
     about = "Report what berth detects about Docker here, what it would do, and what to fix."
 )]
 pub struct DoctorArgs {
@@ -136,6 +137,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Parser)]
 #[command(
     name = "berth health",
+    bin_name = "berth health",
     about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK).",
     after_help = "Without --timeout: one ping of at most 3 s, as HEALTHCHECK wants (it asks again \
                   itself). With --timeout: wait for the engine, asking again until it answers or \

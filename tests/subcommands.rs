@@ -89,6 +89,22 @@ fn subcommands_refuse_what_the_run_refuses() {
     }
 }
 
+/// A subcommand's usage error names the program as the user types it
+/// (`Usage: berth doctor ...`, not `Usage: doctor`), and exits 64.
+#[test]
+fn subcommand_usage_lines_name_berth() {
+    for (args, usage) in [
+        (&["doctor", "--bogus"][..], "Usage: berth doctor"),
+        (&["health", "--bogus"][..], "Usage: berth health"),
+        (&["host-path"][..], "Usage: berth host-path"),
+    ] {
+        let out = berth(args, &[]);
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {said}");
+        assert!(said.contains(usage), "{args:?}: {said}");
+    }
+}
+
 /// A DOCKER_HOST that does not parse is a configuration error (64) under the
 /// default auto mode and warn policy, not "Docker is unavailable" (69): no
 /// mode can honour it. The message names the variable, the value and the
