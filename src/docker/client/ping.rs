@@ -1068,6 +1068,9 @@ pub(crate) mod tests {
                 client_files(dir.path(), &engine_ca, &engine_ca),
             );
             assert!(matches!(r, Err(PingFailure::TlsWrongName { .. })), "{r:?}");
+            // The fix names the knob of berth's (and docker:dind's) engine.
+            let said = r.expect_err("wrong name").to_string();
+            assert!(said.contains("DOCKER_TLS_SAN=\"IP:127.0.0.1\""), "{said}");
         }
 
         #[test]
