@@ -146,6 +146,7 @@ pub(crate) fn docker_settings(config: &Config) -> DockerSettings {
     DockerSettings {
         request: config.docker,
         on_failure: config.on_docker_failure,
+        remote_timeout: config.remote_timeout,
         engine: config.dind.clone(),
         grace: config.grace,
     }

@@ -45,6 +45,7 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_DOCKER=auto          --docker
   BERTH_DOCKER_OPT_IN=1      --docker-opt-in (then WS_DOCKER_ENABLE_CLIENT=1 switches Docker on)
   BERTH_ON_DOCKER_FAILURE=warn  --on-docker-failure
+  BERTH_REMOTE_TIMEOUT=15s   how long a remote engine (tcp://, ssh://, a context) is pinged before giving up
   BERTH_DOCKERD_ARGS=FLAGS   extra dockerd flags (berth's own dockerd), split as shell words
   BERTH_DOCKERD_LOG=PATH     also append dockerd's output to PATH
   BERTH_DOCKERD_DATA_ROOT=DIR  dockerd's data root (default /var/lib/docker)
@@ -183,6 +184,9 @@ pub struct Config {
     /// Why: which flag, variable or default gave [`Self::docker`].
     pub(crate) docker_why: String,
     pub(crate) on_docker_failure: FailurePolicy,
+    /// BERTH_REMOTE_TIMEOUT: how long a remote engine (DOCKER_HOST tcp:// or
+    /// ssh://, a context) is pinged before berth gives up on it.
+    pub(crate) remote_timeout: Duration,
     pub log_filter: Targets,
     pub log_format: LogFormat,
     pub log_target: LogTarget,
@@ -382,6 +386,14 @@ impl Config {
                 )?
                 .map(|(policy, _)| policy)
                 .unwrap_or_default(),
+            remote_timeout: r
+                .parsed(
+                    "BERTH_REMOTE_TIMEOUT",
+                    None,
+                    "BERTH_REMOTE_TIMEOUT",
+                    parse_duration,
+                )?
+                .unwrap_or(crate::docker::client::ping::DEFAULT_TOTAL_BUDGET),
             log_filter: r
                 .parsed(
                     "--log-level",
@@ -623,6 +635,7 @@ mod tests {
         assert_eq!(config.user, None);
         assert_eq!(config.docker, Request::Auto);
         assert_eq!(config.on_docker_failure, FailurePolicy::Warn);
+        assert_eq!(config.remote_timeout, Duration::from_secs(15));
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.log_target, LogTarget::Auto);
         assert!(config.command.is_empty());
@@ -815,6 +828,7 @@ mod tests {
                 ("BERTH_DOCKERD_ARGS", "--debug  --experimental"),
                 ("BERTH_IPTABLES", "legacy"),
                 ("BERTH_DOCKERD_READY_TIMEOUT", "90s"),
+                ("BERTH_REMOTE_TIMEOUT", "2s"),
             ],
         )
         .unwrap();
@@ -823,6 +837,7 @@ mod tests {
         assert_eq!(config.dind.extra_args, vec!["--debug", "--experimental"]);
         assert_eq!(config.dind.iptables, IptablesChoice::Legacy);
         assert_eq!(config.dind.ready_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(config.remote_timeout, Duration::from_secs(2));
         // dind's convention: an empty DOCKER_TLS_CERTDIR means no TLS.
         let config = resolve(&[], &[("DOCKER_TLS_CERTDIR", "")]).unwrap();
         assert_eq!(config.dind.tls_certdir, None);

@@ -89,6 +89,35 @@ fn subcommands_refuse_what_the_run_refuses() {
     }
 }
 
+/// A remote engine whose name does not resolve is retried for the whole
+/// BERTH_REMOTE_TIMEOUT (default 15 s: 13 attempts), then the command runs
+/// without Docker under the warn policy; the message names the knob, and a
+/// short budget means fewer attempts (counted, not timed).
+#[test]
+fn an_unreachable_remote_engine_is_retried_within_berth_remote_timeout() {
+    let out = berth(
+        &["--", "true"],
+        &[
+            ("DOCKER_HOST", "tcp://nowhere.invalid:2376"),
+            ("BERTH_REMOTE_TIMEOUT", "1s"),
+        ],
+    );
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("BERTH_REMOTE_TIMEOUT=1s bounds the wait"),
+        "{said}"
+    );
+    let attempts: u32 = said
+        .split(" attempt(s)")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no attempt count in: {said}"));
+    // 0, 0.1, 0.3, 0.7 s; the next (1.5 s) would end past the budget.
+    assert!((2..=5).contains(&attempts), "{attempts} attempts: {said}");
+}
+
 /// A subcommand's usage error names the program as the user types it
 /// (`Usage: berth doctor ...`, not `Usage: doctor`), and exits 64.
 #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::docker::access::{self, AccessPlan};
 use crate::docker::client::endpoint::{Endpoint, EndpointError};
-use crate::docker::client::ping::BollardPinger;
+use crate::docker::client::ping::{BollardPinger, RetryPolicy};
 use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPaths};
 use crate::docker::engine::dockerd_args::Flavor;
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser};
@@ -36,6 +36,9 @@ use crate::init::spawn::Credentials;
 pub struct DockerSettings {
     pub request: Request,
     pub on_failure: FailurePolicy,
+    /// How long a remote engine is pinged (the whole retry budget; each
+    /// attempt is still cut at 3 s).
+    pub remote_timeout: Duration,
     /// berth's own dockerd (dind, sysbox, rootless).
     pub engine: DindSettings,
     /// berth's grace period: dockerd must stop its containers within it.
@@ -108,6 +111,7 @@ pub async fn detect_here(
     request: Request,
     host: &HostFacts,
     user: Option<&Credentials>,
+    remote_timeout: Duration,
     helpers: Helpers,
 ) -> Result<Detection, DetectError> {
     // Rootless is considered for a non-root berth (or a non-root target).
@@ -117,6 +121,10 @@ pub async fn detect_here(
         .filter(|_| !host.is_root() || request == Request::Force(Mode::Rootless));
     let options = DetectOptions {
         rootless_user,
+        remote_retry: RetryPolicy {
+            total: remote_timeout,
+            ..RetryPolicy::default()
+        },
         ..DetectOptions::default()
     };
     // The docker CLI reaching an ssh:// engine reads ~/.ssh: the user's.
@@ -243,7 +251,14 @@ pub async fn examine(
     helpers: &OneShotRunner,
 ) -> Examination {
     let request = settings.request;
-    let detection = detect_here(request, host, user, helpers.clone().into()).await;
+    let detection = detect_here(
+        request,
+        host,
+        user,
+        settings.remote_timeout,
+        helpers.clone().into(),
+    )
+    .await;
     let mut more = Vec::new();
     if request == Request::Off {
         return Examination::new(request, detection, None, more);
@@ -363,7 +378,15 @@ pub async fn prepare(
     }
     let forced = settings.request.forced().is_some();
     let must_work = forced || settings.on_failure == FailurePolicy::Fail;
-    let detection = match detect_here(settings.request, host, user, helpers.clone().into()).await {
+    let detection = match detect_here(
+        settings.request,
+        host,
+        user,
+        settings.remote_timeout,
+        helpers.clone().into(),
+    )
+    .await
+    {
         Ok(detection) => detection,
         Err(DetectError::Endpoint(err)) => return Err(AccessError::Config(err)),
         Err(err) => return Err(AccessError::Unavailable(err.to_string())),
