@@ -9,7 +9,10 @@
 //! - remote mode: tcp with TLS, certificates made here, and a wrong one;
 //! - dind: readiness, a SIGKILLed dockerd restarted, `docker stop` reaching
 //!   the inner containers, the storage fallback without a volume;
-//! - rootless: dockerd under rootlesskit as `dev`.
+//! - rootless: dockerd under rootlesskit as `dev`;
+//! - berth started as a user (`docker run --user`): the image's BERTH_USER
+//!   set aside with a warning, the socket with and without its group, the
+//!   rootless image without `--user 0`, and ssh:// without an ssh client.
 //!
 //! The dind, TLS and rootless tests run once per inner engine
 //! ([`InnerEngine`]: the bookworm image's docker.io 20.10 and the trixie
