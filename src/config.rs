@@ -65,7 +65,7 @@ Every option can also be set in the environment; a flag wins over its variable:
 Subcommands (only as the first argument; use `berth -- doctor` to run a program named doctor):
   berth doctor [--json] [--user USER]  what berth detects about Docker here, and what to fix
   berth health [--timeout 20s]         exit 0 when the Docker engine answers a ping (--timeout: wait for it)
-  berth host-path DIR                  print DIR's path on the engine's host (exit 69: no engine, 78: not on a mount)";
+  berth host-path [--timeout 5s] DIR   print DIR's path on the engine's host (exit 69: no engine, 78: not on a mount)";
 
 /// `berth [OPTIONS] [--] [COMMAND [ARGS...]]`
 #[derive(Debug, Parser)]
