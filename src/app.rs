@@ -5,7 +5,7 @@ use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::config::{Config, DoctorArgs, HealthArgs, HostPathArgs};
+use crate::config::{Config, DoctorArgs, HealthArgs, HostPathArgs, UserRequest, UserSource};
 use crate::docker::client::endpoint;
 use crate::docker::client::ping::BollardPinger;
 use crate::docker::engine;
@@ -35,8 +35,12 @@ pub enum AppError {
     Runtime(#[source] io::Error),
     #[error(transparent)]
     User(#[from] users::UsersError),
-    #[error("--user {spec:?} needs berth to run as root (it runs as uid {uid})")]
-    NotRoot { spec: String, uid: u32 },
+    #[error(
+        "{request} cannot be honoured: switching users needs berth to run as root (it runs as \
+         uid {uid}); start the container as root (berth drops to the user itself), or {}",
+        drop_hint(.request)
+    )]
+    NotRoot { request: UserRequest, uid: u32 },
     #[error("cannot run {program:?}: {source}; {}", spawn_hint(.source))]
     Spawn {
         program: String,
@@ -47,6 +51,15 @@ pub enum AppError {
     LostSignals,
     #[error("Docker is required here but cannot be set up: {0}")]
     Docker(String),
+    #[error("the Docker configuration is invalid (nothing was changed): {0}")]
+    DockerConfig(#[source] crate::docker::client::endpoint::EndpointError),
+}
+
+fn drop_hint(request: &UserRequest) -> &'static str {
+    match request.source {
+        UserSource::Flag => "drop --user",
+        UserSource::Env => "unset BERTH_USER",
+    }
 }
 
 fn spawn_hint(err: &io::Error) -> &'static str {
@@ -73,6 +86,7 @@ impl AppError {
             AppError::NotRoot { .. } => Failure::NoPerm.code(),
             AppError::Spawn { source, .. } => spawn::spawn_failure_code(source),
             AppError::Docker(_) => Failure::DockerUnavailable.code(),
+            AppError::DockerConfig(_) => Failure::Usage.code(),
         }
     }
 }
@@ -132,6 +146,7 @@ pub(crate) fn docker_settings(config: &Config) -> DockerSettings {
     DockerSettings {
         request: config.docker,
         on_failure: config.on_docker_failure,
+        remote_timeout: config.remote_timeout,
         engine: config.dind.clone(),
         grace: config.grace,
     }
@@ -211,7 +226,10 @@ async fn supervise_command(
     let helpers = SupervisedRunner::new(reaper.clone());
     let prepare = setup::prepare(&docker_settings, &host, identity.as_ref(), &helpers);
     let docker = match supervisor::unless_stopped(&mut events, &settings, prepare).await {
-        Ok(prepared) => prepared.map_err(|err| AppError::Docker(err.0))?,
+        Ok(prepared) => prepared.map_err(|err| match err {
+            setup::AccessError::Unavailable(message) => AppError::Docker(message),
+            setup::AccessError::Config(err) => AppError::DockerConfig(err),
+        })?,
         // Stopped before the command ran: end as a command killed by it would.
         Err(signal) => return Ok(crate::exit::SIGNAL_BASE.wrapping_add(signal as u8)),
     };
@@ -322,17 +340,75 @@ fn login_arg0(shell: &Path) -> OsString {
 
 /// Who the command runs as: the --user target, or, for a non-root berth,
 /// berth's own user (rootless Docker needs to know it). None: root, as is.
+/// Warns once when a BERTH_USER cannot be applied (see [`resolve_identity`]).
 pub(crate) fn identity(
     config: &Config,
     host: &HostFacts,
     paths: &Paths,
 ) -> Result<Option<Credentials>, AppError> {
-    let euid = host.euid;
-    Ok(match &config.user {
-        Some(spec) => Some(credentials_for(spec, euid, paths)?),
-        None if euid != 0 => resolve_user(&euid.to_string(), paths).ok(),
-        None => None,
-    })
+    let (mut credentials, unapplied) = resolve_identity(config.user.as_ref(), host.euid, paths)?;
+    if host.euid != 0 {
+        if let Some(creds) = credentials.as_mut().filter(|c| c.uid == host.euid) {
+            // No switch happens: the command keeps berth's own gid and groups
+            // (`docker run --group-add`, runAsGroup, supplementalGroups),
+            // which /etc/group need not list. Socket access is judged on them.
+            creds.gid = nix::unistd::getegid().as_raw();
+            if let Ok(groups) = nix::unistd::getgroups() {
+                creds.groups = groups.iter().map(|g| g.as_raw()).collect();
+            }
+        }
+    }
+    if let Some(request) = unapplied {
+        tracing::warn!(
+            "{request} was not applied because berth runs as uid {}, not root: the command runs as uid {}",
+            host.euid,
+            host.euid
+        );
+    }
+    Ok(credentials)
+}
+
+/// The decision behind [`identity`], without logging: the credentials the
+/// command runs with, and the request that was set aside, if any.
+///
+/// A non-root berth cannot switch users (setuid needs CAP_SETUID). When the
+/// target came from BERTH_USER (an image's `ENV`, while the platform started
+/// the container as a user: `docker run -u`, Kubernetes runAsUser, a
+/// devcontainer's containerUser) the command runs as the current user and the
+/// request is returned for a warning; when it is the current user already,
+/// nothing is returned. An explicit `--user` that cannot be honoured is
+/// [`AppError::NotRoot`]; one that names no account is [`AppError::User`].
+pub(crate) fn resolve_identity(
+    request: Option<&UserRequest>,
+    euid: u32,
+    paths: &Paths,
+) -> Result<(Option<Credentials>, Option<UserRequest>), AppError> {
+    let current = || resolve_user(&euid.to_string(), paths).ok();
+    let Some(request) = request else {
+        return Ok(((euid != 0).then(current).flatten(), None));
+    };
+    let target = match resolve_user(&request.spec, paths) {
+        Ok(target) => target,
+        // Not root and only the environment asked: nothing to switch to anyway.
+        Err(_) if euid != 0 && request.source == UserSource::Env => {
+            return Ok((current(), Some(request.clone())));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if euid == target.uid {
+        // Already that user: nothing to switch (a nested berth, or USER in the image).
+        return Ok((Some(target), None));
+    }
+    if euid == 0 {
+        return Ok((Some(target), None));
+    }
+    match request.source {
+        UserSource::Env => Ok((current(), Some(request.clone()))),
+        UserSource::Flag => Err(AppError::NotRoot {
+            request: request.clone(),
+            uid: euid,
+        }),
+    }
 }
 
 /// The target user as the child will run: uid, gid and every group.
@@ -347,21 +423,6 @@ fn resolve_user(spec: &str, paths: &Paths) -> Result<Credentials, users::UsersEr
         name: target.name,
         home: PathBuf::from(target.home),
     })
-}
-
-fn credentials_for(spec: &str, uid: u32, paths: &Paths) -> Result<Credentials, AppError> {
-    let target = resolve_user(spec, paths)?;
-    if uid == target.uid {
-        // Already that user: nothing to switch (a nested berth, or USER in the image).
-        return Ok(target);
-    }
-    if uid != 0 {
-        return Err(AppError::NotRoot {
-            spec: spec.to_string(),
-            uid,
-        });
-    }
-    Ok(target)
 }
 
 fn become_reaper(asked: bool, host: &HostFacts) {
@@ -398,8 +459,8 @@ fn one_shot_runtime() -> io::Result<tokio::runtime::Runtime> {
 /// `berth doctor`: the report on stdout; 0 when a way to Docker exists (or
 /// Docker is off), 1 when none does.
 pub fn doctor(mut config: Config, args: DoctorArgs, host: &HostFacts) -> u8 {
-    if args.user.is_some() {
-        config.user = args.user;
+    if let Some(spec) = args.user {
+        config.user = Some(UserRequest::flag(spec));
     }
     let user = match identity(&config, host, &Paths::default()) {
         Ok(user) => user,
@@ -452,9 +513,12 @@ pub fn health(config: &Config, args: &HealthArgs, host: &HostFacts) -> u8 {
     };
     // No reaper in this process: helpers wait on their own children. An
     // ssh:// engine is pinged as the target user (its ~/.ssh), as the run does.
-    let user = identity(config, host, &Paths::default()).ok().flatten();
+    // Quietly: a health check runs often, and the run warned already.
+    let user = resolve_identity(config.user.as_ref(), host.euid, &Paths::default())
+        .ok()
+        .and_then(|(user, _)| user);
     let helpers = OneShotRunner::without_reaper().as_user(setup::helper_user(host, user.as_ref()));
-    let pinger = BollardPinger::new(host.which("docker"), helpers);
+    let pinger = BollardPinger::for_host(host, helpers);
     let patience = match args.timeout {
         Some(budget) => health::Patience::Until(budget),
         None => health::Patience::Once(health::ONE_SHOT_TIMEOUT),
@@ -546,6 +610,103 @@ mod tests {
                 "x=y",
             ]
         );
+    }
+
+    fn accounts() -> (tempfile::TempDir, Paths) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let paths = Paths {
+            passwd: dir.path().join("passwd"),
+            group: dir.path().join("group"),
+        };
+        std::fs::write(
+            &paths.passwd,
+            "root:x:0:0:root:/root:/bin/sh\n\
+             dev:x:1000:1000::/home/dev:/bin/bash\n\
+             ci:x:1001:1001::/home/ci:/bin/sh\n",
+        )
+        .expect("passwd");
+        std::fs::write(&paths.group, "root:x:0:\ndev:x:1000:\nci:x:1001:\n").expect("group");
+        (dir, paths)
+    }
+
+    fn env_user(spec: &str) -> UserRequest {
+        UserRequest {
+            spec: spec.into(),
+            source: UserSource::Env,
+        }
+    }
+
+    #[test]
+    fn berth_user_from_the_environment_is_set_aside_when_not_root() {
+        let (_dir, paths) = accounts();
+        // `docker run --user 1001` on an image with ENV BERTH_USER=dev.
+        let request = env_user("dev");
+        let (creds, unapplied) = resolve_identity(Some(&request), 1001, &paths).unwrap();
+        assert_eq!(
+            creds.map(|c| (c.uid, c.name)),
+            Some((1001, Some("ci".into())))
+        );
+        assert_eq!(unapplied, Some(request));
+        // A uid with no passwd entry: still runs, as itself.
+        let (creds, unapplied) = resolve_identity(Some(&env_user("dev")), 4242, &paths).unwrap();
+        assert_eq!(creds.map(|c| c.uid), Some(4242));
+        assert!(unapplied.is_some());
+        // BERTH_USER naming no account, as non-root: nothing to switch to either.
+        let (_, unapplied) =
+            resolve_identity(Some(&env_user("nobody-here")), 1001, &paths).unwrap();
+        assert!(unapplied.is_some());
+    }
+
+    #[test]
+    fn berth_user_that_is_the_current_user_is_silent() {
+        let (_dir, paths) = accounts();
+        let (creds, unapplied) = resolve_identity(Some(&env_user("dev")), 1000, &paths).unwrap();
+        assert_eq!(creds.map(|c| c.uid), Some(1000));
+        assert_eq!(unapplied, None);
+        let flag = UserRequest::flag("1000".into());
+        let (creds, unapplied) = resolve_identity(Some(&flag), 1000, &paths).unwrap();
+        assert_eq!(creds.map(|c| c.uid), Some(1000));
+        assert_eq!(unapplied, None);
+    }
+
+    #[test]
+    fn root_switches_to_the_target_from_either_source() {
+        let (_dir, paths) = accounts();
+        for request in [env_user("dev"), UserRequest::flag("dev".into())] {
+            let (creds, unapplied) = resolve_identity(Some(&request), 0, &paths).unwrap();
+            assert_eq!(creds.map(|c| c.uid), Some(1000));
+            assert_eq!(unapplied, None);
+        }
+        assert!(matches!(
+            resolve_identity(Some(&env_user("nobody-here")), 0, &paths),
+            Err(AppError::User(_))
+        ));
+    }
+
+    #[test]
+    fn an_explicit_user_flag_that_cannot_be_honoured_fails_with_its_source_and_fix() {
+        let (_dir, paths) = accounts();
+        let err = resolve_identity(Some(&UserRequest::flag("dev".into())), 1001, &paths)
+            .expect_err("non-root cannot switch");
+        assert_eq!(err.exit_code(), Failure::NoPerm.code());
+        let message = err.to_string();
+        assert!(
+            message.starts_with("--user \"dev\" cannot be honoured"),
+            "{message}"
+        );
+        assert!(message.contains("uid 1001"), "{message}");
+        assert!(message.contains("start the container as root"), "{message}");
+        assert!(message.contains("drop --user"), "{message}");
+        // Its Display for the environment's source names the variable instead.
+        let err = AppError::NotRoot {
+            request: env_user("dev"),
+            uid: 1001,
+        };
+        assert!(
+            err.to_string().starts_with("BERTH_USER=dev cannot"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("unset BERTH_USER"), "{err}");
     }
 
     #[test]

@@ -26,8 +26,13 @@ use crate::logging::{LogFormat, LogTarget};
 /// stop`'s default 10 s, so berth (not the engine) decides what gets killed
 /// and can still reap and report before the engine's SIGKILL.
 pub(crate) const DEFAULT_GRACE: Duration = Duration::from_secs(8);
-/// Quiet by default: warnings and errors only.
-pub(crate) const DEFAULT_LOG_LEVEL: &str = "warn";
+/// Quiet by default: berth's warnings and errors, and only the errors of the
+/// daemons it runs. dockerd's and containerd's lines are re-emitted under the
+/// one target `dockerd` (containerd's tagged `daemon=containerd`, see
+/// `docker::engine::daemon`), and their routine warnings (devmapper, blkio,
+/// "shim disconnected", grpc reconnects) are noise on a user's terminal;
+/// `BERTH_LOG_LEVEL=warn,dockerd=info` brings them back.
+pub(crate) const DEFAULT_LOG_LEVEL: &str = "warn,dockerd=error";
 
 const ENV_HELP: &str = "\
 Every option can also be set in the environment; a flag wins over its variable:
@@ -40,6 +45,7 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_DOCKER=auto          --docker
   BERTH_DOCKER_OPT_IN=1      --docker-opt-in (then WS_DOCKER_ENABLE_CLIENT=1 switches Docker on)
   BERTH_ON_DOCKER_FAILURE=warn  --on-docker-failure
+  BERTH_REMOTE_TIMEOUT=15s   how long a remote engine (tcp://, ssh://, a context) is pinged before giving up
   BERTH_DOCKERD_ARGS=FLAGS   extra dockerd flags (berth's own dockerd), split as shell words
   BERTH_DOCKERD_LOG=PATH     also append dockerd's output to PATH
   BERTH_DOCKERD_DATA_ROOT=DIR  dockerd's data root (default /var/lib/docker)
@@ -52,14 +58,14 @@ Every option can also be set in the environment; a flag wins over its variable:
   BERTH_DOCKERD_INSECURE_TCP=ADDR  plain TCP listener (only when asked by name)
   BERTH_EXPORT_HOST_PATH=VAR=DIR[,VAR2=DIR2]  give the command VAR = the host path of DIR (sibling containers)
   BERTH_HEALTH_ADDR=0.0.0.0:9385  serve GET /healthz and /readyz over HTTP there
-  BERTH_LOG_LEVEL=warn       --log-level
+  BERTH_LOG_LEVEL=warn,dockerd=error  --log-level (dockerd=info: the daemons' own lines)
   BERTH_LOG_FORMAT=text      --log-format
   BERTH_LOG_TARGET=auto      --log-target
 
 Subcommands (only as the first argument; use `berth -- doctor` to run a program named doctor):
   berth doctor [--json] [--user USER]  what berth detects about Docker here, and what to fix
   berth health [--timeout 20s]         exit 0 when the Docker engine answers a ping (--timeout: wait for it)
-  berth host-path DIR                  print DIR's path on the engine's host (exit 69: no engine, 78: not on a mount)";
+  berth host-path [--timeout 5s] DIR   print DIR's path on the engine's host (exit 69: no engine, 78: not on a mount)";
 
 /// `berth [OPTIONS] [--] [COMMAND [ARGS...]]`
 #[derive(Debug, Parser)]
@@ -116,6 +122,7 @@ pub struct InitArgs {
 #[derive(Debug, Parser)]
 #[command(
     name = "berth doctor",
+    bin_name = "berth doctor",
     about = "Report what berth detects about Docker here, what it would do, and what to fix."
 )]
 pub struct DoctorArgs {
@@ -131,6 +138,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Parser)]
 #[command(
     name = "berth health",
+    bin_name = "berth health",
     about = "Exit 0 when the Docker engine answers a ping (for HEALTHCHECK).",
     after_help = "Without --timeout: one ping of at most 3 s, as HEALTHCHECK wants (it asks again \
                   itself). With --timeout: wait for the engine, asking again until it answers or \
@@ -169,12 +177,16 @@ pub struct Config {
     pub(crate) remap_exit: Vec<u8>,
     pub(crate) pdeathsig: Option<i32>,
     pub(crate) grace: Duration,
-    pub(crate) user: Option<String>,
+    /// Whom the command runs as, and who asked (`--user` or BERTH_USER).
+    pub(crate) user: Option<UserRequest>,
     /// What was asked about Docker, decided once (see [`Request::combine`]).
     pub(crate) docker: Request,
     /// Why: which flag, variable or default gave [`Self::docker`].
     pub(crate) docker_why: String,
     pub(crate) on_docker_failure: FailurePolicy,
+    /// BERTH_REMOTE_TIMEOUT: how long a remote engine (DOCKER_HOST tcp:// or
+    /// ssh://, a context) is pinged before berth gives up on it.
+    pub(crate) remote_timeout: Duration,
     pub log_filter: Targets,
     pub log_format: LogFormat,
     pub log_target: LogTarget,
@@ -184,6 +196,48 @@ pub struct Config {
     /// BERTH_HEALTH_ADDR: where the HTTP health endpoint listens.
     pub(crate) health_addr: Option<SocketAddr>,
     pub(crate) command: Vec<OsString>,
+}
+
+/// A target user (`NAME`, `UID`, `NAME:GROUP`, `UID:GID`) and where it came from.
+///
+/// The source matters when berth is not root and cannot switch users: an
+/// explicit `--user` that cannot be honoured is an error, a BERTH_USER that an
+/// image sets for its root start (`ENV BERTH_USER=dev`) is a warning, because
+/// `docker run --user`, Kubernetes' runAsUser and a devcontainer's
+/// containerUser start berth as the user already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRequest {
+    pub(crate) spec: String,
+    pub(crate) source: UserSource,
+}
+
+/// Which setting named the target user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserSource {
+    /// `--user` on berth's command line (or `berth doctor --user`).
+    Flag,
+    /// The BERTH_USER variable, typically the image's `ENV`.
+    Env,
+}
+
+impl UserRequest {
+    /// A request from the `--user` flag.
+    pub(crate) fn flag(spec: String) -> UserRequest {
+        UserRequest {
+            spec,
+            source: UserSource::Flag,
+        }
+    }
+}
+
+impl std::fmt::Display for UserRequest {
+    /// `--user "dev"` or `BERTH_USER=dev`: the request as the user wrote it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.source {
+            UserSource::Flag => write!(f, "--user {:?}", self.spec),
+            UserSource::Env => write!(f, "BERTH_USER={}", self.spec),
+        }
+    }
 }
 
 /// A value berth cannot use, and where it came from.
@@ -312,8 +366,15 @@ impl Config {
                 .unwrap_or(DEFAULT_GRACE),
             user: r
                 .pick("--user", args.user, "BERTH_USER")
-                .map(|raw| raw.value)
-                .filter(|user| !user.trim().is_empty()),
+                .filter(|raw| !raw.value.trim().is_empty())
+                .map(|raw| UserRequest {
+                    source: if raw.source == "--user" {
+                        UserSource::Flag
+                    } else {
+                        UserSource::Env
+                    },
+                    spec: raw.value,
+                }),
             docker: request.0,
             docker_why: request.1,
             on_docker_failure: r
@@ -325,6 +386,14 @@ impl Config {
                 )?
                 .map(|(policy, _)| policy)
                 .unwrap_or_default(),
+            remote_timeout: r
+                .parsed(
+                    "BERTH_REMOTE_TIMEOUT",
+                    None,
+                    "BERTH_REMOTE_TIMEOUT",
+                    parse_duration,
+                )?
+                .unwrap_or(crate::docker::client::ping::DEFAULT_TOTAL_BUDGET),
             log_filter: r
                 .parsed(
                     "--log-level",
@@ -566,9 +635,30 @@ mod tests {
         assert_eq!(config.user, None);
         assert_eq!(config.docker, Request::Auto);
         assert_eq!(config.on_docker_failure, FailurePolicy::Warn);
+        assert_eq!(config.remote_timeout, Duration::from_secs(15));
         assert_eq!(config.log_format, LogFormat::Text);
         assert_eq!(config.log_target, LogTarget::Auto);
         assert!(config.command.is_empty());
+    }
+
+    /// The default keeps the daemons' routine warnings off the terminal
+    /// (berth's own stay), and an explicit filter replaces it whole.
+    #[test]
+    fn default_log_filter_shows_berths_warnings_and_only_the_daemons_errors() {
+        let filter = resolve(&[], &[]).unwrap().log_filter;
+        assert!(filter.would_enable("berth::docker::setup", &tracing::Level::WARN));
+        assert!(!filter.would_enable("berth::docker::setup", &tracing::Level::INFO));
+        assert!(!filter.would_enable("dockerd", &tracing::Level::WARN));
+        assert!(filter.would_enable("dockerd", &tracing::Level::ERROR));
+
+        let filter = resolve(&[], &[("BERTH_LOG_LEVEL", "warn,dockerd=info")])
+            .unwrap()
+            .log_filter;
+        assert!(filter.would_enable("dockerd", &tracing::Level::INFO));
+        let filter = resolve(&[], &[("BERTH_LOG_LEVEL", "warn")])
+            .unwrap()
+            .log_filter;
+        assert!(filter.would_enable("dockerd", &tracing::Level::WARN));
     }
 
     #[test]
@@ -590,7 +680,14 @@ mod tests {
         assert_eq!(config.grace, Duration::from_millis(500));
         assert_eq!(config.remap_exit, vec![143, 130]);
         assert_eq!(config.pdeathsig, Some(libc::SIGUSR1));
-        assert_eq!(config.user.as_deref(), Some("dev"));
+        assert_eq!(
+            config.user,
+            Some(UserRequest {
+                spec: "dev".into(),
+                source: UserSource::Env
+            })
+        );
+        assert_eq!(config.user.unwrap().to_string(), "BERTH_USER=dev");
         assert_eq!(config.log_format, LogFormat::Json);
     }
 
@@ -619,7 +716,8 @@ mod tests {
         .unwrap();
         assert_eq!(config.grace, Duration::from_secs(2));
         assert_eq!(config.remap_exit, vec![1, 2]);
-        assert_eq!(config.user.as_deref(), Some("root"));
+        assert_eq!(config.user, Some(UserRequest::flag("root".into())));
+        assert_eq!(config.user.unwrap().to_string(), "--user \"root\"");
         assert_eq!(config.log_format, LogFormat::Text);
     }
 
@@ -730,6 +828,7 @@ mod tests {
                 ("BERTH_DOCKERD_ARGS", "--debug  --experimental"),
                 ("BERTH_IPTABLES", "legacy"),
                 ("BERTH_DOCKERD_READY_TIMEOUT", "90s"),
+                ("BERTH_REMOTE_TIMEOUT", "2s"),
             ],
         )
         .unwrap();
@@ -738,6 +837,7 @@ mod tests {
         assert_eq!(config.dind.extra_args, vec!["--debug", "--experimental"]);
         assert_eq!(config.dind.iptables, IptablesChoice::Legacy);
         assert_eq!(config.dind.ready_timeout, Some(Duration::from_secs(90)));
+        assert_eq!(config.remote_timeout, Duration::from_secs(2));
         // dind's convention: an empty DOCKER_TLS_CERTDIR means no TLS.
         let config = resolve(&[], &[("DOCKER_TLS_CERTDIR", "")]).unwrap();
         assert_eq!(config.dind.tls_certdir, None);

@@ -8,11 +8,14 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Failure {
-    /// Bad flag, bad `BERTH_*` value, or a command berth does not know.
+    /// Bad flag, bad `BERTH_*` value, a command berth does not know, or
+    /// Docker variables that do not parse (DOCKER_HOST's scheme or address,
+    /// a DOCKER_CONTEXT that names no context), whatever the mode and policy.
     Usage = 64,
     /// The target user or group does not exist.
     NoUser = 67,
-    /// Docker access was required (forced mode or fail policy) and is not possible.
+    /// Docker access was required (a forced mode such as BERTH_DOCKER=dind, or
+    /// BERTH_ON_DOCKER_FAILURE=fail) and is not possible here.
     DockerUnavailable = 69,
     /// A bug in berth.
     Internal = 70,
@@ -23,9 +26,13 @@ pub enum Failure {
     /// A subcommand's output could not be written (a reader that closed the
     /// pipe, EPIPE, is not an error: see `output`).
     Output = 74,
-    /// berth lacks a privilege it needs for what was asked (e.g. --user without root).
+    /// berth lacks a privilege it needs for what was asked (an explicit
+    /// --user naming another user while berth is not root; a BERTH_USER is
+    /// only a warning then).
     NoPerm = 77,
-    /// The configuration is inconsistent (e.g. a forced mode that cannot work here).
+    /// What was asked does not fit this container: `berth host-path` for a
+    /// container that is not on that engine, or a DIR on no bind mount or
+    /// volume.
     Config = 78,
 }
 

@@ -9,7 +9,10 @@
 //! - remote mode: tcp with TLS, certificates made here, and a wrong one;
 //! - dind: readiness, a SIGKILLed dockerd restarted, `docker stop` reaching
 //!   the inner containers, the storage fallback without a volume;
-//! - rootless: dockerd under rootlesskit as `dev`.
+//! - rootless: dockerd under rootlesskit as `dev`;
+//! - berth started as a user (`docker run --user`): the image's BERTH_USER
+//!   set aside with a warning, the socket with and without its group, the
+//!   rootless image without `--user 0`, and ssh:// without an ssh client.
 //!
 //! The dind, TLS and rootless tests run once per inner engine
 //! ([`InnerEngine`]: the bookworm image's docker.io 20.10 and the trixie
@@ -1014,4 +1017,198 @@ fn docker_stop_during_a_slow_dockerd_start_returns_at_once() {
         "{}",
         c.logs()
     );
+}
+
+// ------------------------------------------ berth started as a user (issue: trial)
+
+/// `docker run --rm` with this run's label: the finished container's output.
+fn run_to_end(docker: &Docker, args: &[&str]) -> std::process::Output {
+    let mut all: Vec<String> = vec![
+        "run".into(),
+        "--rm".into(),
+        "--label".into(),
+        support::label(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    docker.output(&all)
+}
+
+fn both(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// `docker run --user 1001` (Kubernetes runAsUser, a devcontainer's
+/// containerUser) on the workspace image, whose `ENV BERTH_USER=dev` is for a
+/// root start: berth cannot switch, so it runs the command as 1001 with one
+/// warning (before: exit 77, "--user \"dev\" needs berth to run as root").
+/// With the host socket mounted and its group given (`--group-add`), the
+/// command reaches the engine; without the group, berth says it can grant
+/// nothing and why.
+#[test]
+fn started_as_a_user_berth_sets_berth_user_aside_and_docker_still_works() {
+    let test = "started_as_a_user_berth_sets_berth_user_aside_and_docker_still_works";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let image = workspace_image();
+    let out = run_to_end(
+        &docker,
+        &[
+            "--user",
+            "1001",
+            "-e",
+            "BERTH_DOCKER=off",
+            &image,
+            "id",
+            "-u",
+        ],
+    );
+    let said = both(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert_eq!(stdout(&out), "1001", "{said}");
+    assert_eq!(
+        said.matches("BERTH_USER=dev was not applied because berth runs as uid 1001, not root")
+            .count(),
+        1,
+        "{said}"
+    );
+    // The image's own user: silent.
+    let out = run_to_end(
+        &docker,
+        &[
+            "--user",
+            "1000",
+            "-e",
+            "BERTH_DOCKER=off",
+            &image,
+            "id",
+            "-u",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+    assert!(!both(&out).contains("not applied"), "{}", both(&out));
+    // An explicit --user berth cannot honour still fails, saying why and the fix.
+    let out = run_to_end(
+        &docker,
+        &[
+            "--user",
+            "1001",
+            "-e",
+            "BERTH_DOCKER=off",
+            &image,
+            "--user",
+            "dev",
+            "id",
+        ],
+    );
+    let said = both(&out);
+    assert_eq!(out.status.code(), Some(77), "{said}");
+    assert!(
+        said.contains("--user \"dev\" cannot be honoured") && said.contains("drop --user"),
+        "{said}"
+    );
+
+    let Some(engine) = engine_socket() else {
+        support::skip(test, "DOCKER_HOST is not a unix socket: no socket to mount");
+        return;
+    };
+    let proxy = SocketProxy::start(engine, 4242);
+    let mount = format!("{}:/var/run/docker.sock", proxy.path().display());
+    let out = run_to_end(
+        &docker,
+        &[
+            "--user",
+            "1001",
+            "--group-add",
+            "4242",
+            "-v",
+            &mount,
+            &image,
+            "docker",
+            "version",
+            "--format",
+            "{{.Server.Version}}",
+        ],
+    );
+    let said = both(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(!stdout(&out).is_empty(), "{said}");
+    assert!(!said.contains("which the user lacks"), "{said}");
+    let out = run_to_end(
+        &docker,
+        &["--user", "1001", "-v", &mount, &image, "docker", "version"],
+    );
+    let said = both(&out);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    // Detection itself cannot use the socket as 1001: it says so, with both
+    // fixes, and the command runs without Docker (the warn policy).
+    assert!(
+        said.contains("gid 4242, mode 0660: permission denied")
+            && said.contains(
+                "run berth as root so it can fix the group, or add the user to the socket's group"
+            ),
+        "{said}"
+    );
+}
+
+/// The rootless image started as `dev` (no `--user 0`): berth cannot chown
+/// the tun device or add subid ranges, so exit 69 names the fix that applies,
+/// a root start, and not a chown dev cannot run.
+#[test]
+fn rootless_image_started_as_the_user_says_to_start_as_root() {
+    let test = "rootless_image_started_as_the_user_says_to_start_as_root";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let out = run_to_end(
+        &docker,
+        &[
+            "--privileged",
+            "--no-healthcheck",
+            &rootless_image(),
+            "docker",
+            "info",
+        ],
+    );
+    let said = both(&out);
+    assert_eq!(out.status.code(), Some(69), "{said}");
+    assert!(
+        said.contains("start the container as root (--user 0, or remove USER from the image)"),
+        "{said}"
+    );
+    assert!(!said.contains("berth does it as root"), "{said}");
+}
+
+/// An ssh:// engine from an image without an ssh client: the message says
+/// to install openssh-client, not Go's "ssh resolves to executable in
+/// current directory".
+#[test]
+fn ssh_engine_without_an_ssh_client_says_what_to_install() {
+    let test = "ssh_engine_without_an_ssh_client_says_what_to_install";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let image = workspace_image();
+    let out = run_to_end(
+        &docker,
+        &[
+            "-e",
+            "DOCKER_HOST=ssh://dev@engine.invalid",
+            "-e",
+            "BERTH_ON_DOCKER_FAILURE=fail",
+            &image,
+            "true",
+        ],
+    );
+    let said = both(&out);
+    assert_eq!(out.status.code(), Some(69), "{said}");
+    assert!(
+        said.contains("ssh is not on PATH: install openssh-client in the image"),
+        "{said}"
+    );
+    assert!(!said.contains("current directory"), "{said}");
 }

@@ -89,6 +89,137 @@ fn subcommands_refuse_what_the_run_refuses() {
     }
 }
 
+/// A remote engine whose name does not resolve is retried for the whole
+/// BERTH_REMOTE_TIMEOUT (default 15 s: 13 attempts), then the command runs
+/// without Docker under the warn policy; the message names the knob, and a
+/// short budget means fewer attempts (counted, not timed).
+#[test]
+fn an_unreachable_remote_engine_is_retried_within_berth_remote_timeout() {
+    let out = berth(
+        &["--", "true"],
+        &[
+            ("DOCKER_HOST", "tcp://nowhere.invalid:2376"),
+            ("BERTH_REMOTE_TIMEOUT", "1s"),
+        ],
+    );
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("BERTH_REMOTE_TIMEOUT=1s bounds the wait"),
+        "{said}"
+    );
+    let attempts: u32 = said
+        .split(" attempt(s)")
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no attempt count in: {said}"));
+    // 0, 0.1, 0.3, 0.7 s; the next (1.5 s) would end past the budget.
+    assert!((2..=5).contains(&attempts), "{attempts} attempts: {said}");
+}
+
+/// A subcommand's usage error names the program as the user types it
+/// (`Usage: berth doctor ...`, not `Usage: doctor`), and exits 64.
+#[test]
+fn subcommand_usage_lines_name_berth() {
+    for (args, usage) in [
+        (&["doctor", "--bogus"][..], "Usage: berth doctor"),
+        (&["health", "--bogus"][..], "Usage: berth health"),
+        (&["host-path"][..], "Usage: berth host-path"),
+    ] {
+        let out = berth(args, &[]);
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {said}");
+        assert!(said.contains(usage), "{args:?}: {said}");
+    }
+}
+
+/// A DOCKER_HOST that does not parse is a configuration error (64) under the
+/// default auto mode and warn policy, not "Docker is unavailable" (69): no
+/// mode can honour it. The message names the variable, the value and the
+/// schemes berth accepts, and the command never runs.
+#[test]
+fn an_unparseable_docker_host_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let marker = dir.path().join("ran");
+    let script = format!("touch {}", marker.display());
+    for (value, said) in [
+        ("bogus://x", "use unix://, tcp:// or ssh://"),
+        ("tcp://", "expected host[:port]"),
+        ("no-scheme-here", "expected scheme://address"),
+    ] {
+        let out = berth(&["--", "sh", "-c", &script], &[("DOCKER_HOST", value)]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{value}: {stderr}");
+        assert!(
+            stderr.contains(&format!("DOCKER_HOST={value:?}")) && stderr.contains(said),
+            "{value}: {stderr}"
+        );
+        assert!(!marker.exists(), "{value}: the command ran");
+    }
+}
+
+/// berth started as a user (`docker run --user`, Kubernetes runAsUser) in an
+/// image that sets `ENV BERTH_USER=...` for its root start: berth cannot
+/// switch, so it runs the command as itself with one warning; an explicit
+/// `--user` it cannot honour still fails (77), naming the flag and the fix.
+/// Needs root to start berth as another uid; skips otherwise.
+#[test]
+fn berth_user_from_the_image_is_set_aside_for_a_non_root_start() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to start berth as uid 65534");
+        return;
+    }
+    let as_nobody = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new("setpriv");
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("BERTH_DOCKER", "off");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command.output().expect("run setpriv")
+    };
+    let out = as_nobody(&["--", "id", "-u"], &[("BERTH_USER", "root")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(text(&out.stdout).trim(), "65534");
+    assert_eq!(
+        stderr
+            .matches("BERTH_USER=root was not applied because berth runs as uid 65534, not root")
+            .count(),
+        1,
+        "{stderr}"
+    );
+
+    // BERTH_USER naming the current user: silent.
+    let out = as_nobody(&["--", "id", "-u"], &[("BERTH_USER", "65534")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("not applied"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = as_nobody(
+        &["--user", "root", "--", "id", "-u"],
+        &[("BERTH_USER", "root")],
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{stderr}");
+    assert!(
+        stderr.contains("--user \"root\" cannot be honoured"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("start the container as root"), "{stderr}");
+    assert!(stderr.contains("drop --user"), "{stderr}");
+    assert!(text(&out.stdout).is_empty());
+}
+
 /// Runs berth with its stdout on a pipe whose reader is already gone, as
 /// `berth doctor --json | true` does when `true` exits first.
 fn berth_into_closed_pipe(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -16,8 +16,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::docker::access::{self, AccessPlan};
-use crate::docker::client::endpoint::Endpoint;
-use crate::docker::client::ping::BollardPinger;
+use crate::docker::client::endpoint::{Endpoint, EndpointError};
+use crate::docker::client::ping::{BollardPinger, RetryPolicy};
 use crate::docker::detect::{self, DetectError, DetectOptions, Detection, HostPaths};
 use crate::docker::engine::dockerd_args::Flavor;
 use crate::docker::engine::rootless::{RootlessPaths, RootlessUser};
@@ -36,6 +36,9 @@ use crate::init::spawn::Credentials;
 pub struct DockerSettings {
     pub request: Request,
     pub on_failure: FailurePolicy,
+    /// How long a remote engine is pinged (the whole retry budget; each
+    /// attempt is still cut at 3 s).
+    pub remote_timeout: Duration,
     /// berth's own dockerd (dind, sysbox, rootless).
     pub engine: DindSettings,
     /// berth's grace period: dockerd must stop its containers within it.
@@ -88,10 +91,19 @@ impl DockerSetup {
     }
 }
 
-/// Docker could not be provided and the policy says that is fatal.
+/// Why the Docker set-up stopped the run.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AccessError(pub String);
+pub enum AccessError {
+    /// Docker could not be provided and the policy (or a forced mode) says
+    /// that is fatal.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The Docker variables themselves are wrong (DOCKER_HOST that does not
+    /// parse, DOCKER_CONTEXT naming no context): fatal under every policy,
+    /// before anything is changed, since no mode can honour them.
+    #[error(transparent)]
+    Config(EndpointError),
+}
 
 /// Runs detection for `request` with the real probes, as `user`; helper
 /// processes (the docker CLI for ssh) go through `helpers`.
@@ -99,6 +111,7 @@ pub async fn detect_here(
     request: Request,
     host: &HostFacts,
     user: Option<&Credentials>,
+    remote_timeout: Duration,
     helpers: Helpers,
 ) -> Result<Detection, DetectError> {
     // Rootless is considered for a non-root berth (or a non-root target).
@@ -108,13 +121,14 @@ pub async fn detect_here(
         .filter(|_| !host.is_root() || request == Request::Force(Mode::Rootless));
     let options = DetectOptions {
         rootless_user,
+        remote_retry: RetryPolicy {
+            total: remote_timeout,
+            ..RetryPolicy::default()
+        },
         ..DetectOptions::default()
     };
     // The docker CLI reaching an ssh:// engine reads ~/.ssh: the user's.
-    let pinger = BollardPinger::new(
-        host.which("docker"),
-        helpers.as_user(helper_user(host, user)),
-    );
+    let pinger = BollardPinger::for_host(host, helpers.as_user(helper_user(host, user)));
     detect::detect(host, &HostPaths::for_host(host), request, &options, &pinger).await
 }
 
@@ -237,7 +251,14 @@ pub async fn examine(
     helpers: &OneShotRunner,
 ) -> Examination {
     let request = settings.request;
-    let detection = detect_here(request, host, user, helpers.clone().into()).await;
+    let detection = detect_here(
+        request,
+        host,
+        user,
+        settings.remote_timeout,
+        helpers.clone().into(),
+    )
+    .await;
     let mut more = Vec::new();
     if request == Request::Off {
         return Examination::new(request, detection, None, more);
@@ -357,9 +378,18 @@ pub async fn prepare(
     }
     let forced = settings.request.forced().is_some();
     let must_work = forced || settings.on_failure == FailurePolicy::Fail;
-    let detection = match detect_here(settings.request, host, user, helpers.clone().into()).await {
+    let detection = match detect_here(
+        settings.request,
+        host,
+        user,
+        settings.remote_timeout,
+        helpers.clone().into(),
+    )
+    .await
+    {
         Ok(detection) => detection,
-        Err(err) => return Err(AccessError(err.to_string())),
+        Err(DetectError::Endpoint(err)) => return Err(AccessError::Config(err)),
+        Err(err) => return Err(AccessError::Unavailable(err.to_string())),
     };
     for warning in detection.warnings() {
         warning.log();
@@ -371,7 +401,7 @@ pub async fn prepare(
             reasons.join("\n  ")
         );
         if must_work {
-            return Err(AccessError(message));
+            return Err(AccessError::Unavailable(message));
         }
         tracing::warn!("{message}\nRunning the command without Docker (BERTH_ON_DOCKER_FAILURE=fail stops instead).");
         return Ok(DockerSetup::default());
@@ -386,7 +416,7 @@ pub async fn prepare(
                 finding.fix.as_deref().unwrap_or_default()
             );
             if must_work {
-                return Err(AccessError(message));
+                return Err(AccessError::Unavailable(message));
             }
             tracing::warn!("{message}");
             return Ok(DockerSetup::default());
@@ -445,8 +475,10 @@ pub async fn prepare(
     match result {
         Ok(access) => Ok(access),
         // BERTH_APPARMOR=require: the user refused the unconfined fallback.
-        Err(err @ EngineError::AppArmorRequired(_)) => Err(AccessError(err.to_string())),
-        Err(err) if must_work => Err(AccessError(err.to_string())),
+        Err(err @ EngineError::AppArmorRequired(_)) => {
+            Err(AccessError::Unavailable(err.to_string()))
+        }
+        Err(err) if must_work => Err(AccessError::Unavailable(err.to_string())),
         Err(err) => {
             tracing::warn!("Docker ({mode}) could not be started: {err}\nRunning the command without Docker (BERTH_ON_DOCKER_FAILURE=fail stops instead).");
             Ok(DockerSetup::default())

@@ -9,7 +9,7 @@ use crate::config::{Config, InitArgs};
 use crate::init::signals;
 
 /// Every variable [`Config::resolve`] reads.
-const VARS: [&str; 24] = [
+const VARS: [&str; 25] = [
     "BERTH_SUBREAPER",
     "BERTH_PGROUP",
     "BERTH_REMAP_EXIT",
@@ -32,6 +32,7 @@ const VARS: [&str; 24] = [
     "BERTH_DOCKERD_ARGS",
     "BERTH_DOCKERD_LOG",
     "BERTH_DOCKERD_READY_TIMEOUT",
+    "BERTH_REMOTE_TIMEOUT",
     "BERTH_EXPORT_HOST_PATH",
     "BERTH_HEALTH_ADDR",
 ];
@@ -86,6 +87,10 @@ pub fn config_env(data: &[u8]) {
         again.insert("BERTH_PDEATHSIG".into(), signals::name(sig));
     }
     again.insert("BERTH_GRACE".into(), seconds(config.grace));
+    again.insert(
+        "BERTH_REMOTE_TIMEOUT".into(),
+        seconds(config.remote_timeout),
+    );
     if let Some(ready) = config.dind.ready_timeout {
         again.insert("BERTH_DOCKERD_READY_TIMEOUT".into(), seconds(ready));
     }
@@ -115,6 +120,12 @@ pub fn config_env(data: &[u8]) {
         "{:?} vs {:?}",
         second.grace,
         config.grace
+    );
+    assert!(
+        close(second.remote_timeout, config.remote_timeout),
+        "{:?} vs {:?}",
+        second.remote_timeout,
+        config.remote_timeout
     );
     match (second.dind.ready_timeout, config.dind.ready_timeout) {
         (Some(a), Some(b)) => assert!(close(a, b), "{a:?} vs {b:?}"),

@@ -215,7 +215,7 @@ pub async fn start(
         endpoint,
         // ssh:// engines are pinged through the docker CLI, a helper process:
         // under the reaper it must go through it.
-        pinger: BollardPinger::new(host.which("docker"), helpers),
+        pinger: BollardPinger::for_host(host, helpers),
         timeout: PING_TIMEOUT,
     });
     tokio::task::spawn_local(serve(listener, state.clone(), probe, Limits::default()));

@@ -5,6 +5,19 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+/// The fix to add to an error writing under /run: "" unless `err` is EROFS.
+/// A read-only root filesystem (`docker run --read-only`, Kubernetes'
+/// readOnlyRootFilesystem) leaves /run read-only too, and berth keeps its
+/// sockets and the containerd config there (README, "read-only root").
+pub fn read_only_run_hint(err: &io::Error) -> &'static str {
+    if err.kind() == io::ErrorKind::ReadOnlyFilesystem {
+        "; the root filesystem is read-only: mount a tmpfs at /run (docker run --tmpfs /run; \
+         Kubernetes: an emptyDir with medium: Memory at /run)"
+    } else {
+        ""
+    }
+}
+
 /// Writes `contents` to `path` atomically: a temp file in the same directory,
 /// created with `mode` (so a key is never readable by others, not even for
 /// an instant) and then set to it exactly (undoing the umask), chowned to

@@ -31,6 +31,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::host::files::read_only_run_hint;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
@@ -63,13 +64,13 @@ pub enum ProxyError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot create {path}: {source}")]
+    #[error("cannot create {path}: {source}{}", read_only_run_hint(.source))]
     CreateDir {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("cannot listen on {path}: {source}")]
+    #[error("cannot listen on {path}: {source}{}", read_only_run_hint(.source))]
     Bind {
         path: PathBuf,
         #[source]
@@ -263,6 +264,38 @@ async fn refuse(mut client: UnixStream, message: &str) {
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    /// `docker run --read-only`: "cannot create /run/berth: Read-only file
+    /// system" carries the fix (a tmpfs at /run); other errors do not.
+    #[test]
+    fn a_read_only_run_names_the_tmpfs_fix() {
+        let erofs = ProxyError::CreateDir {
+            path: "/run/berth".into(),
+            source: io::Error::from_raw_os_error(libc::EROFS),
+        };
+        let said = erofs.to_string();
+        assert!(
+            said.starts_with("cannot create /run/berth: Read-only file system"),
+            "{said}"
+        );
+        assert!(
+            said.contains("mount a tmpfs at /run (docker run --tmpfs /run"),
+            "{said}"
+        );
+        let denied = ProxyError::Bind {
+            path: "/run/berth/docker.sock".into(),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert!(!denied.to_string().contains("tmpfs"), "{denied}");
+        let config = crate::docker::engine::EngineError::Config {
+            path: "/run/berth/containerd.toml".into(),
+            source: io::Error::from_raw_os_error(libc::EROFS),
+        };
+        assert!(
+            config.to_string().contains("mount a tmpfs at /run"),
+            "{config}"
+        );
+    }
 
     fn block_on<F: std::future::Future>(f: F) -> F::Output {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -37,7 +37,7 @@ pub enum PingFailure {
     CertUnreadable { path: PathBuf, detail: String },
     #[error("the engine's certificate is not signed by the CA in ca.pem ({detail}): copy the engine's CA into DOCKER_CERT_PATH")]
     TlsUnknownCa { detail: String },
-    #[error("the engine's certificate does not name {host}: connect with a name in its SANs, or reissue the server certificate with this name")]
+    #[error("the engine's certificate does not name {host}: connect with a name in its SANs, or reissue the server certificate with this name (an engine berth runs: set DOCKER_TLS_SAN=\"{}\" on its container and restart it; docker:dind reads the same variable)", san_for(.host))]
     TlsWrongName { host: String },
     #[error(
         "a certificate is expired or not yet valid ({detail}): reissue it, and check the clock"
@@ -53,8 +53,24 @@ pub enum PingFailure {
     Http { status: u16, message: String },
     #[error("ssh to {url} failed: {detail}; check `ssh {url}` works non-interactively (keys, known_hosts) and that docker is on the remote PATH")]
     Ssh { url: String, detail: String },
+    /// A tool the `ssh://` path needs is not installed in the image.
+    #[error("{url} is reached through the docker CLI and ssh, and {tool} is not on PATH: install {package} in the image")]
+    MissingTool {
+        url: String,
+        tool: &'static str,
+        package: &'static str,
+    },
     #[error("transport error talking to {address}: {detail}")]
     Transport { address: String, detail: String },
+}
+
+/// The DOCKER_TLS_SAN entry naming `host`: `IP:` for an address, else `DNS:`.
+fn san_for(host: &str) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(_) => format!("IP:{bare}"),
+        Err(_) => format!("DNS:{bare}"),
+    }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

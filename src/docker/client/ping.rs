@@ -182,21 +182,41 @@ async fn bounded_ping(pinger: &impl Pinger, endpoint: &Endpoint, timeout: Durati
     }
 }
 
+/// What to install for the docker CLI (Debian's package, or docker-ce-cli
+/// from Docker's repository).
+const DOCKER_CLI_PACKAGE: &str = "the docker CLI (docker.io or docker-ce-cli)";
+/// What to install for the ssh client the docker CLI runs (Debian, Ubuntu;
+/// Alpine's is openssh-client too).
+const SSH_CLIENT_PACKAGE: &str = "openssh-client";
+
 /// The real pinger: bollard for unix and tcp (+TLS); `ssh://` through the
 /// docker CLI (`docker -H ssh://... version`), run as a helper by `runner`
 /// (under the reaper: a [`SupervisedRunner`](crate::init::runner::SupervisedRunner)).
 #[derive(Clone)]
 pub struct BollardPinger<R = Helpers> {
     pub docker_cli: Option<PathBuf>,
+    /// The ssh client the docker CLI runs for `ssh://` (found on PATH, as
+    /// the CLI finds it); None: not installed.
+    pub ssh_client: Option<PathBuf>,
     pub runner: R,
 }
 
 impl BollardPinger {
-    pub fn new(docker_cli: Option<PathBuf>, runner: impl Into<Helpers>) -> Self {
+    pub fn new(
+        docker_cli: Option<PathBuf>,
+        ssh_client: Option<PathBuf>,
+        runner: impl Into<Helpers>,
+    ) -> Self {
         Self {
             docker_cli,
+            ssh_client,
             runner: runner.into(),
         }
+    }
+
+    /// The docker CLI and ssh client on the host's PATH.
+    pub fn for_host(host: &crate::host::HostFacts, runner: impl Into<Helpers>) -> Self {
+        Self::new(host.which("docker"), host.which("ssh"), runner)
     }
 
     /// For tests: no reaper runs, helpers run as berth.
@@ -204,6 +224,7 @@ impl BollardPinger {
     pub fn without_reaper(docker_cli: Option<PathBuf>) -> Self {
         Self::new(
             docker_cli,
+            which::which("ssh").ok(),
             crate::init::runner::OneShotRunner::without_reaper(),
         )
     }
@@ -227,14 +248,22 @@ impl<R: HelperRunner> BollardPinger<R> {
         // runs `docker system dial-stdio` on the far side), as it does for
         // users; bollard's own ssh transport cannot take a port in the URL
         // and would add a second ssh stack to the binary.
-        let first = "ssh goes through the docker CLI".to_string();
-        match &self.docker_cli {
-            Some(cli) => self.ping_ssh_with_cli(cli, url, &first, timeout).await,
-            None => Err(PingFailure::Ssh {
-                url: url.to_owned(),
-                detail: first,
-            }),
+        // Both must be in the image: without them the CLI's own words are
+        // Go's exec jargon ("ssh resolves to executable in current
+        // directory"), so say what to install before trying.
+        let missing = |tool, package| PingFailure::MissingTool {
+            url: url.to_owned(),
+            tool,
+            package,
+        };
+        let Some(cli) = &self.docker_cli else {
+            return Err(missing("docker", DOCKER_CLI_PACKAGE));
+        };
+        if self.ssh_client.is_none() {
+            return Err(missing("ssh", SSH_CLIENT_PACKAGE));
         }
+        let first = "ssh goes through the docker CLI".to_string();
+        self.ping_ssh_with_cli(cli, url, &first, timeout).await
     }
 
     async fn ping_ssh_with_cli(
@@ -775,6 +804,7 @@ pub(crate) mod tests {
     fn ssh_with_port_goes_to_the_docker_cli() {
         let pinger = BollardPinger {
             docker_cli: Some(PathBuf::from("/usr/bin/docker")),
+            ssh_client: Some(PathBuf::from("/usr/bin/ssh")),
             runner: FakeRunner {
                 output: HelperOutput {
                     exit: Exit::Code(0),
@@ -795,10 +825,49 @@ pub(crate) mod tests {
         );
     }
 
+    /// An image without openssh-client (or without the docker CLI): the
+    /// failure says what to install, before running anything.
+    #[test]
+    fn ssh_without_the_client_or_the_cli_says_what_to_install() {
+        let endpoint = Endpoint::Ssh {
+            url: "ssh://me@builder".into(),
+        };
+        for (cli, ssh, tool, package) in [
+            (Some("/usr/bin/docker"), None, "ssh", "openssh-client"),
+            (None, Some("/usr/bin/ssh"), "docker", "docker-ce-cli"),
+            (None, None, "docker", "docker.io"),
+        ] {
+            let pinger = BollardPinger {
+                docker_cli: cli.map(PathBuf::from),
+                ssh_client: ssh.map(PathBuf::from),
+                runner: FakeRunner {
+                    output: HelperOutput {
+                        exit: Exit::Code(0),
+                        stdout: String::new(),
+                        stderr: String::new(),
+                    },
+                    calls: RefCell::default(),
+                },
+            };
+            let failure = block_on(pinger.ping(&endpoint, Duration::from_secs(1)))
+                .expect_err("nothing to reach it with");
+            assert!(!failure.is_retryable(), "{failure}");
+            let said = failure.to_string();
+            assert!(said.contains(&format!("{tool} is not on PATH")), "{said}");
+            assert!(
+                said.contains(&format!("install {package}")) || said.contains(package),
+                "{said}"
+            );
+            assert!(said.contains("ssh://me@builder"), "{said}");
+            assert!(pinger.runner.calls.borrow().is_empty());
+        }
+    }
+
     #[test]
     fn failing_docker_cli_reports_its_stderr() {
         let pinger = BollardPinger {
             docker_cli: Some(PathBuf::from("/usr/bin/docker")),
+            ssh_client: Some(PathBuf::from("/usr/bin/ssh")),
             runner: FakeRunner {
                 output: HelperOutput {
                     exit: Exit::Code(1),
@@ -999,6 +1068,9 @@ pub(crate) mod tests {
                 client_files(dir.path(), &engine_ca, &engine_ca),
             );
             assert!(matches!(r, Err(PingFailure::TlsWrongName { .. })), "{r:?}");
+            // The fix names the knob of berth's (and docker:dind's) engine.
+            let said = r.expect_err("wrong name").to_string();
+            assert!(said.contains("DOCKER_TLS_SAN=\"IP:127.0.0.1\""), "{said}");
         }
 
         #[test]

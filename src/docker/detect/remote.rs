@@ -72,6 +72,16 @@ impl<P: Pinger> Probe<'_, P> {
             describe_ping(&report)
         );
         if !report.answered() {
+            // A failure worth retrying was retried for the whole budget
+            // (a compose service may not be in DNS yet): say which knob
+            // bounds that wait.
+            let saw = match &report.failure {
+                Some(failure) if failure.is_retryable() => format!(
+                    "{saw} (BERTH_REMOTE_TIMEOUT={}s bounds the wait)",
+                    self.options.remote_retry.total.as_secs_f64()
+                ),
+                _ => saw,
+            };
             self.note("remote", Verdict::Rejected, saw);
             return Found::No(format!(
                 "{} did not answer: {}",

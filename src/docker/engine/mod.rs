@@ -82,7 +82,7 @@ pub enum EngineError {
     /// user refused the fallback, so this is fatal whatever the failure policy.
     #[error("{0}")]
     AppArmorRequired(String),
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {source}{}", crate::host::files::read_only_run_hint(.source))]
     Config {
         path: PathBuf,
         #[source]

@@ -229,8 +229,9 @@ fn check_subid(check: Check, path: &Path, user: &RootlessUser) -> Finding {
             check,
             format!("{} has no range for {}", path.display(), user.name),
             format!(
-                "add `{}:{SUBID_FLOOR}:{SUBID_COUNT}` (berth does it when started as root)",
-                user.name
+                "add `{}:{SUBID_FLOOR}:{SUBID_COUNT}` to {}",
+                user.name,
+                path.display()
             ),
             true,
         )
@@ -438,7 +439,12 @@ fn check_tun(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
         .map_err(|e| format!("cannot read {}: {e}", paths.mountinfo.display()))
         .and_then(|text| tun_node_is_private(&text, tun));
     match private {
-        Ok(()) => missing(CHECK, problem, format!("chown {} {} (the container's own node; berth does it as root)", user.uid, tun.display()), true),
+        Ok(()) => missing(
+            CHECK,
+            format!("{problem} (the container's own node)"),
+            format!("chown {} {}", user.uid, tun.display()),
+            true,
+        ),
         Err(why) => missing(
             CHECK,
             format!("{problem}; berth leaves it alone: {why}"),
@@ -454,7 +460,7 @@ fn check_runtime_dir(paths: &RootlessPaths, user: &RootlessUser) -> Finding {
     const CHECK: Check = Check::XdgRuntimeDir;
     let dir = user.runtime_dir(&paths.run_user);
     let fix = format!(
-        "mkdir -m 0700 {0} && chown {1}:{2} {0} (berth does it as root)",
+        "mkdir -m 0700 {0} && chown {1}:{2} {0}",
         dir.display(),
         user.uid,
         user.gid
@@ -645,16 +651,33 @@ pub fn inspect(
             false,
         )
     });
-    if euid != 0 {
-        // Only a root berth applies the fixes (see prepare): for any other,
-        // what it could fix is simply missing.
-        for finding in &mut findings {
-            if finding.verdict == Verdict::Fixable {
-                finding.verdict = Verdict::Missing;
-            }
-        }
+    for finding in findings
+        .iter_mut()
+        .filter(|f| f.verdict == Verdict::Fixable)
+    {
+        let action = finding.fix.take().unwrap_or_default();
+        finding.fix = Some(if euid == 0 {
+            format!("{action} (berth does it as root)")
+        } else {
+            // Only a root berth applies the fixes (see prepare): for any
+            // other, what it could fix is missing, and the fix that applies
+            // is a root start, not a command the user cannot run.
+            finding.verdict = Verdict::Missing;
+            root_start_fix(&action, user)
+        });
     }
     findings
+}
+
+/// The fix for a prerequisite only root can meet, when berth runs as the user
+/// already (`docker run --user`, USER in the image): start berth as root and
+/// let it meet it and drop to the user (as DOCKER_ROOTLESS in README).
+fn root_start_fix(action: &str, user: &RootlessUser) -> String {
+    format!(
+        "start the container as root (--user 0, or remove USER from the image): berth does \
+         `{action}` itself, then runs the command as {}",
+        user.name
+    )
 }
 
 /// Apply the fixes that are safe as root, then report. In order: subuid and
@@ -1014,6 +1037,29 @@ pub(crate) mod tests {
         let json = serde_json::to_value(&findings).expect("json");
         assert_eq!(json[0]["check"], "subuid");
         assert_eq!(json[0]["verdict"], "done");
+    }
+
+    #[test]
+    fn fixes_root_would_apply_ask_for_a_root_start_when_berth_is_not_root() {
+        let f = fixture();
+        let u = user(&f.root);
+        let as_root = inspect(&f.paths, &u, 0, &RecordingSyscall::new());
+        let as_user = inspect(&f.paths, &u, 1000, &RecordingSyscall::new());
+        for check in [Check::Subuid, Check::Subgid, Check::XdgRuntimeDir] {
+            let root = status_of(&as_root, check);
+            assert_eq!(root.verdict, Verdict::Fixable, "{root}");
+            let fix = root.fix.as_deref().expect("a fix");
+            assert!(fix.ends_with("(berth does it as root)"), "{fix}");
+            let user = status_of(&as_user, check);
+            assert_eq!(user.verdict, Verdict::Missing, "{user}");
+            let fix = user.fix.as_deref().expect("a fix");
+            assert!(
+                fix.starts_with("start the container as root (--user 0"),
+                "{fix}"
+            );
+            assert!(fix.contains("runs the command as dev"), "{fix}");
+            assert!(!fix.contains("berth does it as root"), "{fix}");
+        }
     }
 
     #[test]
