@@ -24,29 +24,28 @@ impl<P: Pinger> Probe<'_, P> {
         }
     }
 
-    /// A dockerd berth starts listens on the default socket unless told
-    /// otherwise; a DOCKER_HOST elsewhere would leave the CLI talking to nothing.
-    pub(super) fn note_custom_unix_host(&mut self) {
-        let Some(path) = self.configured_unix_path().map(Path::to_path_buf) else {
-            return;
-        };
-        if !self.paths.socket_candidates.contains(&path) {
-            self.probing = None;
-            self.push(
-                Finding::new(
-                    "docker-host",
-                    Verdict::Warning,
-                    format!(
-                        "DOCKER_HOST is unix://{}, where a dockerd started here does not listen",
-                        path.display()
-                    ),
-                )
-                .with_fix(format!(
-                    "make that dockerd listen there (-H unix://{}), or unset DOCKER_HOST",
-                    path.display()
-                )),
-            );
+    /// The warning for a DOCKER_HOST=unix://PATH away from the default
+    /// socket, where berth is about to start a dockerd of its own: that
+    /// dockerd listens on the default socket unless told otherwise.
+    pub(super) fn custom_unix_host_warning(&self) -> Option<Finding> {
+        let path = self.configured_unix_path()?;
+        if self.paths.socket_candidates.iter().any(|c| c == path) {
+            return None;
         }
+        Some(
+            Finding::new(
+                "docker-host",
+                Verdict::Warning,
+                format!(
+                    "DOCKER_HOST is unix://{}, where the dockerd berth starts here does not listen",
+                    path.display()
+                ),
+            )
+            .with_fix(format!(
+                "make that dockerd listen there (-H unix://{}), or unset DOCKER_HOST",
+                path.display()
+            )),
+        )
     }
 
     /// Remote: DOCKER_HOST (tcp/ssh) or a docker context, proven by a ping.
