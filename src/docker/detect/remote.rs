@@ -93,6 +93,27 @@ mod tests {
 
     use crate::docker::detect::tests::FakeHost;
 
+    /// A configured remote engine that does not answer: the warning
+    /// carries the reason itself (the run logs it before the evidence, so
+    /// "see why above" pointed at nothing).
+    #[test]
+    fn the_remote_warning_says_why() {
+        let mut h = FakeHost::plain();
+        h.set("DOCKER_HOST", "tcp://docker:2375");
+        let d = h.detect(vec![]).0.expect("ok");
+        let warning = d.warnings().next().expect("a warning");
+        assert!(
+            warning.seen.contains(
+                "tcp://docker:2375 did not answer: connection refused by tcp://docker:2375"
+            ),
+            "{warning}"
+        );
+        assert!(
+            !warning.fix.as_deref().unwrap_or_default().contains("above"),
+            "{warning}"
+        );
+    }
+
     #[test]
     fn remote_wins_over_socket() {
         let mut h = FakeHost::plain();
