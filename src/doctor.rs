@@ -134,17 +134,7 @@ impl Report {
             socket,
             detection_error,
             plan: match (&access, mode, &init, detected) {
-                _ if own_engine.is_some() => {
-                    let own = own_engine.expect("checked");
-                    let who = match &access {
-                        Some(access) => access.summary(),
-                        None => "the user is root: nothing to grant".into(),
-                    };
-                    format!(
-                        "use berth's own dockerd (pid {}, started by berth pid {}), already running: {who}",
-                        own.dockerd, own.berth
-                    )
-                }
+                _ if own_engine.is_some() => own_engine_plan(own_engine, access.as_ref()),
                 (_, _, Some(role), Some(found)) if !role.is_init => format!(
                     "run the command without Docker: {found} was detected, but berth is not this container's init ({}), so auto mode does not start an engine (BERTH_DOCKER={found} would)",
                     role.reason
@@ -186,6 +176,22 @@ impl Report {
 /// at all, the user-configured ways (a socket, a remote engine) come first,
 /// then rootless's prerequisites when rootless is a real candidate (berth
 /// considered it, and rootlesskit is installed).
+/// The plan when the socket is berth's own running dockerd: use it, with
+/// how the user reaches it.
+fn own_engine_plan(own: Option<OwnEngine>, access: Option<&AccessPlan>) -> String {
+    let who = access.map_or_else(
+        || "the user is root: nothing to grant".to_owned(),
+        AccessPlan::summary,
+    );
+    match own {
+        Some(own) => format!(
+            "use berth's own dockerd (pid {}, started by berth pid {}), already running: {who}",
+            own.dockerd, own.berth
+        ),
+        None => format!("use the engine: {who}"),
+    }
+}
+
 pub(crate) fn problems_for(focus: Option<Mode>, findings: &[Finding]) -> Vec<Finding> {
     let rootless_candidate = findings
         .iter()

@@ -396,12 +396,7 @@ const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 /// None when nothing answers, the caller may not connect, or the server
 /// is something else (dockerd, podman, a proxy of another kind).
 pub(super) async fn served_by_berth(path: &Path, proc_root: &Path) -> Option<i32> {
-    let connect = tokio::net::UnixStream::connect(path);
-    let stream = tokio::time::timeout(PEER_TIMEOUT, connect)
-        .await
-        .ok()?
-        .ok()?;
-    let pid = stream.peer_cred().ok()?.pid().filter(|p| *p > 0)?;
+    let pid = listener_pid(path).await?;
     let comm = |dir: &str| fs::read_to_string(proc_root.join(dir).join("comm")).ok();
     let (theirs, ours) = (comm(&pid.to_string())?, comm("self")?);
     (theirs.trim() == ours.trim()).then_some(pid)
@@ -548,6 +543,43 @@ mod tests {
             served_by_berth(&dir.path().join("none.sock"), Path::new("/proc")).await,
             None
         );
+    }
+
+    /// berth's own engine is recognised by dockerd's ancestry, and its
+    /// mode by what runs between (rootlesskit) or the container (sysbox);
+    /// a dockerd no berth started is not berth's.
+    #[test]
+    fn own_engine_is_a_dockerd_descending_from_berth() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let proc = |pid: &str, comm: &str, ppid: i32| {
+            let dir = root.path().join(pid);
+            fs::create_dir_all(&dir).expect("mkdir");
+            fs::write(dir.join("comm"), format!("{comm}\n")).expect("comm");
+            fs::write(dir.join("stat"), format!("{pid} ({comm}) S {ppid} 1 1 0")).expect("stat");
+        };
+        proc("self", "berth", 0);
+        proc("1", "sh", 0);
+        proc("10", "berth", 1);
+        proc("20", "dockerd", 10);
+        let own = |listener, sysbox| own_engine(root.path(), listener, sysbox);
+        let dind = Some(OwnEngine {
+            mode: Mode::Dind,
+            dockerd: 20,
+            berth: 10,
+        });
+        assert_eq!(own(Some(20), false), dind);
+        assert_eq!(
+            own(None, false),
+            dind,
+            "no listener pid: the dockerd running here"
+        );
+        assert_eq!(own(Some(20), true).map(|o| o.mode), Some(Mode::Sysbox));
+        assert_eq!(own(Some(10), false), None, "the listener is not a dockerd");
+        proc("20", "dockerd", 15);
+        proc("15", "rootlesskit", 10);
+        assert_eq!(own(Some(20), false).map(|o| o.mode), Some(Mode::Rootless));
+        proc("15", "rootlesskit", 1);
+        assert_eq!(own(Some(20), false), None, "started by someone else");
     }
 
     #[test]
