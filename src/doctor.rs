@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::docker::access::AccessPlan;
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::EngineInfo;
-use crate::docker::detect::{DetectError, SocketFacts};
+use crate::docker::detect::{DetectError, OwnEngine, SocketFacts};
 use crate::docker::finding::{Finding, Verdict};
 use crate::docker::mode::{Mode, Request};
 use crate::docker::setup::Examination;
@@ -50,6 +50,9 @@ pub struct Report {
     pub endpoint: Option<Endpoint>,
     pub engine: Option<EngineInfo>,
     pub socket: Option<SocketFacts>,
+    /// berth's own dockerd, already running behind the socket detection
+    /// found ([`Self::mode`] is its mode then, not socket).
+    pub own_engine: Option<OwnEngine>,
     /// Set when detection itself failed (a forced mode that cannot work).
     pub detection_error: Option<String>,
     /// One sentence: what `berth` would do at start.
@@ -69,8 +72,18 @@ impl Report {
     /// request came from.
     pub fn new(examination: Examination, why: &str, user: Option<&Credentials>) -> Report {
         let requested = examination.requested;
-        let mode = examination.mode();
-        let detected = examination.detected_mode();
+        // A socket served by berth's own dockerd is that engine's mode
+        // (dind, sysbox, rootless), already running: not a host's socket.
+        let own_engine = examination
+            .detection
+            .as_ref()
+            .ok()
+            .and_then(|d| d.socket.as_ref())
+            .and_then(|s| s.own_engine)
+            .filter(|_| examination.detected_mode() == Some(Mode::Socket));
+        let own_mode = own_engine.map(|own| own.mode);
+        let mode = own_mode.or(examination.mode());
+        let detected = own_mode.or(examination.detected_mode());
         let init = examination.init.clone();
         let access = examination.access;
         let focus = detected.or(requested.forced());
@@ -88,11 +101,7 @@ impl Report {
             .into_iter()
             .partition(|f| focus.is_some() && f.mode == focus);
         let findings: Vec<Finding> = request.into_iter().chain(focused).chain(others).collect();
-        let mut problems: Vec<Finding> = findings
-            .iter()
-            .filter(|f| f.is_problem())
-            .cloned()
-            .collect();
+        let mut problems = problems_for(focus, &findings);
         let (endpoint, engine, socket, detection_error) = match examination.detection {
             Ok(detection) => (detection.endpoint, detection.engine, detection.socket, None),
             Err(err) => {
@@ -125,6 +134,7 @@ impl Report {
             socket,
             detection_error,
             plan: match (&access, mode, &init, detected) {
+                _ if own_engine.is_some() => own_engine_plan(own_engine, access.as_ref()),
                 (_, _, Some(role), Some(found)) if !role.is_init => format!(
                     "run the command without Docker: {found} was detected, but berth is not this container's init ({}), so auto mode does not start an engine (BERTH_DOCKER={found} would)",
                     role.reason
@@ -139,6 +149,7 @@ impl Report {
             },
             access,
             init,
+            own_engine,
             findings,
             problems,
         }
@@ -155,6 +166,54 @@ impl Report {
                 .any(|p| p.verdict == Verdict::Missing && p.mode == self.mode);
         u8::from(self.requested != Request::Off && (self.mode.is_none() || blocked))
     }
+}
+
+/// The findings that ask for a change and bear on `focus` (the chosen,
+/// detected or requested mode): its own, and those about no mode in
+/// particular (the request, the overall result). Other modes' unmet
+/// prerequisites stay in the evidence: as root, or on an image without
+/// rootlesskit, six missing rootless pieces are not the fix. With no mode
+/// at all, the user-configured ways (a socket, a remote engine) come first,
+/// then rootless's prerequisites when rootless is a real candidate (berth
+/// considered it, and rootlesskit is installed).
+/// The plan when the socket is berth's own running dockerd: use it, with
+/// how the user reaches it.
+fn own_engine_plan(own: Option<OwnEngine>, access: Option<&AccessPlan>) -> String {
+    let who = access.map_or_else(
+        || "the user is root: nothing to grant".to_owned(),
+        AccessPlan::summary,
+    );
+    match own {
+        Some(own) => format!(
+            "use berth's own dockerd (pid {}, started by berth pid {}), already running: {who}",
+            own.dockerd, own.berth
+        ),
+        None => format!("use the engine: {who}"),
+    }
+}
+
+pub(crate) fn problems_for(focus: Option<Mode>, findings: &[Finding]) -> Vec<Finding> {
+    let rootless_candidate = findings
+        .iter()
+        .any(|f| f.check == "rootless" && f.verdict != Verdict::Skipped)
+        && !findings
+            .iter()
+            .any(|f| f.check == "rootlesskit" && f.verdict == Verdict::Missing);
+    let bears = |f: &Finding| match (focus, f.mode) {
+        (_, None) => true,
+        (Some(focus), Some(mode)) => mode == focus,
+        (None, Some(Mode::Socket | Mode::Remote)) => true,
+        (None, Some(Mode::Rootless)) => rootless_candidate,
+        (None, Some(_)) => false,
+    };
+    let mut problems: Vec<Finding> = findings
+        .iter()
+        .filter(|f| f.is_problem() && bears(f))
+        .cloned()
+        .collect();
+    // Stable: the likely mode's fix first, rootless's pieces after it.
+    problems.sort_by_key(|f| focus.is_none() && f.mode == Some(Mode::Rootless));
+    problems
 }
 
 fn plan_for(request: Request, mode: Option<Mode>) -> String {
@@ -175,6 +234,10 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(out, "berth doctor (berth {})\n", report.berth_version);
     let mode = match (report.requested, report.mode, &report.detection_error) {
         (Request::Off, ..) => "off".to_string(),
+        (_, Some(mode), _) if report.own_engine.is_some() => format!(
+            "{mode} (berth's own dockerd, running, pid {})",
+            report.own_engine.map_or(0, |own| own.dockerd)
+        ),
         (_, Some(mode), _) => mode.to_string(),
         (_, None, _) if report.detected.is_some() => format!(
             "none ({} detected, not started: berth is not this container's init)",
@@ -296,6 +359,9 @@ mod tests {
         let (creds, user) = dev();
         h.host.euid = 1000;
         h.options.rootless_user = Some(user.clone());
+        // rootlesskit installed: rootless is a real candidate, so its
+        // missing pieces are problems.
+        h.install("rootlesskit");
         let detection = h.detect(vec![]).0;
         let rootless = inspect(&h.paths.rootless, &user, h.host.euid, &NixSyscall);
         assert!(!rootless.is_empty());
@@ -319,6 +385,208 @@ mod tests {
             report.problems.iter().any(|p| p.check == "subuid"),
             "{text}"
         );
+    }
+
+    fn report_for(
+        h: &FakeHost,
+        answers: Vec<crate::docker::client::ping::PingResult>,
+        more: Vec<Finding>,
+    ) -> Report {
+        let (creds, _) = dev();
+        let detection = h.detect(answers).0;
+        Report::new(
+            Examination::new(h.request, detection, None, more),
+            "BERTH_DOCKER is unset",
+            Some(&creds),
+        )
+    }
+
+    /// The rootless prerequisites for the user, as `examine` adds them.
+    fn rootless_checks(h: &FakeHost) -> Vec<Finding> {
+        let (_, user) = dev();
+        inspect(&h.paths.rootless, &user, h.host.euid, &NixSyscall)
+    }
+
+    /// On an image without rootlesskit (the non-rootless workspace, as
+    /// its user or as root), rootless's unmet prerequisites are evidence,
+    /// not problems: the one problem is that no engine answers, with its
+    /// fix. With rootlesskit installed and berth not root, rootless is a
+    /// real candidate and its pieces follow that fix.
+    #[test]
+    fn other_modes_prerequisites_are_evidence_not_problems() {
+        for euid in [1000, 0] {
+            let mut h = FakeHost::plain();
+            h.host.euid = euid;
+            h.options.rootless_user = Some(dev().1);
+            let checks = rootless_checks(&h);
+            assert!(checks
+                .iter()
+                .any(|f| f.check == "rootlesskit" && f.verdict == Verdict::Missing));
+            let report = report_for(&h, vec![], checks);
+            let text = render(&report);
+            let checks: Vec<&str> = report.problems.iter().map(|p| p.check).collect();
+            assert_eq!(checks, ["result"], "euid {euid}:\n{text}");
+            assert!(
+                report.findings.iter().any(|f| f.check == "rootlesskit"),
+                "{text}"
+            );
+            assert!(!text.contains("fix: install rootlesskit"), "{text}");
+        }
+        let mut h = FakeHost::plain();
+        h.host.euid = 1000;
+        h.options.rootless_user = Some(dev().1);
+        h.install("rootlesskit");
+        let checks = rootless_checks(&h);
+        let report = report_for(&h, vec![], checks);
+        assert_eq!(report.problems[0].check, "result", "{}", render(&report));
+        assert!(report.problems[1..]
+            .iter()
+            .all(|p| p.mode == Some(Mode::Rootless)));
+        assert!(report.problems.len() > 1);
+    }
+
+    /// A chosen mode's report lists only that mode's problems: a dind
+    /// host's rootless pieces (for a non-root target user) stay evidence.
+    #[test]
+    fn a_chosen_modes_report_has_only_its_problems() {
+        let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        h.options.rootless_user = Some(dev().1);
+        let checks = rootless_checks(&h);
+        let report = report_for(&h, vec![], checks);
+        assert_eq!(report.mode, Some(Mode::Dind));
+        assert!(
+            report
+                .problems
+                .iter()
+                .all(|p| p.mode != Some(Mode::Rootless)),
+            "{}",
+            render(&report)
+        );
+    }
+
+    /// A mounted socket whose engine is gone: the first problem is that
+    /// socket, refused, with restarting the engine or re-mounting as the
+    /// fix; no dind-flavoured "make that dockerd listen", and no "mount the
+    /// host socket", which the user did.
+    #[test]
+    fn a_refused_mounted_socket_is_the_first_problem() {
+        use crate::docker::client::diagnosis::PingFailure;
+        let mut h = FakeHost::plain();
+        let path = h.add_socket(true);
+        // The mount named by DOCKER_HOST, as `-e DOCKER_HOST=unix:///hostrun/docker.sock`.
+        h.set("DOCKER_HOST", &format!("unix://{}", path.display()));
+        h.paths.socket_candidates.clear();
+        // Every retry is refused the same way.
+        let refused = (0..100)
+            .map(|_| Err(PingFailure::SocketRefused { path: path.clone() }))
+            .collect();
+        let report = report_for(&h, refused, vec![]);
+        let text = render(&report);
+        let first = &report.problems[0];
+        assert_eq!(first.check, "socket", "{text}");
+        assert!(first.seen.contains("refuses connections"), "{text}");
+        assert!(
+            first
+                .fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("restart the engine"),
+            "{text}"
+        );
+        assert!(!text.contains("make that dockerd listen"), "{text}");
+        assert!(!text.contains("fix: mount the host socket"), "{text}");
+        assert_eq!(report.exit_code(), 1);
+    }
+
+    /// DOCKER_HOST naming a path where nothing exists, in a container that
+    /// cannot start an engine: say so, and what to check.
+    #[test]
+    fn a_docker_host_path_with_nothing_there_says_so() {
+        let mut h = FakeHost::plain();
+        h.set("DOCKER_HOST", "unix:///nonexistent.sock");
+        let report = report_for(&h, vec![], vec![]);
+        let text = render(&report);
+        let first = &report.problems[0];
+        assert_eq!(first.check, "docker-host", "{text}");
+        assert!(
+            first.seen.contains("nothing exists at /nonexistent.sock"),
+            "{text}"
+        );
+        assert!(
+            first
+                .fix
+                .as_deref()
+                .unwrap_or_default()
+                .contains("check the path"),
+            "{text}"
+        );
+        assert!(!text.contains("make that dockerd listen"), "{text}");
+    }
+
+    /// Where berth would start dockerd, a DOCKER_HOST elsewhere is still
+    /// the warning about where that dockerd listens.
+    #[test]
+    fn a_custom_docker_host_is_dind_advice_only_where_dind_starts() {
+        let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        h.set("DOCKER_HOST", "unix:///nonexistent.sock");
+        let report = report_for(&h, vec![], vec![]);
+        assert_eq!(report.mode, Some(Mode::Dind));
+        let text = render(&report);
+        assert!(text.contains("make that dockerd listen there"), "{text}");
+        assert!(!text.contains("nothing exists at"), "{text}");
+    }
+
+    /// A socket served by a dockerd that berth started (a `docker exec`
+    /// session into berth's dind): the mode is dind, running, with its
+    /// pid, and the plan is not a mounted host socket.
+    #[test]
+    fn berths_own_running_dockerd_is_dind_not_a_host_socket() {
+        let mut h = FakeHost::new("status-privileged", "mountinfo-dind", "uid_map-identity");
+        h.install("dockerd");
+        h.add_socket(false);
+        // This test process listens on the socket: in the fake /proc it is
+        // dockerd, a child of berth (PID 1); this session is berth too.
+        let root = h.host.proc_root.clone();
+        let me = std::process::id();
+        let proc = |pid: &str, comm: &str, ppid: u32| {
+            let dir = root.join(pid);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join("comm"), format!("{comm}\n")).expect("comm");
+            std::fs::write(dir.join("stat"), format!("{pid} ({comm}) S {ppid} 1 1 0"))
+                .expect("stat");
+        };
+        proc("1", "berth", 0);
+        proc(&me.to_string(), "dockerd", 1);
+        proc("self", "berth", 0);
+        let report = report_for(
+            &h,
+            vec![Ok(crate::docker::client::ping::tests::engine())],
+            vec![],
+        );
+        let text = render(&report);
+        assert_eq!(report.mode, Some(Mode::Dind), "{text}");
+        assert!(
+            text.contains(&format!(
+                "Mode:   dind (berth's own dockerd, running, pid {me})"
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("mounted host socket"), "{text}");
+        assert!(report.plan.contains("berth's own dockerd"), "{text}");
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(json["own_engine"]["dockerd"], me, "{json}");
+        assert_eq!(json["own_engine"]["berth"], 1, "{json}");
+        // A dockerd nobody's berth started stays a socket.
+        proc(&me.to_string(), "dockerd", 7);
+        proc("7", "containerd", 0);
+        let report = report_for(
+            &h,
+            vec![Ok(crate::docker::client::ping::tests::engine())],
+            vec![],
+        );
+        assert_eq!(report.mode, Some(Mode::Socket), "{}", render(&report));
     }
 
     /// What bears on the chosen mode comes first, after the request.

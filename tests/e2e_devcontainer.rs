@@ -216,6 +216,14 @@ fn dind_workspace(test: &str, mode: &str) {
         &config(json!({ "mode": mode }), json!({ "privileged": true })),
     );
     let id = up_twice_and_check(&dc, &docker, &tiny);
+    // doctor in a session of the workspace: the engine berth started (its
+    // child; berth is not PID 1 here), running, not a mounted host socket.
+    let doctor = both(&dc.exec(&["berth", "doctor"]));
+    assert!(
+        doctor.contains("Mode:   dind (berth's own dockerd, running, pid "),
+        "{doctor}"
+    );
+    assert!(!doctor.contains("mounted host socket"), "{doctor}");
     let driver = dc.exec_ok(&["docker", "info", "--format", "{{.Driver}}"]);
     assert_eq!(
         driver, "overlay2",

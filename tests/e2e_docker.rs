@@ -682,6 +682,17 @@ fn the_run_and_doctor_share_the_init_decision() {
         report.contains("berth is this container's init"),
         "{report}"
     );
+    // A `docker exec` session into that container: the engine berth
+    // started, running, is dind, not a mounted host socket (berth is not
+    // PID 1 here: docker-init is, dockerd is berth's child).
+    for user in ["root", "dev"] {
+        let report = stdout(&c.exec_as(user, &["berth", "doctor"]));
+        assert!(
+            report.contains("Mode:   dind (berth's own dockerd, running, pid "),
+            "{user}:\n{report}"
+        );
+        assert!(!report.contains("mounted host socket"), "{user}:\n{report}");
+    }
 
     let c = docker.run_detached(&[
         "--privileged".to_string(),
@@ -971,6 +982,160 @@ fn dind_that_cannot_work_says_what_to_change() {
             "{what}: doctor's exit\n{report}"
         );
     }
+}
+
+/// The part of doctor's report after "Problems (N):", or a panic naming `what`.
+fn problems_of<'a>(what: &str, report: &'a str) -> &'a str {
+    report
+        .split_once("\nProblems (")
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("{what}: doctor lists no problems:\n{report}"))
+}
+
+/// `berth doctor` names what bears on the mode at hand, its fix first
+/// (the new-user trial): the README's `docker run --rm IMAGE berth doctor`
+/// (as dev, no rootlesskit in the image) and `docker exec` as root list
+/// the one real problem, not six rootless prerequisites; a mounted socket
+/// whose engine is gone is the first problem, refused, with "restart the
+/// engine", not dind advice or "mount the host socket"; a DOCKER_HOST path
+/// with nothing there says so; `--user dev` with a root:root socket leads
+/// with "run berth as root", in doctor and in the run's warning.
+#[test]
+fn doctor_leads_with_the_fix_that_applies() {
+    let test = "doctor_leads_with_the_fix_that_applies";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let doctor = |args: &[&str]| {
+        let mut all: Vec<String> = vec![
+            "run".into(),
+            "--rm".into(),
+            "--label".into(),
+            support::label(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        all.push(workspace_image());
+        // With berth as the entrypoint, `doctor` is its subcommand; else
+        // the image's berth runs `berth doctor` as its command.
+        if !args.contains(&"--entrypoint") {
+            all.push("berth".into());
+        }
+        all.push("doctor".into());
+        let out = docker.output(&all);
+        (out.status.code(), stdout(&out))
+    };
+    // 1. No engine anywhere, as the image's user (berth as PID 1 runs
+    // `berth doctor` as dev), then berth itself as root.
+    let as_root: &[&str] = &[
+        "--entrypoint",
+        "/usr/local/bin/berth",
+        "-e",
+        "BERTH_USER=dev",
+    ];
+    for user in [&[][..], as_root] {
+        let (code, report) = doctor(user);
+        assert_eq!(code, Some(1), "{report}");
+        let problems = problems_of("no engine", &report);
+        assert!(
+            problems.starts_with("1):") && problems.contains("no engine answers"),
+            "{user:?}:\n{report}"
+        );
+        assert!(
+            report.contains("rootlesskit"),
+            "still in the evidence:\n{report}"
+        );
+    }
+    // 2. A mounted socket nothing listens on (its engine gone).
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let stale = dir.path().join("docker.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    fs::set_permissions(&stale, fs::Permissions::from_mode(0o666)).unwrap();
+    let hostrun = format!("{}:/hostrun/docker.sock", stale.display());
+    let default = format!("{}:/var/run/docker.sock", stale.display());
+    let cases: [&[&str]; 2] = [
+        &[
+            "-v",
+            &hostrun,
+            "-e",
+            "DOCKER_HOST=unix:///hostrun/docker.sock",
+        ],
+        &["-v", &default],
+    ];
+    for args in cases {
+        let (code, report) = doctor(args);
+        assert_eq!(code, Some(1), "{report}");
+        let problems = problems_of("stale socket", &report);
+        let first = problems.lines().nth(1).unwrap_or_default();
+        assert!(first.contains("refuses connections"), "{args:?}:\n{report}");
+        assert!(problems.contains("restart the engine"), "{report}");
+        assert!(!report.contains("make that dockerd listen"), "{report}");
+        assert!(!problems.contains("fix: mount the host socket"), "{report}");
+    }
+    let (_, report) = doctor(&["-e", "DOCKER_HOST=unix:///nonexistent.sock"]);
+    let problems = problems_of("nonexistent DOCKER_HOST", &report);
+    assert!(
+        problems
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains("nothing exists at /nonexistent.sock"),
+        "{report}"
+    );
+    assert!(!report.contains("make that dockerd listen"), "{report}");
+    // 4. A live root:root 0660 socket, berth run as dev.
+    let Some(engine) = engine_socket() else {
+        support::skip(test, "DOCKER_HOST is not a unix socket to mount");
+        return;
+    };
+    let proxy = SocketProxy::start(engine, 0);
+    let mount = format!("{}:/var/run/docker.sock", proxy.path().display());
+    let (_, report) = doctor(&["--user", "dev", "-v", &mount]);
+    let problems = problems_of("root:root socket", &report);
+    assert!(
+        problems
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .contains("permission denied"),
+        "{report}"
+    );
+    assert!(
+        problems
+            .lines()
+            .nth(2)
+            .unwrap_or_default()
+            .contains("run berth as root"),
+        "{report}"
+    );
+    assert!(!problems.contains("fix: mount the host socket"), "{report}");
+    let run = docker.output([
+        "run",
+        "--rm",
+        "--label",
+        &support::label(),
+        "--user",
+        "dev",
+        "-v",
+        &mount,
+        &workspace_image(),
+        "true",
+    ]);
+    let said = String::from_utf8_lossy(&run.stderr);
+    let warning = said
+        .split_once("no way to reach Docker was found here:")
+        .map(|(_, w)| w)
+        .unwrap_or_else(|| panic!("no warning:\n{said}"));
+    assert!(
+        warning
+            .lines()
+            .nth(2)
+            .unwrap_or_default()
+            .contains("run berth as root"),
+        "{said}"
+    );
+    assert!(!warning.contains("mount the host socket"), "{said}");
+    assert!(!warning.contains("rootlesskit"), "{said}");
 }
 
 #[test]

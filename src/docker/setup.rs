@@ -395,11 +395,27 @@ pub async fn prepare(
         warning.log();
     }
     let Some(mode) = detection.mode else {
-        let reasons: Vec<String> = detection.findings.iter().map(|e| e.to_string()).collect();
-        let message = format!(
-            "no way to reach Docker was found here (run `berth doctor` for the fixes):\n  {}",
-            reasons.join("\n  ")
-        );
+        // The fixes that apply, first thing; what every probe saw is
+        // `berth doctor`'s (and this log's debug level).
+        for finding in &detection.findings {
+            tracing::debug!("{finding}");
+        }
+        let fixes: Vec<String> = crate::doctor::problems_for(None, &detection.findings)
+            .iter()
+            .filter(|f| f.verdict == Verdict::Missing)
+            .map(|f| match &f.fix {
+                Some(fix) => format!("{}\n    fix: {fix}", f.seen),
+                None => f.seen.clone(),
+            })
+            .collect();
+        let message = if fixes.is_empty() {
+            "no way to reach Docker was found here (the warning above says why; `berth doctor` shows everything berth saw)".to_owned()
+        } else {
+            format!(
+                "no way to reach Docker was found here:\n  {}\n(`berth doctor` shows everything berth saw)",
+                fixes.join("\n  ")
+            )
+        };
         if must_work {
             return Err(AccessError::Unavailable(message));
         }

@@ -499,6 +499,7 @@ mod tests {
             mode: 0o660,
             bind_mounted: true,
             served_by_berth: None,
+            own_engine: None,
         }
     }
 

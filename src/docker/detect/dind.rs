@@ -38,7 +38,7 @@ impl<P: Pinger> Probe<'_, P> {
         }
         self.note_seccomp_and_bounding_set();
         if !self.cgroup_writable() {
-            missing.push(format!("{} is not writable (read-only cgroup mounts): run the container with --privileged (or --cgroupns=private on cgroup v2)", self.paths.cgroup_root.display()));
+            missing.push(format!("cgroups under {} are not writable (read-only cgroup mounts): run the container with --privileged (or --cgroupns=private on cgroup v2)", self.paths.cgroup_root.display()));
         }
         if missing.is_empty() {
             self.note(
@@ -115,18 +115,28 @@ impl<P: Pinger> Probe<'_, P> {
             .map(|m| m.mount_point.clone())
             .collect();
         let writable = holder.is_read_write() && ro_controllers.is_empty();
-        let saw = format!(
-            "{} is {} ({} on {}){}",
-            root.display(),
-            if holder.is_read_write() { "rw" } else { "ro" },
-            holder.fs_type,
-            holder.mount_point,
-            if ro_controllers.is_empty() {
-                String::new()
-            } else {
-                format!("; read-only controllers: {}", ro_controllers.join(", "))
-            }
-        );
+        // One reading of the two facts, so the evidence never says "rw"
+        // next to dind's "not writable".
+        let saw = match (holder.is_read_write(), ro_controllers.is_empty()) {
+            (true, true) => format!(
+                "{} is writable ({} on {}, read-write)",
+                root.display(),
+                holder.fs_type,
+                holder.mount_point
+            ),
+            (false, _) => format!(
+                "{} is not writable: {} on {} is mounted read-only",
+                root.display(),
+                holder.fs_type,
+                holder.mount_point
+            ),
+            (true, false) => format!(
+                "{} is not writable: its own {} mount is read-write, but the controllers under it are mounted read-only ({})",
+                root.display(),
+                holder.fs_type,
+                ro_controllers.join(", ")
+            ),
+        };
         self.note(
             "cgroup",
             if writable {
@@ -145,6 +155,29 @@ mod tests {
     use super::*;
 
     use crate::docker::detect::tests::FakeHost;
+
+    /// A rw tmpfs at /sys/fs/cgroup with read-only controllers under it:
+    /// the evidence says "not writable", as dind's rejection does, and why
+    /// (the trial read "is rw" next to "is not writable").
+    #[test]
+    fn cgroup_evidence_agrees_with_the_rejection() {
+        let h = FakeHost::plain();
+        h.install("dockerd");
+        let d = h.detect(vec![]).0.expect("ok");
+        let cgroup = d
+            .findings
+            .iter()
+            .find(|f| f.check == "cgroup")
+            .expect("a cgroup finding");
+        assert_eq!(cgroup.verdict, Verdict::Rejected);
+        assert!(
+            cgroup.seen.starts_with("/sys/fs/cgroup is not writable: its own tmpfs mount is read-write, but the controllers under it are mounted read-only (/sys/fs/cgroup/memory"),
+            "{cgroup}"
+        );
+        assert!(d.findings.iter().any(|f| f.check == "dind"
+            && f.seen
+                .starts_with("cgroups under /sys/fs/cgroup are not writable")));
+    }
 
     #[test]
     fn privileged_fixture_is_dind() {

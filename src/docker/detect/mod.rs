@@ -18,7 +18,7 @@ mod sysbox;
 
 pub use facts::HostPaths;
 use facts::ProcFacts;
-pub use socket::SocketFacts;
+pub use socket::{OwnEngine, SocketFacts};
 pub use sysbox::{is_identity_uid_map, sysbox_fingerprints};
 
 use std::fmt;
@@ -158,6 +158,7 @@ pub async fn detect(
         configured,
         probing: None,
         findings,
+        unanswered: Vec::new(),
     };
     match forced {
         Some(mode) => probe.forced(mode).await,
@@ -178,6 +179,10 @@ struct Probe<'a, P> {
     /// The mode whose probe runs now (its findings are about it).
     probing: Option<Mode>,
     findings: Vec<Finding>,
+    /// Sockets the user pointed berth at (DOCKER_HOST, a mount) that do not
+    /// answer, each as the problem to fix: reported only when nothing else
+    /// works (an engine berth starts replaces a stale default socket).
+    unanswered: Vec<Finding>,
 }
 
 /// What one mode's probe found.
@@ -224,34 +229,53 @@ impl<P: Pinger> Probe<'_, P> {
     }
 
     async fn auto(&mut self) -> Result<Detection, DetectError> {
-        if let Found::Yes(d) = self.remote().await {
-            return Ok(*d);
-        }
+        let why = match self.remote().await {
+            Found::Yes(d) => return Ok(*d),
+            Found::No(why) => why,
+        };
         if self.remote_endpoint().is_some() {
             // The docker CLI will talk to that endpoint whatever berth does;
             // a local dockerd would sit unused. Report, do not fall back.
+            // The reason goes in the warning itself: the run logs warnings
+            // before the evidence, so "see above" would point nowhere.
             self.push(
-                Finding::new("remote", Verdict::Warning, "a remote engine is configured but does not answer; not starting a local one the CLI would not use")
-                    .with_fix("make that engine answer (see why above), or unset DOCKER_HOST (or the docker context) to use a local engine"),
+                Finding::new("remote", Verdict::Warning, format!("a remote engine is configured but does not answer ({why}); not starting a local one the CLI would not use"))
+                    .with_fix("make that engine answer (the reason is in this message), or unset DOCKER_HOST (or the docker context) to use a local engine"),
             );
             return Ok(self.finish(None));
         }
         if let Found::Yes(d) = self.socket().await {
             return Ok(*d);
         }
-        self.note_custom_unix_host();
-        for step in [Self::sysbox as fn(&mut Self) -> Found, Self::dind] {
-            if let Found::Yes(d) = step(self) {
+        for step in [Self::sysbox as fn(&mut Self) -> Found, Self::dind, |p| {
+            p.rootless(false)
+        }] {
+            if let Found::Yes(mut d) = step(self) {
+                // berth's dockerd listens on the default socket: a
+                // DOCKER_HOST elsewhere would leave the CLI talking to nothing.
+                d.findings.extend(self.custom_unix_host_warning());
                 return Ok(*d);
             }
         }
-        if let Found::Yes(d) = self.rootless(false) {
-            return Ok(*d);
-        }
         self.probing = None;
+        let unanswered = std::mem::take(&mut self.unanswered);
+        let fix = if unanswered.is_empty() {
+            "mount the host socket (-v /var/run/docker.sock:/var/run/docker.sock), run privileged (--privileged -v berth-docker:/var/lib/docker), use sysbox, or set DOCKER_HOST".to_owned()
+        } else {
+            // The user already pointed berth at a socket: that is the fix
+            // to make; an engine of berth's own is the alternative.
+            "fix the socket above; or, for an engine of berth's own, run the container privileged (--privileged -v berth-docker:/var/lib/docker) or with sysbox".to_owned()
+        };
+        for finding in unanswered {
+            self.push(finding);
+        }
         self.push(
-            Finding::new("result", Verdict::Missing, "no engine answers and none can be started here")
-                .with_fix("mount the host socket (-v /var/run/docker.sock:/var/run/docker.sock), run privileged (--privileged -v berth-docker:/var/lib/docker), use sysbox, or set DOCKER_HOST"),
+            Finding::new(
+                "result",
+                Verdict::Missing,
+                "no engine answers and none can be started here",
+            )
+            .with_fix(fix),
         );
         Ok(self.finish(None))
     }

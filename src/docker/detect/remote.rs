@@ -24,29 +24,28 @@ impl<P: Pinger> Probe<'_, P> {
         }
     }
 
-    /// A dockerd berth starts listens on the default socket unless told
-    /// otherwise; a DOCKER_HOST elsewhere would leave the CLI talking to nothing.
-    pub(super) fn note_custom_unix_host(&mut self) {
-        let Some(path) = self.configured_unix_path().map(Path::to_path_buf) else {
-            return;
-        };
-        if !self.paths.socket_candidates.contains(&path) {
-            self.probing = None;
-            self.push(
-                Finding::new(
-                    "docker-host",
-                    Verdict::Warning,
-                    format!(
-                        "DOCKER_HOST is unix://{}, where a dockerd started here does not listen",
-                        path.display()
-                    ),
-                )
-                .with_fix(format!(
-                    "make that dockerd listen there (-H unix://{}), or unset DOCKER_HOST",
-                    path.display()
-                )),
-            );
+    /// The warning for a DOCKER_HOST=unix://PATH away from the default
+    /// socket, where berth is about to start a dockerd of its own: that
+    /// dockerd listens on the default socket unless told otherwise.
+    pub(super) fn custom_unix_host_warning(&self) -> Option<Finding> {
+        let path = self.configured_unix_path()?;
+        if self.paths.socket_candidates.iter().any(|c| c == path) {
+            return None;
         }
+        Some(
+            Finding::new(
+                "docker-host",
+                Verdict::Warning,
+                format!(
+                    "DOCKER_HOST is unix://{}, where the dockerd berth starts here does not listen",
+                    path.display()
+                ),
+            )
+            .with_fix(format!(
+                "make that dockerd listen there (-H unix://{}), or unset DOCKER_HOST",
+                path.display()
+            )),
+        )
     }
 
     /// Remote: DOCKER_HOST (tcp/ssh) or a docker context, proven by a ping.
@@ -103,6 +102,27 @@ mod tests {
     use crate::docker::client::ping::tests::engine;
 
     use crate::docker::detect::tests::FakeHost;
+
+    /// A configured remote engine that does not answer: the warning
+    /// carries the reason itself (the run logs it before the evidence, so
+    /// "see why above" pointed at nothing).
+    #[test]
+    fn the_remote_warning_says_why() {
+        let mut h = FakeHost::plain();
+        h.set("DOCKER_HOST", "tcp://docker:2375");
+        let d = h.detect(vec![]).0.expect("ok");
+        let warning = d.warnings().next().expect("a warning");
+        assert!(
+            warning.seen.contains(
+                "tcp://docker:2375 did not answer: connection refused by tcp://docker:2375"
+            ),
+            "{warning}"
+        );
+        assert!(
+            !warning.fix.as_deref().unwrap_or_default().contains("above"),
+            "{warning}"
+        );
+    }
 
     #[test]
     fn remote_wins_over_socket() {

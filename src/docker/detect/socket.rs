@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::facts::*;
 use super::*;
+use crate::docker::client::diagnosis::PingFailure;
 use crate::docker::client::endpoint::Endpoint;
 use crate::docker::client::ping::{ping_with_retry, Pinger};
 use crate::docker::finding::Verdict;
@@ -28,6 +29,78 @@ pub struct SocketFacts {
     /// credentials (SO_PEERCRED); None for any other socket.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub served_by_berth: Option<i32>,
+    /// berth's own engine behind this socket: a dockerd of this container
+    /// that a berth process started (the run's dind, sysbox or rootless
+    /// engine, seen from a `docker exec` session or a later `berth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_engine: Option<OwnEngine>,
+}
+
+/// A running dockerd that berth started in this container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OwnEngine {
+    /// The engine's mode: rootless under rootlesskit, sysbox where sysboxfs
+    /// is mounted, else dind.
+    pub mode: Mode,
+    /// dockerd's pid (this pid namespace).
+    pub dockerd: i32,
+    /// The berth process it descends from (PID 1 when berth is the init).
+    pub berth: i32,
+}
+
+/// berth's own engine, if the socket at a path that is not a bind mount
+/// is served by a dockerd that descends from a berth process (read from
+/// `proc_root`: `stat` for parents, `comm` for names; berth's name is
+/// `self/comm`). `listener` is the pid the kernel recorded for the
+/// socket's listener (SO_PEERCRED), when berth could connect; without it
+/// the first dockerd of this pid namespace stands in. `sysbox`: sysboxfs
+/// is mounted here.
+pub(super) fn own_engine(
+    proc_root: &Path,
+    listener: Option<i32>,
+    sysbox: bool,
+) -> Option<OwnEngine> {
+    let procs = crate::init::procs::list(proc_root);
+    let name = |pid: i32| procs.iter().find(|p| p.pid == pid);
+    let dockerd = match listener {
+        Some(pid) => name(pid).filter(|p| p.comm == "dockerd")?.pid,
+        None => procs.iter().find(|p| p.comm == "dockerd")?.pid,
+    };
+    let ours = fs::read_to_string(proc_root.join("self/comm")).ok()?;
+    let mut rootlesskit = false;
+    let mut pid = name(dockerd)?.ppid;
+    // A parent chain is short; the bound keeps a bad /proc from looping.
+    for _ in 0..64 {
+        let info = name(pid)?;
+        if info.comm == ours.trim() {
+            let mode = if rootlesskit {
+                Mode::Rootless
+            } else if sysbox {
+                Mode::Sysbox
+            } else {
+                Mode::Dind
+            };
+            return Some(OwnEngine {
+                mode,
+                dockerd,
+                berth: info.pid,
+            });
+        }
+        rootlesskit |= info.comm == "rootlesskit" || info.comm.starts_with("dockerd-rootles");
+        pid = info.ppid;
+    }
+    None
+}
+
+/// The pid the kernel recorded for the listener of the socket at `path`
+/// (SO_PEERCRED); None when berth cannot connect.
+async fn listener_pid(path: &Path) -> Option<i32> {
+    let connect = tokio::net::UnixStream::connect(path);
+    let stream = tokio::time::timeout(PEER_TIMEOUT, connect)
+        .await
+        .ok()?
+        .ok()?;
+    stream.peer_cred().ok()?.pid().filter(|p| *p > 0)
 }
 
 /// Permission bits as people write them ("0660"), not as a decimal number.
@@ -103,6 +176,23 @@ impl<P: Pinger> Probe<'_, P> {
                     Verdict::Rejected,
                     format!("{}: absent", path.display()),
                 );
+                if self.configured_unix_path() == Some(path) {
+                    self.unanswered.push(
+                        Finding::new(
+                            "docker-host",
+                            Verdict::Missing,
+                            format!(
+                                "DOCKER_HOST is unix://{0}, but nothing exists at {0}: no socket, so nothing listens there",
+                                path.display()
+                            ),
+                        )
+                        .with_fix(format!(
+                            "check the path in DOCKER_HOST, or mount the host's socket there (-v /var/run/docker.sock:{}); unset DOCKER_HOST to use the default socket",
+                            path.display()
+                        ))
+                        .about(Mode::Socket),
+                    );
+                }
                 return Err(format!("{}: absent", path.display()));
             }
             (_, Err(e)) => {
@@ -140,12 +230,19 @@ impl<P: Pinger> Probe<'_, P> {
         } else {
             served_by_berth(path, &self.host.proc_root).await
         };
+        let own = if bind_mounted || served_by_berth.is_some() {
+            None
+        } else {
+            let sysbox = !sysbox_fingerprints(&self.facts.mounts).is_empty();
+            own_engine(&self.host.proc_root, listener_pid(path).await, sysbox)
+        };
         let facts = SocketFacts {
             path: path.to_owned(),
             gid: meta.gid(),
             mode: meta.mode() & 0o7777,
             bind_mounted,
             served_by_berth,
+            own_engine: own,
         };
         let endpoint = Endpoint::Unix {
             path: path.to_owned(),
@@ -154,6 +251,9 @@ impl<P: Pinger> Probe<'_, P> {
         if !report.answered() {
             let why = format!("{}: {}", socket_text(&facts), failure_text(&report));
             self.note("socket", Verdict::Rejected, why.clone());
+            if let Some(problem) = self.unanswered_problem(&facts, report.failure.as_ref()) {
+                self.unanswered.push(problem);
+            }
             return Err(why);
         }
         // Where it comes from matters only for a socket that answers (a dead
@@ -182,6 +282,56 @@ impl<P: Pinger> Probe<'_, P> {
         Ok(d)
     }
 
+    /// The problem a socket that is there but does not answer poses, with
+    /// the fix for its kind: refused (no engine behind it: restart the
+    /// engine, or re-mount its current socket), denied (berth's user may
+    /// not connect). None for a stale file at a default path on the
+    /// container's own root fs that nobody pointed berth at.
+    fn unanswered_problem(
+        &self,
+        facts: &SocketFacts,
+        failure: Option<&PingFailure>,
+    ) -> Option<Finding> {
+        let path = facts.path.display();
+        let configured = self.configured_unix_path() == Some(facts.path.as_path());
+        let mounted = facts.bind_mounted
+            || fs::canonicalize(&facts.path)
+                .ok()
+                .and_then(|c| self.facts.mounts.mount_containing(&c).cloned())
+                .is_some_and(|m| m.mount_point != "/");
+        let origin = if facts.bind_mounted {
+            "mounted into the container"
+        } else if mounted {
+            "in a directory mounted into the container"
+        } else if configured {
+            "named by DOCKER_HOST"
+        } else {
+            return None;
+        };
+        let (seen, fix) = match failure {
+            Some(PingFailure::PermissionDenied { .. }) => (
+                format!("{path} ({origin}) refuses berth's user: permission denied (so whether an engine answers behind it cannot be seen as this user)"),
+                "run berth as root (it drops to the user itself: BERTH_USER or berth's --user) so it can give the user access, or add --group-add GID for the socket's group".to_owned(),
+            ),
+            Some(PingFailure::SocketRefused { .. }) => (
+                format!("{path} ({origin}) refuses connections: no engine listens behind it (the engine stopped, or the file is a stale socket it left)"),
+                format!("start or restart the engine on the host; if it now listens on another socket, mount that one here (-v HOST_SOCKET:{path}) and restart this container"),
+            ),
+            other => (
+                format!(
+                    "{path} ({origin}) does not answer: {}",
+                    other.map_or_else(|| "no answer".to_owned(), ToString::to_string)
+                ),
+                format!("make the engine behind {path} answer (is it running?), or mount the socket of one that does"),
+            ),
+        };
+        Some(
+            Finding::new("socket", Verdict::Missing, seen)
+                .with_fix(fix)
+                .about(Mode::Socket),
+        )
+    }
+
     /// Where the socket comes from, judged from mountinfo. A socket on the
     /// container's own root fs at start-up was most likely left by an earlier
     /// dockerd in this container (a restart), so that case is a warning.
@@ -190,6 +340,15 @@ impl<P: Pinger> Probe<'_, P> {
             return (
                 Verdict::Supports,
                 "a mount point: the host's socket, bind-mounted".into(),
+            );
+        }
+        if let Some(own) = facts.own_engine {
+            return (
+                Verdict::Supports,
+                format!(
+                    "served by berth's own dockerd (pid {}, started by berth pid {}): {} mode, already running",
+                    own.dockerd, own.berth, own.mode
+                ),
             );
         }
         if let Some(pid) = facts.served_by_berth {
@@ -237,12 +396,7 @@ const PEER_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 /// None when nothing answers, the caller may not connect, or the server
 /// is something else (dockerd, podman, a proxy of another kind).
 pub(super) async fn served_by_berth(path: &Path, proc_root: &Path) -> Option<i32> {
-    let connect = tokio::net::UnixStream::connect(path);
-    let stream = tokio::time::timeout(PEER_TIMEOUT, connect)
-        .await
-        .ok()?
-        .ok()?;
-    let pid = stream.peer_cred().ok()?.pid().filter(|p| *p > 0)?;
+    let pid = listener_pid(path).await?;
     let comm = |dir: &str| fs::read_to_string(proc_root.join(dir).join("comm")).ok();
     let (theirs, ours) = (comm(&pid.to_string())?, comm("self")?);
     (theirs.trim() == ours.trim()).then_some(pid)
@@ -389,6 +543,43 @@ mod tests {
             served_by_berth(&dir.path().join("none.sock"), Path::new("/proc")).await,
             None
         );
+    }
+
+    /// berth's own engine is recognised by dockerd's ancestry, and its
+    /// mode by what runs between (rootlesskit) or the container (sysbox);
+    /// a dockerd no berth started is not berth's.
+    #[test]
+    fn own_engine_is_a_dockerd_descending_from_berth() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let proc = |pid: &str, comm: &str, ppid: i32| {
+            let dir = root.path().join(pid);
+            fs::create_dir_all(&dir).expect("mkdir");
+            fs::write(dir.join("comm"), format!("{comm}\n")).expect("comm");
+            fs::write(dir.join("stat"), format!("{pid} ({comm}) S {ppid} 1 1 0")).expect("stat");
+        };
+        proc("self", "berth", 0);
+        proc("1", "sh", 0);
+        proc("10", "berth", 1);
+        proc("20", "dockerd", 10);
+        let own = |listener, sysbox| own_engine(root.path(), listener, sysbox);
+        let dind = Some(OwnEngine {
+            mode: Mode::Dind,
+            dockerd: 20,
+            berth: 10,
+        });
+        assert_eq!(own(Some(20), false), dind);
+        assert_eq!(
+            own(None, false),
+            dind,
+            "no listener pid: the dockerd running here"
+        );
+        assert_eq!(own(Some(20), true).map(|o| o.mode), Some(Mode::Sysbox));
+        assert_eq!(own(Some(10), false), None, "the listener is not a dockerd");
+        proc("20", "dockerd", 15);
+        proc("15", "rootlesskit", 10);
+        assert_eq!(own(Some(20), false).map(|o| o.mode), Some(Mode::Rootless));
+        proc("15", "rootlesskit", 1);
+        assert_eq!(own(Some(20), false), None, "started by someone else");
     }
 
     #[test]
