@@ -74,18 +74,20 @@ impl<P: Pinger> Probe<'_, P> {
             // A failure worth retrying was retried for the whole budget
             // (a compose service may not be in DNS yet): say which knob
             // bounds that wait.
-            let saw = match &report.failure {
+            let knob = match &report.failure {
                 Some(failure) if failure.is_retryable() => format!(
-                    "{saw} (BERTH_REMOTE_TIMEOUT={}s bounds the wait)",
+                    " (BERTH_REMOTE_TIMEOUT={}s bounds the wait)",
                     self.options.remote_retry.total.as_secs_f64()
                 ),
-                _ => saw,
+                _ => String::new(),
             };
-            self.note("remote", Verdict::Rejected, saw);
+            self.note("remote", Verdict::Rejected, format!("{saw}{knob}"));
+            // The run's warning carries this text (the evidence is logged
+            // at debug): the attempts and the knob belong in it.
             return Found::No(format!(
-                "{} did not answer: {}",
+                "{} did not answer: {}{knob}",
                 configured.endpoint,
-                failure_text(&report)
+                describe_ping(&report)
             ));
         }
         self.note("remote", Verdict::Chosen, saw);

@@ -202,6 +202,12 @@ mod tests {
         let f = fixture();
         fs::write(&f.paths.subuid, "alice:100000:65536").expect("write");
         fs::write(&f.paths.subgid, "alice:100000:65536\nbob:165536:65536\n").expect("write");
+        // The originals' mode is kept, so set it here: fs::write's depends
+        // on the umask, which other tests in this process change for an
+        // instant (the proxy's socket, the TLS umask test).
+        for file in [&f.paths.subuid, &f.paths.subgid] {
+            fs::set_permissions(file, fs::Permissions::from_mode(0o644)).expect("chmod");
+        }
         let u = user(&f.root);
         let start = ensure_subid_ranges(&f.paths, &u).expect("ensure");
         assert_eq!(start, Some(231_072));
