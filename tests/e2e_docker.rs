@@ -1093,6 +1093,47 @@ fn dind_that_cannot_work_says_what_to_change() {
     }
 }
 
+/// A containerd that never answers (as one waiting on a data root's locked
+/// bolt database does): after the readiness timeout berth stops it before
+/// the command runs without Docker. Before, it was left running.
+#[test]
+fn a_containerd_that_never_gets_ready_is_stopped_after_the_timeout() {
+    let test = "a_containerd_that_never_gets_ready_is_stopped_after_the_timeout";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let fake = tempfile::tempdir().unwrap();
+    fs::set_permissions(fake.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let script = fake.path().join("containerd");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho $$ > /tmp/containerd.pid\necho fake containerd never listens >&2\nexec sleep 1000\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let c = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--no-healthcheck".into(),
+        "-v".into(),
+        format!("{}:/fake:ro", fake.path().display()),
+        "-e".into(),
+        "PATH=/fake:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        "-e".into(),
+        "BERTH_DOCKERD_READY_TIMEOUT=2s".into(),
+        workspace_image(),
+        "sh".into(),
+        "-c".into(),
+        // The command runs as dev: kill -0 on root's process would fail anyway.
+        "if test -d \"/proc/$(cat /tmp/containerd.pid)\"; then echo containerd-still-runs; else echo containerd-gone; fi".into(),
+    ]);
+    assert_eq!(c.wait_exit_code(READY), 0, "{}", c.logs());
+    let logs = c.logs();
+    assert!(
+        logs.contains("containerd did not answer") && logs.contains("containerd-gone"),
+        "{logs}"
+    );
+}
+
 #[test]
 fn docker_stop_during_a_slow_dockerd_start_returns_at_once() {
     let test = "docker_stop_during_a_slow_dockerd_start_returns_at_once";

@@ -171,8 +171,9 @@ pub fn data_root_use(paths: &PreflightPaths) -> DataRootUse {
 }
 
 /// (a) Before berth starts containerd and dockerd: is the data root in use
-/// by an engine? Any holder is a [`Verdict::Warning`] (starting a second
-/// engine on it would hang); the caller refuses to start on one. For `berth
+/// by an engine? Any holder is [`Verdict::Missing`] (a free data root is a
+/// prerequisite: a second engine on it would hang), so the caller refuses
+/// to start and `berth doctor` exits 1. For `berth
 /// doctor`, run where berth's engine may already run, pass
 /// `own_engine_ok = true`: a holder in this container is then this
 /// container's engine and fine.
@@ -191,7 +192,7 @@ pub fn check_data_root_in_use(paths: &PreflightPaths, own_engine_ok: bool) -> Fi
                 file.display()
             ),
         ),
-        DataRootUse::ThisContainer { file, pid, comm } => warn(
+        DataRootUse::ThisContainer { file, pid, comm } => blocked(
             STEP,
             format!(
                 "the data root {root} is in use by {comm} (pid {pid}) in this container: it holds the lock on {}, so a second engine would wait on it forever",
@@ -199,7 +200,7 @@ pub fn check_data_root_in_use(paths: &PreflightPaths, own_engine_ok: bool) -> Fi
             ),
             format!("stop {comm} (pid {pid}) first, or let berth use the engine that runs"),
         ),
-        DataRootUse::AnotherContainer { file } => warn(
+        DataRootUse::AnotherContainer { file } => blocked(
             STEP,
             format!(
                 "the data root {root} is in use by another Docker engine, most likely another container on the same volume: {} is locked by a process outside this container, so this engine would wait on it forever",
@@ -210,10 +211,15 @@ pub fn check_data_root_in_use(paths: &PreflightPaths, own_engine_ok: bool) -> Fi
     }
 }
 
+/// The engine cannot start until the user changes something.
+fn blocked(step: Step, message: String, fix: String) -> Finding {
+    Finding::new(step.as_str(), Verdict::Missing, message).with_fix(fix)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::engine::preflight::tests::*;
+    use crate::docker::engine::preflight::tests::fixture;
 
     fn held_by_another_process(path: &Path) -> std::process::Child {
         // A shell opens the file as fd 9, has flock(1) from util-linux lock
@@ -320,13 +326,13 @@ mod tests {
             Flock::lock(File::open(&db).expect("open"), FlockArg::LockExclusive).expect("lock");
         // The fixture's /proc has no locks file: the holder is elsewhere.
         let r = check_data_root_in_use(&f.paths, false);
-        assert!(is_warn(&r), "{r:?}");
+        assert!(r.verdict == Verdict::Missing, "{r:?}");
         assert!(r.seen.contains(&db.display().to_string()), "{}", r.seen);
         assert!(r.seen.contains("another Docker engine"), "{}", r.seen);
         let fix = r.fix.expect("fix");
         assert!(fix.contains("berth-docker-$NAME:"), "{fix}");
         // doctor's leniency is for this container's own engine only.
-        assert!(is_warn(&check_data_root_in_use(&f.paths, true)));
+        assert!(check_data_root_in_use(&f.paths, true).is_problem());
         drop(held);
         assert_eq!(data_root_use(&f.paths), DataRootUse::Free);
     }
