@@ -1,7 +1,8 @@
 //! Starting berth's own dockerd: docker-in-docker and sysbox.
 //!
-//! The steps, each logged: pre-flight (AppArmor and securityfs, cgroup v2
-//! nesting, stale pid files, data root, storage driver, iptables backend, MTU), TLS
+//! The steps, each logged: pre-flight (data root not in use by another
+//! engine, AppArmor and securityfs, cgroup v2 nesting, stale pid files, data
+//! root writable, storage driver, iptables backend, MTU), TLS
 //! certificates when a TCP listener is wanted, then dockerd as a supervised
 //! child, ready when its API answers. The socket belongs to the target user's
 //! primary group (`dockerd --group`), so the user, and every later `docker

@@ -7,9 +7,11 @@
 //! decisions are unit-tested against fake trees. Steps never fail the start:
 //! what cannot be done becomes a [`Verdict::Warning`] naming the fix, because a
 //! dockerd that starts degraded is more useful than none, and the lead
-//! decides what is fatal. The one exception is the user's own
+//! decides what is fatal. The exceptions are the user's own
 //! `BERTH_APPARMOR=require`, which the AppArmor step reports in
-//! [`AppArmorDecision::refused`] for the caller to turn into an error.
+//! [`AppArmorDecision::refused`] for the caller to turn into an error, and a
+//! data root another engine holds ([`Decisions::data_root_in_use`]): an
+//! engine started on it would hang, not start degraded.
 
 pub(crate) mod apparmor;
 mod cgroup;
