@@ -333,6 +333,32 @@ mod tests {
         assert!(fix.contains("berth-docker-$NAME:"), "{fix}");
         // doctor's leniency is for this container's own engine only.
         assert!(check_data_root_in_use(&f.paths, true).is_problem());
+        // /proc/locks names a process of this container as the holder.
+        let meta = fs::metadata(&db).expect("stat");
+        let (maj, min) = (
+            nix::sys::stat::major(meta.dev()),
+            nix::sys::stat::minor(meta.dev()),
+        );
+        fs::write(
+            f.paths.proc_root.join("locks"),
+            format!(
+                "1: FLOCK  ADVISORY  WRITE 14 {maj:02x}:{min:02x}:{} 0 EOF\n",
+                meta.ino()
+            ),
+        )
+        .expect("write");
+        fs::create_dir_all(f.paths.proc_root.join("14")).expect("mkdir");
+        fs::write(f.paths.proc_root.join("14/comm"), "dockerd\n").expect("write");
+        let own = check_data_root_in_use(&f.paths, true);
+        assert!(own.verdict == Verdict::Done, "{own:?}");
+        assert!(own.seen.contains("this container's engine"), "{}", own.seen);
+        let start = check_data_root_in_use(&f.paths, false);
+        assert!(start.verdict == Verdict::Missing, "{start:?}");
+        assert!(
+            start.seen.contains("dockerd (pid 14) in this container"),
+            "{}",
+            start.seen
+        );
         drop(held);
         assert_eq!(data_root_use(&f.paths), DataRootUse::Free);
     }
