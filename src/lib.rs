@@ -35,3 +35,6 @@ pub use init::signals::record_inherited as record_inherited_signals;
 pub use docker::engine::tls;
 pub use host::syscall::NixSyscall;
 pub use init::{reaper, runner};
+/// berth's supervised daemons (dockerd, containerd), for tests/daemon.rs.
+#[doc(hidden)]
+pub use {docker::engine::daemon, init::spawn::ChildSpec};

@@ -286,6 +286,129 @@ fn dind_without_a_volume_reports_the_storage_fallback(engine: InnerEngine) {
     );
 }
 
+/// Well inside which a second container on a volume in use must be refused
+/// (the refusal takes a lock probe; before, containerd hung for the whole
+/// 60 s readiness timeout). A bound on a hang, not a benchmark.
+const REFUSED_WITHIN: Duration = Duration::from_secs(20);
+
+crate::for_each_inner_engine!(a_second_container_on_a_data_root_in_use_is_refused_at_once);
+/// Two privileged workspaces on one `/var/lib/docker` volume (the README's
+/// quick start, started twice): the second's engine would wait forever on the
+/// bolt databases the first one's holds. berth refuses it before containerd
+/// starts, naming the data root, the locked file and the fix: exit 69 under
+/// the fail policy, the command without Docker (and no containerd left
+/// behind) under warn; `berth doctor` lists it as a problem there and not in
+/// the first container, whose engine keeps working and comes back after
+/// `docker restart` (its own old locks are gone by then).
+fn a_second_container_on_a_data_root_in_use_is_refused_at_once(engine: InnerEngine) {
+    let test = &format!("a_second_container_on_a_data_root_in_use_is_refused_at_once::{engine:?}");
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let data = docker.volume();
+    let on_the_volume = |extra: &[&str], command: &[&str]| {
+        let mut args: Vec<String> = vec![
+            "--privileged".into(),
+            "--no-healthcheck".into(),
+            "-v".into(),
+            format!("{}:/var/lib/docker", data.name),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(engine.workspace_image());
+        args.extend(command.iter().map(|a| a.to_string()));
+        args
+    };
+    let first = docker.run_detached(&on_the_volume(&[], &["sleep", "infinity"]));
+    wait_for_inner_docker(&first, "dev");
+
+    // fail: exit 69 with the data root, the file and the fix named.
+    let failing = docker.run_detached(&on_the_volume(
+        &["-e", "BERTH_ON_DOCKER_FAILURE=fail"],
+        &["echo", "the-command-ran"],
+    ));
+    assert_eq!(
+        failing.wait_exit_code(REFUSED_WITHIN),
+        69,
+        "{}",
+        failing.logs()
+    );
+    let logs = failing.logs();
+    for needle in [
+        "the data root /var/lib/docker is in use by another Docker engine",
+        "/var/lib/docker/containerd/daemon/io.containerd.metadata.v1.bolt/meta.db",
+        "-v berth-docker-$NAME:/var/lib/docker",
+    ] {
+        assert!(logs.contains(needle), "no {needle:?} in:\n{logs}");
+    }
+    assert!(!logs.contains("the-command-ran"), "{logs}");
+    assert!(
+        !logs.contains("did not answer"),
+        "waited for a readiness timeout:\n{logs}"
+    );
+
+    // warn (the default): the command runs without Docker, and no daemon of
+    // the refused engine was started (or is left).
+    let warning = docker.run_detached(&on_the_volume(
+        &[],
+        &[
+            "sh",
+            "-c",
+            "echo the-command-ran; pgrep -l 'containerd|dockerd' || echo no-daemons",
+        ],
+    ));
+    assert_eq!(
+        warning.wait_exit_code(REFUSED_WITHIN),
+        0,
+        "{}",
+        warning.logs()
+    );
+    let logs = warning.logs();
+    assert!(
+        logs.contains("in use by another Docker engine")
+            && logs.contains("the-command-ran")
+            && logs.contains("no-daemons"),
+        "{logs}"
+    );
+
+    // doctor: a problem with its fix beside the volume, none in the first.
+    let mut doctor: Vec<String> = vec![
+        "run".into(),
+        "--rm".into(),
+        "--label".into(),
+        support::label(),
+    ];
+    doctor.extend(on_the_volume(&[], &["doctor"]));
+    let out = docker.output(&doctor);
+    let report = stdout(&out);
+    let problems = report
+        .split_once("Problems (")
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("doctor lists no problems:\n{report}"));
+    assert!(
+        problems.contains("in use by another Docker engine")
+            && problems.contains("berth-docker-$NAME"),
+        "{report}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let own = stdout(&first.exec(&["berth", "doctor"]));
+    assert!(
+        !own.contains("in use by"),
+        "its own engine taken for another:\n{own}"
+    );
+    assert!(own.contains("this container's engine"), "{own}");
+
+    // The first engine kept working, and survives a restart of its container.
+    first.exec_ok(&["docker", "volume", "create", "still-works"]);
+    docker.ok(["restart", "-t", "10", &first.name]);
+    wait_for_inner_docker(&first, "dev");
+    assert_eq!(
+        first.exec_ok(&["docker", "volume", "ls", "-q"]),
+        "still-works",
+        "{}",
+        first.logs()
+    );
+}
+
 /// An MTU below 1500 on the container's default route must reach the
 /// networks a user creates inside, not only the default bridge: dockerd's
 /// `--mtu` covers docker0 alone, `--default-network-opt
@@ -1136,6 +1259,47 @@ fn doctor_leads_with_the_fix_that_applies() {
     );
     assert!(!warning.contains("mount the host socket"), "{said}");
     assert!(!warning.contains("rootlesskit"), "{said}");
+}
+
+/// A containerd that never answers (as one waiting on a data root's locked
+/// bolt database does): after the readiness timeout berth stops it before
+/// the command runs without Docker. Before, it was left running.
+#[test]
+fn a_containerd_that_never_gets_ready_is_stopped_after_the_timeout() {
+    let test = "a_containerd_that_never_gets_ready_is_stopped_after_the_timeout";
+    let Some(docker) = require_e2e(test) else {
+        return;
+    };
+    let fake = tempfile::tempdir().unwrap();
+    fs::set_permissions(fake.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let script = fake.path().join("containerd");
+    fs::write(
+        &script,
+        "#!/bin/sh\necho $$ > /tmp/containerd.pid\necho fake containerd never listens >&2\nexec sleep 1000\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let c = docker.run_detached(&[
+        "--privileged".to_string(),
+        "--no-healthcheck".into(),
+        "-v".into(),
+        format!("{}:/fake:ro", fake.path().display()),
+        "-e".into(),
+        "PATH=/fake:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        "-e".into(),
+        "BERTH_DOCKERD_READY_TIMEOUT=2s".into(),
+        workspace_image(),
+        "sh".into(),
+        "-c".into(),
+        // The command runs as dev: kill -0 on root's process would fail anyway.
+        "if test -d \"/proc/$(cat /tmp/containerd.pid)\"; then echo containerd-still-runs; else echo containerd-gone; fi".into(),
+    ]);
+    assert_eq!(c.wait_exit_code(READY), 0, "{}", c.logs());
+    let logs = c.logs();
+    assert!(
+        logs.contains("containerd did not answer") && logs.contains("containerd-gone"),
+        "{logs}"
+    );
 }
 
 #[test]

@@ -99,6 +99,7 @@ pub fn cgroup(data: &[u8]) {
         proc_root: base.join("proc"),
         sys_class_net: base.join("sys/class/net"),
         data_root: base.join("var/lib/docker"),
+        containerd_root: base.join("var/lib/docker/containerd/daemon"),
         daemon_json: base.join("etc/docker/daemon.json"),
         dev_fuse: base.join("dev/fuse"),
         iptables_bin_dir: base.join("run/iptables"),

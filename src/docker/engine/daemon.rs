@@ -36,6 +36,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
 /// A daemon that ran this long before dying starts a fresh restart budget.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
+/// How long a daemon that never became ready has after SIGTERM before
+/// SIGKILL, and then to be reaped.
+pub const NOT_READY_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// How berth knows a daemon is ready.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +78,9 @@ pub struct DaemonSpec {
     pub log_file: Option<PathBuf>,
     /// Run before each (re)start: stale pid files and the like.
     pub before_start: Option<BeforeStart>,
+    /// A daemon not ready within `ready_timeout` gets SIGTERM, then SIGKILL
+    /// after this long ([`NOT_READY_STOP_GRACE`] for berth's daemons).
+    pub stop_grace: Duration,
 }
 
 /// A step run before each (re)start of a daemon.
@@ -267,12 +273,35 @@ async fn wait_ready(
                 tail: tail.text(),
             })
         }
-        Err(None) => Err(DaemonError::NotReady {
-            name: spec.name,
-            socket: spec.ready.socket().to_path_buf(),
-            timeout: spec.ready_timeout,
-            tail: tail.text(),
-        }),
+        Err(None) => {
+            // Not ready is given up on: a daemon left running would hold
+            // its locks and sockets with nobody supervising it.
+            stop_unready(spec, running).await;
+            Err(DaemonError::NotReady {
+                name: spec.name,
+                socket: spec.ready.socket().to_path_buf(),
+                timeout: spec.ready_timeout,
+                tail: tail.text(),
+            })
+        }
+    }
+}
+
+/// Stops a daemon that never became ready: SIGTERM, SIGKILL after
+/// `spec.stop_grace`, and waits (as long again) until the reaper has its exit.
+async fn stop_unready(spec: &DaemonSpec, mut running: Spawned) {
+    let (name, pid) = (spec.name, running.pid);
+    tracing::warn!(pid, "stopping {name}: it did not become ready");
+    let _ = crate::init::signals::send(pid, libc::SIGTERM);
+    if let Ok(Ok(exit)) = tokio::time::timeout(spec.stop_grace, &mut running.exit).await {
+        tracing::info!(pid, %exit, "{name} stopped");
+        return;
+    }
+    tracing::warn!(pid, grace = ?spec.stop_grace, "{name} ignored SIGTERM; killing it");
+    let _ = crate::init::signals::send(pid, libc::SIGKILL);
+    match tokio::time::timeout(spec.stop_grace, &mut running.exit).await {
+        Ok(Ok(exit)) => tracing::info!(pid, %exit, "{name} killed"),
+        _ => tracing::error!(pid, "{name} has not exited after SIGKILL"),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Starting berth's own dockerd: docker-in-docker and sysbox.
 //!
-//! The steps, each logged: pre-flight (AppArmor and securityfs, cgroup v2
-//! nesting, stale pid files, data root, storage driver, iptables backend, MTU), TLS
+//! The steps, each logged: pre-flight (data root not in use by another
+//! engine, AppArmor and securityfs, cgroup v2 nesting, stale pid files, data
+//! root writable, storage driver, iptables backend, MTU), TLS
 //! certificates when a TCP listener is wanted, then dockerd as a supervised
 //! child, ready when its API answers. The socket belongs to the target user's
 //! primary group (`dockerd --group`), so the user, and every later `docker
@@ -82,6 +83,10 @@ pub enum EngineError {
     /// user refused the fallback, so this is fatal whatever the failure policy.
     #[error("{0}")]
     AppArmorRequired(String),
+    /// Another engine (another container on the same volume) holds the
+    /// data root's databases: pre-flight's words, problem and fix.
+    #[error("{0}")]
+    DataRootInUse(String),
     #[error("cannot write {path}: {source}{}", crate::host::files::read_only_run_hint(.source))]
     Config {
         path: PathBuf,
@@ -168,6 +173,9 @@ pub async fn start_dind(
     // Pre-flight logged each step; its decisions are in `opts`.
     let helpers = Helpers::from(helpers.clone());
     let (mut opts, report) = plan.dockerd_options(program, &helpers, &NixSyscall).await;
+    if let Some(in_use) = report.decisions.data_root_in_use.clone() {
+        return Err(EngineError::DataRootInUse(in_use));
+    }
     let apparmor = report.decisions.apparmor.clone();
     if let Some(refused) = apparmor.as_ref().and_then(|d| d.refused.clone()) {
         return Err(EngineError::AppArmorRequired(refused));
@@ -387,8 +395,10 @@ impl DindPlan<'_> {
     }
 }
 
-/// The pre-flight steps that only look (AppArmor, storage driver, MTU), for
-/// `berth doctor`: what the start would decide, nothing changed.
+/// The pre-flight steps that only look (data root in use, AppArmor, storage
+/// driver, MTU), for `berth doctor`: what the start would decide, nothing
+/// changed. The data root's locks held by an engine of this container are
+/// its own engine's, not a problem.
 pub async fn preflight_checks(
     settings: &DindSettings,
     host: &HostFacts,
@@ -418,6 +428,7 @@ pub async fn preflight_checks(
     let (storage, _) = preflight::choose_storage_driver(&paths, &options, &NixSyscall);
     let (mtu, _) = preflight::detect_mtu(&paths, &features);
     vec![
+        preflight::check_data_root_in_use(&paths, true).about(Mode::Dind),
         apparmor.about(Mode::Dind),
         storage.about(Mode::Dind),
         mtu.about(Mode::Dind),
@@ -603,6 +614,7 @@ fn daemon_spec(
         max_restarts: MAX_RESTARTS,
         log_file: settings.log_file.clone(),
         before_start: None,
+        stop_grace: daemon::NOT_READY_STOP_GRACE,
     }
 }
 
@@ -676,6 +688,17 @@ mod tests {
             let warned = mtu_step.is_some_and(|s| s.verdict == Verdict::Warning);
             assert_eq!(warned, !has_option, "{mtu_step:?}");
         }
+    }
+
+    /// Pre-flight probes containerd's metadata database where berth's
+    /// containerd configuration puts its root.
+    #[test]
+    fn pre_flight_probes_containerd_where_berth_puts_it() {
+        let root = format!("root = \"{}\"\n", preflight::DEFAULT_CONTAINERD_ROOT);
+        assert!(
+            CONTAINERD_CONFIG_TEXT.contains(&root),
+            "{CONTAINERD_CONFIG_TEXT}"
+        );
     }
 
     #[tokio::test]

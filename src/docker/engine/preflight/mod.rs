@@ -7,13 +7,16 @@
 //! decisions are unit-tested against fake trees. Steps never fail the start:
 //! what cannot be done becomes a [`Verdict::Warning`] naming the fix, because a
 //! dockerd that starts degraded is more useful than none, and the lead
-//! decides what is fatal. The one exception is the user's own
+//! decides what is fatal. The exceptions are the user's own
 //! `BERTH_APPARMOR=require`, which the AppArmor step reports in
-//! [`AppArmorDecision::refused`] for the caller to turn into an error.
+//! [`AppArmorDecision::refused`] for the caller to turn into an error, and a
+//! data root another engine holds ([`Decisions::data_root_in_use`]): an
+//! engine started on it would hang, not start degraded.
 
 pub(crate) mod apparmor;
 mod cgroup;
 mod data_root;
+mod data_root_in_use;
 pub(crate) mod iptables;
 pub(crate) mod mtu;
 mod pid_files;
@@ -24,6 +27,7 @@ pub use apparmor::AppArmorOutcome;
 pub use apparmor::{decide_apparmor, verify_loaded, Act, AppArmorChoice, AppArmorDecision};
 pub use cgroup::nest_cgroup_v2;
 pub use data_root::check_data_root_writable;
+pub use data_root_in_use::check_data_root_in_use;
 pub use iptables::prepare_iptables;
 pub use mtu::detect_mtu;
 pub use pid_files::remove_stale_pid_files;
@@ -53,6 +57,9 @@ use crate::init::runner::Helpers;
 pub const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 /// Default dockerd data root.
 pub const DEFAULT_DATA_ROOT: &str = "/var/lib/docker";
+/// containerd's root when berth runs it (dockerd's managed containerd's
+/// place; see `CONTAINERD_CONFIG_TEXT` in the engine module).
+pub const DEFAULT_CONTAINERD_ROOT: &str = "/var/lib/docker/containerd/daemon";
 /// Where berth puts the iptables symlinks it prepends to dockerd's PATH.
 pub const DEFAULT_IPTABLES_BIN_DIR: &str = "/run/berth/iptables-bin";
 /// Name of the child cgroup every process moves into on cgroup v2.
@@ -79,6 +86,7 @@ const IPTABLES_TOOLS: [(&str, &str); 6] = [
 /// The pre-flight steps, in the order [`run_all`] runs them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
+    DataRootInUse,
     AppArmor,
     CgroupNesting,
     StalePidFiles,
@@ -92,6 +100,7 @@ impl Step {
     /// The step's name: the `check` of its [`Finding`].
     pub fn as_str(self) -> &'static str {
         match self {
+            Step::DataRootInUse => "data_root_in_use",
             Step::AppArmor => "apparmor",
             Step::CgroupNesting => "cgroup_nesting",
             Step::StalePidFiles => "stale_pid_files",
@@ -151,6 +160,8 @@ pub struct PreflightPaths {
     pub sys_class_net: PathBuf,
     /// dockerd's `--data-root`.
     pub data_root: PathBuf,
+    /// containerd's `root` (its bolt metadata database lives under it).
+    pub containerd_root: PathBuf,
     /// `/etc/docker/daemon.json`: settings berth must not pass as flags too.
     pub daemon_json: PathBuf,
     /// `/dev/fuse`.
@@ -176,6 +187,7 @@ impl PreflightPaths {
             proc_root: host.proc_root.clone(),
             sys_class_net: "/sys/class/net".into(),
             data_root: DEFAULT_DATA_ROOT.into(),
+            containerd_root: DEFAULT_CONTAINERD_ROOT.into(),
             daemon_json: "/etc/docker/daemon.json".into(),
             dev_fuse: "/dev/fuse".into(),
             iptables_bin_dir: DEFAULT_IPTABLES_BIN_DIR.into(),
@@ -274,6 +286,9 @@ pub struct Decisions {
     /// `--cgroup-parent`, when berth nested inside its own cgroup of the
     /// host's tree (cgroupns=host).
     pub cgroup_parent: Option<String>,
+    /// Another engine holds the data root: the [`Step::DataRootInUse`]
+    /// finding's words (problem, then fix). The engine must not start.
+    pub data_root_in_use: Option<String>,
 }
 
 impl Decisions {
@@ -311,9 +326,12 @@ pub struct PreflightReport {
     pub decisions: Decisions,
 }
 
-/// Run every step, in this order: AppArmor (and securityfs), cgroup v2
-/// nesting, stale pid files, data root writable, storage driver, iptables,
-/// MTU. Helper processes (`apparmor_parser --version`) go through `helpers`.
+/// Run every step, in this order: data root in use, AppArmor (and
+/// securityfs), cgroup v2 nesting, stale pid files, data root writable,
+/// storage driver, iptables, MTU. Helper processes (`apparmor_parser
+/// --version`) go through `helpers`. A data root in use by another engine
+/// ends the run after that first step, with nothing changed, and
+/// [`Decisions::data_root_in_use`] set.
 pub async fn run_all(
     paths: &PreflightPaths,
     opts: &PreflightOptions,
@@ -321,11 +339,24 @@ pub async fn run_all(
     helpers: &Helpers,
 ) -> PreflightReport {
     let mut decisions = Decisions::default();
+    let in_use = check_data_root_in_use(paths, false);
+    in_use.log();
+    if in_use.is_problem() {
+        decisions.data_root_in_use = Some(match &in_use.fix {
+            Some(fix) => format!("{}; fix: {fix}", in_use.seen),
+            None => in_use.seen.clone(),
+        });
+        return PreflightReport {
+            steps: vec![in_use],
+            decisions,
+        };
+    }
     let (apparmor, decision) = decide_apparmor(paths, opts, ops, helpers, Act::Change).await;
     decisions.apparmor = Some(decision);
     let (nesting, cgroup_parent) = nest_cgroup_v2(paths, opts, ops).await;
     decisions.cgroup_parent = cgroup_parent.filter(|_| !daemon_json_sets(paths, "cgroup-parent"));
     let mut steps = vec![
+        in_use,
         apparmor,
         nesting,
         remove_stale_pid_files(paths),
@@ -343,7 +374,8 @@ pub async fn run_all(
     let (record, mtu) = detect_mtu(paths, &opts.dockerd);
     steps.push(record);
     decisions.mtu = mtu;
-    for step in &steps {
+    // The first step logged itself before the others ran.
+    for step in &steps[1..] {
         step.log();
     }
     PreflightReport { steps, decisions }
@@ -406,6 +438,7 @@ pub(crate) mod tests {
             proc_root: root.join("proc"),
             sys_class_net: root.join("sys/class/net"),
             data_root: root.join("var/lib/docker"),
+            containerd_root: root.join("var/lib/docker/containerd/daemon"),
             daemon_json: root.join("etc/docker/daemon.json"),
             dev_fuse: root.join("dev/fuse"),
             iptables_bin_dir: root.join("run/berth/iptables-bin"),
@@ -456,6 +489,7 @@ pub(crate) mod tests {
             mtu: Some(1400),
             apparmor: None,
             cgroup_parent: Some("/docker/abc/docker".into()),
+            data_root_in_use: None,
         };
         let mut opts = DockerdOptions {
             storage_driver: Some("overlay2".into()),
@@ -494,6 +528,7 @@ pub(crate) mod tests {
         let report = run_all(&f.paths, &f.opts, &ops, &helpers).await;
         let steps: Vec<&str> = report.steps.iter().map(|s| s.check).collect();
         let expected: Vec<&str> = [
+            Step::DataRootInUse,
             Step::AppArmor,
             Step::CgroupNesting,
             Step::StalePidFiles,
@@ -511,16 +546,45 @@ pub(crate) mod tests {
             Some(IptablesBackend::Nft)
         );
         let json = serde_json::to_value(&report).expect("json");
-        assert_eq!(json["steps"][0]["check"], "apparmor");
+        assert_eq!(json["steps"][0]["check"], "data_root_in_use");
+        assert_eq!(json["steps"][1]["check"], "apparmor");
         // The fixture's kernel has no AppArmor: nothing mounted.
-        assert_eq!(json["steps"][0]["verdict"], "ok");
+        assert_eq!(json["steps"][1]["verdict"], "ok");
         assert!(ops.calls().iter().all(|c| !matches!(c, Call::Mount { .. })));
         assert_eq!(
             report.decisions.apparmor.map(|d| d.outcome),
             Some(AppArmorOutcome::KernelOff)
         );
-        assert_eq!(json["steps"][1]["verdict"], "skipped");
-        assert!(json["steps"][6]["fix"].is_string());
+        assert_eq!(json["steps"][2]["verdict"], "skipped");
+        assert!(json["steps"][7]["fix"].is_string());
+        assert_eq!(report.decisions.data_root_in_use, None);
+    }
+
+    /// Another engine holds a database of the data root: pre-flight stops
+    /// after its first step, says which file and what to do, and changes
+    /// nothing (no iptables links, no data root probe, no mounts).
+    #[tokio::test]
+    async fn a_data_root_held_by_another_engine_stops_pre_flight_first() {
+        use nix::fcntl::{Flock, FlockArg};
+        let f = mtu_fixture("1400");
+        iptables_bins(&f);
+        let db = f.paths.data_root.join("network/files/local-kv.db");
+        fs::create_dir_all(db.parent().unwrap()).expect("mkdir");
+        fs::write(&db, "").expect("write");
+        let _held =
+            Flock::lock(fs::File::open(&db).expect("open"), FlockArg::LockExclusive).expect("lock");
+        let ops = RecordingSyscall::new();
+        let helpers = Helpers::from(crate::init::runner::OneShotRunner::without_reaper());
+        let report = run_all(&f.paths, &f.opts, &ops, &helpers).await;
+        assert_eq!(report.steps.len(), 1, "{report:?}");
+        assert_eq!(report.steps[0].check, Step::DataRootInUse.as_str());
+        let said = report.decisions.data_root_in_use.expect("refused");
+        assert!(
+            said.contains(&db.display().to_string()) && said.contains("fix: give each container"),
+            "{said}"
+        );
+        assert!(ops.calls().is_empty(), "{:?}", ops.calls());
+        assert!(!f.paths.iptables_bin_dir.exists());
     }
 
     /// cgroupns=host: berth nests in its own cgroup and gives dockerd the
