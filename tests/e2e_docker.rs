@@ -1476,10 +1476,9 @@ fn started_as_a_user_berth_sets_berth_user_aside_and_docker_still_works() {
     // Detection itself cannot use the socket as 1001: it says so, with both
     // fixes, and the command runs without Docker (the warn policy).
     assert!(
-        said.contains("gid 4242, mode 0660: permission denied")
-            && said.contains(
-                "run berth as root so it can fix the group, or add the user to the socket's group"
-            ),
+        said.contains("gid 4242, mode 0660) refuses berth's user: permission denied")
+            && said.contains("run berth as root")
+            && said.contains("--group-add 4242 (the socket's group)"),
         "{said}"
     );
 }

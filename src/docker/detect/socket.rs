@@ -310,8 +310,15 @@ impl<P: Pinger> Probe<'_, P> {
         };
         let (seen, fix) = match failure {
             Some(PingFailure::PermissionDenied { .. }) => (
-                format!("{path} ({origin}) refuses berth's user: permission denied (so whether an engine answers behind it cannot be seen as this user)"),
-                "run berth as root (it drops to the user itself: BERTH_USER or berth's --user) so it can give the user access, or add --group-add GID for the socket's group".to_owned(),
+                format!(
+                    "{path} ({origin}, gid {}, mode {:04o}) refuses berth's user: permission denied (so whether an engine answers behind it cannot be seen as this user)",
+                    facts.gid,
+                    facts.mode & 0o7777
+                ),
+                format!(
+                    "run berth as root (it drops to the user itself: BERTH_USER or berth's --user) so it can give the user access, or start the container with --group-add {} (the socket's group)",
+                    facts.gid
+                ),
             ),
             Some(PingFailure::SocketRefused { .. }) => (
                 format!("{path} ({origin}) refuses connections: no engine listens behind it (the engine stopped, or the file is a stale socket it left)"),
