@@ -7,11 +7,12 @@
 //! process, so no other test may run children alongside it.
 
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+#[path = "common/reaping.rs"]
+mod reaping;
+
 use berth::daemon::{Daemon, DaemonError, DaemonSpec, Readiness};
-use berth::reaper::Reaper;
 use berth::ChildSpec;
 
 /// A daemon that writes its pid to `pid_file` and never listens; with
@@ -58,21 +59,7 @@ fn read_pid(path: &PathBuf) -> i32 {
 
 #[test]
 fn a_daemon_that_never_becomes_ready_is_stopped() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
-        let reaper = Rc::new(Reaper::new());
-        let reaping = reaper.clone();
-        // The reaper, reaping continuously (berth does on every SIGCHLD).
-        tokio::task::spawn_local(async move {
-            loop {
-                reaping.reap();
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        });
+    reaping::with_reaper(|reaper| async move {
         let dir = tempfile::tempdir().expect("tempdir");
         for ignore_term in [false, true] {
             let pid_file = dir.path().join(format!("pid-{ignore_term}"));

@@ -1261,6 +1261,26 @@ fn doctor_leads_with_the_fix_that_applies() {
     assert!(!warning.contains("rootlesskit"), "{said}");
 }
 
+/// A directory holding `name`, a shell `script` standing in for that
+/// daemon, and the `docker run` arguments of a privileged container whose
+/// PATH finds it first. Keep the directory until the container is gone.
+fn fake_daemon(name: &str, script: &str) -> (tempfile::TempDir, Vec<String>) {
+    let fake = tempfile::tempdir().unwrap();
+    fs::set_permissions(fake.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let program = fake.path().join(name);
+    fs::write(&program, script).unwrap();
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let args = vec![
+        "--privileged".to_string(),
+        "--no-healthcheck".into(),
+        "-v".into(),
+        format!("{}:/fake:ro", fake.path().display()),
+        "-e".into(),
+        "PATH=/fake:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+    ];
+    (fake, args)
+}
+
 /// A containerd that never answers (as one waiting on a data root's locked
 /// bolt database does): after the readiness timeout berth stops it before
 /// the command runs without Docker. Before, it was left running.
@@ -1270,22 +1290,11 @@ fn a_containerd_that_never_gets_ready_is_stopped_after_the_timeout() {
     let Some(docker) = require_e2e(test) else {
         return;
     };
-    let fake = tempfile::tempdir().unwrap();
-    fs::set_permissions(fake.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let script = fake.path().join("containerd");
-    fs::write(
-        &script,
+    let (_fake, mut args) = fake_daemon(
+        "containerd",
         "#!/bin/sh\necho $$ > /tmp/containerd.pid\necho fake containerd never listens >&2\nexec sleep 1000\n",
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let c = docker.run_detached(&[
-        "--privileged".to_string(),
-        "--no-healthcheck".into(),
-        "-v".into(),
-        format!("{}:/fake:ro", fake.path().display()),
-        "-e".into(),
-        "PATH=/fake:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+    );
+    args.extend([
         "-e".into(),
         "BERTH_DOCKERD_READY_TIMEOUT=2s".into(),
         workspace_image(),
@@ -1294,6 +1303,7 @@ fn a_containerd_that_never_gets_ready_is_stopped_after_the_timeout() {
         // The command runs as dev: kill -0 on root's process would fail anyway.
         "if test -d \"/proc/$(cat /tmp/containerd.pid)\"; then echo containerd-still-runs; else echo containerd-gone; fi".into(),
     ]);
+    let c = docker.run_detached(&args);
     assert_eq!(c.wait_exit_code(READY), 0, "{}", c.logs());
     let logs = c.logs();
     assert!(
@@ -1309,28 +1319,18 @@ fn docker_stop_during_a_slow_dockerd_start_returns_at_once() {
         return;
     };
     // A dockerd that never answers: berth waits for its ping (60 s by default).
-    let fake = tempfile::tempdir().unwrap();
-    fs::set_permissions(fake.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let script = fake.path().join("dockerd");
-    fs::write(
-        &script,
+    let (_fake, mut args) = fake_daemon(
+        "dockerd",
         "#!/bin/sh\necho fake dockerd never gets ready >&2\nexec sleep 1000\n",
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    let c = docker.run_detached(&[
-        "--privileged".to_string(),
-        "--no-healthcheck".into(),
-        "-v".into(),
-        format!("{}:/fake:ro", fake.path().display()),
-        "-e".into(),
-        "PATH=/fake:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+    );
+    args.extend([
         "-e".into(),
         "BERTH_LOG_LEVEL=info".into(),
         workspace_image(),
         "sleep".into(),
         "infinity".into(),
     ]);
+    let c = docker.run_detached(&args);
     c.wait_for_log("starting dockerd", READY);
     let took = c.stop(10);
     eprintln!("e2e_docker: docker stop while dockerd was starting took {took:.2?}");

@@ -10,29 +10,17 @@
 //! process, so no other test may run children alongside it.
 
 use std::path::Path;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use berth::reaper::{Exit, Reaper};
+#[path = "common/reaping.rs"]
+mod reaping;
+
+use berth::reaper::Exit;
 use berth::runner::{HelperError, HelperRunner, SupervisedRunner};
 
 #[test]
 fn helpers_run_through_the_reaper_while_it_reaps() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async {
-        let reaper = Rc::new(Reaper::new());
-        let reaping = reaper.clone();
-        // The reaper, reaping continuously (berth does on every SIGCHLD).
-        tokio::task::spawn_local(async move {
-            loop {
-                reaping.reap();
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        });
+    reaping::with_reaper(|reaper| async move {
         let runner = SupervisedRunner::new(reaper.clone());
         let sh = Path::new("/bin/sh");
 
