@@ -29,6 +29,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use support::clients::both;
 use support::{
     engine_socket, require_e2e, rootless_image, wait_until, workspace_image, Container, Docker,
     InnerEngine, SocketProxy,
@@ -1360,14 +1361,6 @@ fn run_to_end(docker: &Docker, args: &[&str]) -> std::process::Output {
     ];
     all.extend(args.iter().map(|a| a.to_string()));
     docker.output(&all)
-}
-
-fn both(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `docker run --user 1001` (Kubernetes runAsUser, a devcontainer's
