@@ -39,8 +39,9 @@ pub struct Denied {
     pub needs: Need,
 }
 
-/// The rwx bits that apply to `ids` for a file of this owner and mode.
-fn bits_for(ids: Ids<'_>, owner_uid: u32, owner_gid: u32, mode: u32) -> u32 {
+/// The rwx bits that apply to `ids` for a file of this owner and mode: the
+/// owner's, else the group's, else the others' (no root override).
+pub fn bits_for(ids: Ids<'_>, owner_uid: u32, owner_gid: u32, mode: u32) -> u32 {
     if ids.uid == owner_uid {
         (mode >> 6) & 0o7
     } else if ids.gid == owner_gid || ids.groups.contains(&owner_gid) {

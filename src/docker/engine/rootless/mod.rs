@@ -355,16 +355,15 @@ fn check_idmap(
 
 // ---------------------------------------------------------------- /dev/net/tun
 
-/// The rwx bits that apply to `user` for a file of this owner and mode:
-/// the owner's, else the group's, else the others' (no root override).
+/// The rwx bits that apply to `user` for a file of this owner and mode
+/// (the kernel's rule, `host::permission::bits_for`).
 fn permission_bits(file_uid: u32, file_gid: u32, mode: u32, user: &RootlessUser) -> u32 {
-    if user.uid == file_uid {
-        (mode >> 6) & 0o7
-    } else if user.gid == file_gid || user.groups.contains(&file_gid) {
-        (mode >> 3) & 0o7
-    } else {
-        mode & 0o7
-    }
+    let ids = crate::host::permission::Ids {
+        uid: user.uid,
+        gid: user.gid,
+        groups: &user.groups,
+    };
+    crate::host::permission::bits_for(ids, file_uid, file_gid, mode)
 }
 
 /// Whether the uid/gids may open a file of this owner and mode read-write.
