@@ -155,15 +155,7 @@ impl HelperRunner for SupervisedRunner {
             )
             .await;
         match waited {
-            Some((Ok(code), stdout, stderr)) => Ok(HelperOutput {
-                exit: code,
-                stdout,
-                stderr,
-            }),
-            Some((Err(source), ..)) => Err(HelperError::Wait {
-                program: name,
-                source,
-            }),
+            Some(done) => finished(name, done),
             None => {
                 kill_group(pid);
                 // The reaper hands the exit over once the kill lands.
@@ -175,6 +167,22 @@ impl HelperRunner for SupervisedRunner {
                 })
             }
         }
+    }
+}
+
+/// A helper that exited within its deadline: its output, or why its exit
+/// could not be had.
+fn finished(
+    program: String,
+    (exit, stdout, stderr): (io::Result<Exit>, String, String),
+) -> Result<HelperOutput, HelperError> {
+    match exit {
+        Ok(exit) => Ok(HelperOutput {
+            exit,
+            stdout,
+            stderr,
+        }),
+        Err(source) => Err(HelperError::Wait { program, source }),
     }
 }
 
@@ -227,15 +235,7 @@ impl HelperRunner for OneShotRunner {
             .collect_until(deadline, Box::pin(wait_polling(&mut child)))
             .await;
         match waited {
-            Some((Ok(code), stdout, stderr)) => Ok(HelperOutput {
-                exit: code,
-                stdout,
-                stderr,
-            }),
-            Some((Err(source), ..)) => Err(HelperError::Wait {
-                program: name,
-                source,
-            }),
+            Some(done) => finished(name, done),
             None => {
                 kill_group(pid);
                 let _ = child.wait();
